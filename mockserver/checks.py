@@ -1,0 +1,127 @@
+"""Documented-vs-sent checks: what the docs promise against what arrived.
+
+The public docs page lists ``providers`` (``boolean[]``), ``version`` and
+``resourceCount``. refine's code sends ``providers`` as an object of
+booleans and may add ``projectId``. Each difference becomes a note, so a
+user can hold what was sent against what was promised.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .beacon import Beacon
+from .decode import json_type_name
+
+PROVIDERS = ("auth", "auditLog", "live", "router", "data", "i18n", "notification", "accessControl")
+
+# What the docs page documents for the browser beacon: key -> type as written there.
+DOCUMENTED_BEACON = {"providers": "boolean[]", "version": "string", "resourceCount": "number"}
+
+# Documented bodies of the other endpoints (from the published packages).
+DOCUMENTED_BODIES: dict[str, tuple[str, ...]] = {
+    "cli": ("nodeEnv", "nodeVersion", "os", "osVersion", "command", "packages", "projectFramework", "projectId"),
+    "project": ("email", "answers", "source"),
+    "superplate": ("event", "properties", "anonymousId", "originalTimestamp"),
+}
+
+PROJECT_ID_NOTE = (
+    "projectId: sent, but not in the docs; it links this app to the project "
+    "(and any email given when the project was created)"
+)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _providers_notes(providers: Any) -> list[str]:
+    if isinstance(providers, dict):
+        notes = ["providers: sent as an object of booleans; the docs say boolean[]"]
+        for name, value in providers.items():
+            if name not in PROVIDERS:
+                notes.append(f"providers.{name}: not a provider refine reports (undocumented)")
+            elif not isinstance(value, bool):
+                notes.append(f"providers.{name}: expected a boolean, got {json_type_name(value)}")
+        missing = [name for name in PROVIDERS if name not in providers]
+        if missing:
+            notes.append("providers: missing " + ", ".join(missing))
+        return notes
+    if isinstance(providers, list):
+        if all(isinstance(v, bool) for v in providers):
+            return ["providers: sent as boolean[] as the docs say; refine 4.x and 5.x send an object"]
+        return ["providers: an array, but not all booleans"]
+    return [f"providers: expected boolean[] (docs) or an object (refine), got {json_type_name(providers)}"]
+
+
+def beacon_notes(payload: dict[str, Any]) -> list[str]:
+    """Notes comparing a decoded browser beacon with the documented fields."""
+    notes: list[str] = []
+    for key, documented in DOCUMENTED_BEACON.items():
+        if key not in payload:
+            notes.append(f"missing documented key '{key}' ({documented})")
+    if "providers" in payload:
+        notes.extend(_providers_notes(payload["providers"]))
+    if "version" in payload and not isinstance(payload["version"], str):
+        notes.append(f"version: expected a string, got {json_type_name(payload['version'])}")
+    if "resourceCount" in payload and not _is_number(payload["resourceCount"]):
+        notes.append(f"resourceCount: expected a number, got {json_type_name(payload['resourceCount'])}")
+    if "projectId" in payload:
+        notes.append(PROJECT_ID_NOTE)
+        if not isinstance(payload["projectId"], str):
+            notes.append(f"projectId: expected a string, got {json_type_name(payload['projectId'])}")
+    for key in payload:
+        if key not in DOCUMENTED_BEACON and key != "projectId":
+            notes.append(f"undocumented key '{key}' sent (privacy-relevant: not in the docs)")
+    return notes
+
+
+def body_notes(kind: str, payload: dict[str, Any]) -> list[str]:
+    """Notes for the JSON bodies of ``/cli``, ``/projects`` and ``/superplate``."""
+    documented = DOCUMENTED_BODIES.get(kind)
+    if documented is None:
+        return []
+    notes = [
+        f"undocumented key '{key}' sent (privacy-relevant)" for key in payload if key not in documented
+    ]
+    if kind == "project" and "email" in payload:
+        if isinstance(payload["email"], str):
+            notes.append("email: the developer's email address is sent and linked to the new project")
+        else:
+            notes.append(f"email: expected a string, got {json_type_name(payload['email'])}")
+    return notes
+
+
+class DuplicateDetector:
+    """Flags a second beacon from the same client and page within ``window`` seconds.
+
+    refine up to 4.28 had no guard against React StrictMode's double mount and
+    sent two beacons per page load.
+    """
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        # key -> (earlier record, its time); the record's id is read when a
+        # duplicate is noted, by which time the earlier insert has happened.
+        self._last: dict[tuple[Any, ...], tuple[Beacon, float]] = {}
+        self._lock = threading.Lock()
+
+    def check_and_remember(self, beacon: Beacon, at: float) -> str | None:
+        """A note if an earlier beacon from this client and page is within the window;
+        then remember this one for the next."""
+        client, headers = beacon.client, beacon.request.headers
+        page = headers.get("Referer") or headers.get("Origin") or client.get("hostname")
+        key = (client.get("ip"), client.get("user_agent"), page)
+        with self._lock:
+            seen = self._last.get(key)
+            if len(self._last) > 10_000:  # bound memory: keys older than the window are useless
+                self._last = {k: v for k, v in self._last.items() if at - v[1] <= self.window}
+            self._last[key] = (beacon, at)
+        if seen is None or not 0 <= at - seen[1] <= self.window:
+            return None
+        earlier = f"#{seen[0].id}" if seen[0].id is not None else "an earlier beacon"
+        return (
+            f"duplicate: same client and page as {earlier}, {at - seen[1]:.2f} s earlier "
+            "(refine up to 4.28 sends twice under React StrictMode)"
+        )

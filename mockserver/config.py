@@ -1,0 +1,45 @@
+"""Configuration in one place: defaults, environment overrides, paths.
+
+Flags override environment variables, which override these defaults; the
+CLI's ``--help`` shows the same values.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+APP_NAME = "telemetry-inspector"
+DISPLAY_NAME = "refine Telemetry Inspector"
+REFINE_HOST = "telemetry.refine.dev"
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8787
+DEFAULT_HTTPS_PORT = 8788
+
+ENV_HOME = "TELEMETRY_INSPECTOR_HOME"  # data folder (database, certificate)
+ENV_DB = "TELEMETRY_INSPECTOR_DB"  # database path, or :memory:
+ENV_BROWSER = "TELEMETRY_INSPECTOR_BROWSER"  # Chrome/Chromium/Edge executable
+
+
+def data_dir() -> Path:
+    """The user data folder (``$TELEMETRY_INSPECTOR_HOME`` or the platform's)."""
+    override = os.environ.get(ENV_HOME)
+    return Path(override).expanduser() if override else user_data_path(APP_NAME, appauthor=False)
+
+
+def default_db() -> str:
+    """The database the app uses unless ``--db`` says otherwise."""
+    return os.environ.get(ENV_DB) or str(data_dir() / "telemetry.sqlite3")
+
+
+def tls_dir() -> Path:
+    """Where the local CA, server key and certificate live."""
+    return data_dir() / "tls"
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses that only this machine can reach."""
+    return host in ("localhost", "::1") or host.startswith("127.")

@@ -1,0 +1,348 @@
+"""BeaconStore: the one source of truth, SQLite in WAL mode (standard library).
+
+``append()`` commits before it returns, and the HTTP handler answers only
+after ``append()``: an acknowledged request survives the process being
+killed. Listeners are told after the commit, outside the write lock, so a
+slow listener never holds up other writers.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .beacon import Beacon, Summary
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SUMMARY_COLUMNS = Summary._fields[1:]  # everything but id, which is the row id
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS beacons (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    {", ".join(f"{c} {'INTEGER' if c == 'session' else 'TEXT'}" for c in _SUMMARY_COLUMNS)},
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS beacons_kind ON beacons(kind);
+CREATE INDEX IF NOT EXISTS beacons_status ON beacons(status);
+CREATE INDEX IF NOT EXISTS beacons_session ON beacons(session);
+"""
+
+
+_INSERT = (
+    f"INSERT INTO beacons ({', '.join(_SUMMARY_COLUMNS)}, record) "
+    f"VALUES ({', '.join('?' * (len(_SUMMARY_COLUMNS) + 1))})"
+)
+
+
+def _load(record_id: int, text: str) -> Beacon:
+    beacon = Beacon.from_json(text)
+    beacon.id = record_id
+    return beacon
+
+
+class StoreError(Exception):
+    """The database cannot be used (unwritable, corrupt, full); message is one line."""
+
+
+@dataclass(frozen=True)
+class StoreEvent:
+    """What listeners hear: ``appended`` (with the record), ``cleared`` or ``session``."""
+
+    type: str
+    beacon: Beacon | None = None
+    session: int | None = None
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One server run (or a "New session" from the GUI)."""
+
+    id: int
+    started_at: str
+    label: str
+    count: int
+
+
+Listener = Callable[[StoreEvent], None]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+class BeaconStore:
+    """Durable, thread-safe journal of captured requests."""
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        self.memory = self.path == ":memory:"
+        self._write_lock = threading.Lock()
+        self._changed = threading.Condition()
+        self._listeners: list[Listener] = []
+        self._local = threading.local()
+        self._closed = False
+        if not self.memory:
+            parent = Path(self.path).expanduser().parent
+            try:
+                parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
+        self._conn = self._connect()
+        try:
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise StoreError(self._explain(exc)) from exc
+        self.session: int = self.new_session()
+
+    # -- connections ------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+        conn.execute("PRAGMA busy_timeout = 10000")
+        return conn
+
+    def _explain(self, exc: BaseException) -> str:
+        text = _one_line(exc)
+        if "not a database" in text or "malformed" in text:
+            return f"{self.path} is not a usable inspector database ({text}); it was left untouched"
+        if "readonly" in text or "unable to open" in text or "permission" in text.lower():
+            return f"cannot write the database {self.path}: {text}"
+        if "full" in text:
+            return f"the disk holding {self.path} is full: {text}"
+        return f"database {self.path}: {text}"
+
+    def _init_schema(self) -> None:
+        conn = self._conn
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "beacons" not in tables:
+            raise sqlite3.DatabaseError("file is not a database: it has tables but none of the inspector's")
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"made by a newer inspector (schema {version})")
+        if not self.memory:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if mode.lower() != "wal":
+                log.warning("SQLite refused WAL mode (%s)", mode)
+        # NORMAL in WAL: a commit is in the OS once it returns, so it survives
+        # the process being killed; only a power cut can lose the last commits.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def _reader(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads: per thread on a file (WAL readers never block
+        the writer); the single connection under the lock for ``:memory:``."""
+        if self.memory:
+            with self._write_lock:
+                yield self._conn
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        yield conn
+
+    def _write(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc)) from exc
+
+    # -- sessions ---------------------------------------------------------
+
+    def new_session(self, label: str = "") -> int:
+        """Start a new session; later appends carry its id."""
+        from .capture import iso_utc, utc_now
+
+        with self._write_lock:
+            cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
+            self.session = int(cur.lastrowid)
+        self._notify(StoreEvent("session", session=self.session))
+        return self.session
+
+    def sessions(self) -> list[SessionInfo]:
+        """All sessions, oldest first, with how many records each holds."""
+        with self._reader() as conn:
+            rows = conn.execute(
+                "SELECT s.id, s.started_at, s.label, COUNT(b.id) FROM sessions s "
+                "LEFT JOIN beacons b ON b.session = s.id GROUP BY s.id ORDER BY s.id"
+            ).fetchall()
+        return [SessionInfo(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+
+    # -- writing ----------------------------------------------------------
+
+    def append(self, beacon: Beacon, annotate: Callable[[Beacon], None] | None = None) -> Beacon:
+        """Store ``beacon`` (assigning ``id`` and ``session``) and commit.
+
+        ``annotate`` runs under the write lock just before the insert, so
+        checks that compare with earlier records (duplicates) see them all.
+        """
+        with self._write_lock:
+            if beacon.session is None:
+                beacon.session = self.session
+            if annotate is not None:
+                annotate(beacon)
+            summary = beacon.summary()
+            values = [v if v is None or c == "session" else str(v)
+                      for c, v in zip(_SUMMARY_COLUMNS, summary[1:])]
+            # The row id is the record id; the stored JSON leaves it null and
+            # readers fill it in, so one INSERT is one commit.
+            cur = self._write(_INSERT, (*values, beacon.to_json()))
+            beacon.id = int(cur.lastrowid)
+        self._notify(StoreEvent("appended", beacon=beacon))
+        return beacon
+
+    def clear(self) -> int:
+        """Delete every record (sessions are kept). Returns how many went."""
+        with self._write_lock:
+            cur = self._write("DELETE FROM beacons")
+            removed = cur.rowcount
+        self._notify(StoreEvent("cleared"))
+        return removed
+
+    def delete(self, ids: list[int]) -> int:
+        """Delete the given records. Returns how many went."""
+        if not ids:
+            return 0
+        with self._write_lock:
+            cur = self._write(f"DELETE FROM beacons WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))
+            removed = cur.rowcount
+        self._notify(StoreEvent("cleared"))
+        return removed
+
+    # -- reading ----------------------------------------------------------
+
+    @staticmethod
+    def _where(kind: str | None, status: str | None, since: int | None,
+               session: int | None) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column, value in (("kind", kind), ("status", status), ("session", session)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if since is not None:
+            clauses.append("id > ?")
+            params.append(since)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def get(self, record_id: int) -> Beacon | None:
+        """One record by id, or None."""
+        with self._reader() as conn:
+            row = conn.execute("SELECT id, record FROM beacons WHERE id = ?", (record_id,)).fetchone()
+        return _load(*row) if row else None
+
+    def query(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
+              session: int | None = None, limit: int | None = None) -> list[Beacon]:
+        """Records matching the filters, oldest first."""
+        where, params = self._where(kind, status, since, session)
+        sql = f"SELECT id, record FROM beacons{where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [_load(*r) for r in rows]
+
+    def summaries(self, *, since: int | None = None, session: int | None = None,
+                  limit: int | None = None) -> list[Summary]:
+        """At-a-glance rows, oldest first, without parsing any record's JSON."""
+        where, params = self._where(None, None, since, session)
+        sql = f"SELECT id, {', '.join(_SUMMARY_COLUMNS)} FROM beacons{where} ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self._reader() as conn:
+            rows = conn.execute(sql, params).fetchall()
+        return [Summary(*r) for r in rows]
+
+    def count(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
+              session: int | None = None) -> int:
+        """How many records match the filters."""
+        where, params = self._where(kind, status, since, session)
+        with self._reader() as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM beacons{where}", params).fetchone()[0])
+
+    def counts(self) -> dict[str, Any]:
+        """``{"total", "ok", "invalid", "by_kind"}`` over all records."""
+        with self._reader() as conn:
+            by_status = dict(conn.execute("SELECT status, COUNT(*) FROM beacons GROUP BY status").fetchall())
+            by_kind = dict(conn.execute("SELECT kind, COUNT(*) FROM beacons GROUP BY kind").fetchall())
+        return {
+            "total": sum(by_status.values()),
+            "ok": by_status.get("ok", 0),
+            "invalid": by_status.get("invalid", 0),
+            "by_kind": by_kind,
+        }
+
+    def last_id(self) -> int:
+        """The largest record id (0 when empty)."""
+        with self._reader() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM beacons").fetchone()[0])
+
+    def wait_for_count(self, count: int, timeout: float, *, kind: str | None = None,
+                       status: str | None = None) -> tuple[bool, int]:
+        """Block until at least ``count`` records match, or ``timeout`` passes.
+
+        Returns (reached, current count).
+        """
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                current = self.count(kind=kind, status=status)
+                remaining = deadline - time.monotonic()
+                if current >= count or remaining <= 0 or self._closed:
+                    return current >= count, current
+                self._changed.wait(remaining)
+
+    # -- listeners --------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` after each change; returns an unsubscribe function.
+
+        Listeners run on the writer's thread and must not block: hand work to
+        a queue (the SSE feed, the Qt bridge) instead.
+        """
+        with self._changed:
+            self._listeners = [*self._listeners, listener]
+
+        def unsubscribe() -> None:
+            with self._changed:
+                self._listeners = [x for x in self._listeners if x is not listener]
+
+        return unsubscribe
+
+    def _notify(self, event: StoreEvent) -> None:
+        with self._changed:
+            listeners = self._listeners
+            self._changed.notify_all()
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception:  # a broken front end must never break capture
+                log.exception("store listener failed")
+
+    def close(self) -> None:
+        """Wake waiters and close the connection."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        with self._write_lock:
+            self._conn.close()

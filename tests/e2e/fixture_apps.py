@@ -1,0 +1,209 @@
+"""Build and serve the real ``@refinedev/core`` fixture apps used by end-to-end tests.
+
+Two apps share one React entry (``src/app.jsx``) and one esbuild script
+(``build.mjs``):
+
+* ``refine4/`` pins ``@refinedev/core`` 4.58.0
+* ``refine5/`` pins ``@refinedev/core`` 5.0.12
+
+Each build writes ``<app>/dist/index.html`` (production bundle) and
+``<app>/dist/dev.html`` (React development bundle). The page picks its
+``<Refine>`` props from the query string, see :func:`page_url`.
+
+Stdlib only. Run ``python tests/e2e/fixture_apps.py`` to build both apps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import urllib.parse
+from pathlib import Path
+from typing import Iterator, Optional
+
+E2E_DIR = Path(__file__).resolve().parent
+SRC_DIR = E2E_DIR / "src"
+BUILD_SCRIPT = E2E_DIR / "build.mjs"
+
+#: Refine major version -> exact ``@refinedev/core`` version its app pins.
+REFINE_VERSIONS: dict[int, str] = {4: "4.58.0", 5: "5.0.12"}
+
+#: Scenarios understood by the fixture page (``?variant=``).
+VARIANTS = ("default", "optout", "toplevel", "projectid", "strict")
+
+_DIST_FILES = ("index.html", "app.js", "dev.html", "app.dev.js")
+_NPM_TIMEOUT_S = 600
+_TAIL_CHARS = 4000
+_locks: dict[int, threading.Lock] = {4: threading.Lock(), 5: threading.Lock()}
+
+
+def app_dir(version: int) -> Path:
+    """Return the directory of the fixture app for refine major ``version`` (4 or 5)."""
+    if version not in REFINE_VERSIONS:
+        raise ValueError(f"unknown refine fixture version {version!r}; expected one of {sorted(REFINE_VERSIONS)}")
+    return E2E_DIR / f"refine{version}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return -1.0
+
+
+def _newest_source_mtime(app: Path) -> float:
+    sources = [BUILD_SCRIPT, app / "package.json", app / "package-lock.json"]
+    sources += [p for p in SRC_DIR.rglob("*") if p.is_file()]
+    return max(_mtime(p) for p in sources)
+
+
+def _install_marker(app: Path) -> Path:
+    # npm (v7+) writes this hidden lockfile on every successful install / ci.
+    return app / "node_modules" / ".package-lock.json"
+
+
+def _needs_install(app: Path) -> bool:
+    marker = _install_marker(app)
+    if not marker.exists():
+        return True
+    return _mtime(marker) < _mtime(app / "package-lock.json")
+
+
+def _needs_build(app: Path) -> bool:
+    dist = app / "dist"
+    outputs = [dist / name for name in _DIST_FILES]
+    if not all(p.exists() for p in outputs):
+        return True
+    oldest_output = min(_mtime(p) for p in outputs)
+    newest_input = max(_newest_source_mtime(app), _mtime(_install_marker(app)))
+    return oldest_output < newest_input
+
+
+def _run(cmd: list[str], cwd: Path, what: str) -> None:
+    env = dict(os.environ)
+    env.setdefault("npm_config_update_notifier", "false")
+    env.setdefault("npm_config_fund", "false")
+    env.setdefault("npm_config_audit", "false")
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=_NPM_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.output or ""
+        if isinstance(out, bytes):
+            out = out.decode("utf-8", "replace")
+        raise RuntimeError(
+            f"{what} timed out after {_NPM_TIMEOUT_S}s in {cwd}\n--- output tail ---\n{out[-_TAIL_CHARS:]}"
+        ) from exc
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{what} failed (exit {proc.returncode}) in {cwd}: {' '.join(cmd)}\n"
+            f"--- output tail ---\n{proc.stdout[-_TAIL_CHARS:]}"
+        )
+
+
+def build(version: int) -> Path:
+    """Install (if needed) and build the fixture app for refine ``version`` (4 or 5).
+
+    ``npm ci`` runs only when ``node_modules`` is missing or older than
+    ``package-lock.json``; the esbuild build runs only when ``dist/`` is missing
+    or older than its sources (``src/``, ``build.mjs``, ``package.json``, the
+    lockfile, or a fresh install). Safe to call from several threads or
+    processes at once (an ``fcntl`` lock per app serialises the work).
+
+    Returns the ``dist`` directory (containing ``index.html``).
+    Raises :class:`RuntimeError` with the tail of npm's output on failure.
+    """
+    app = app_dir(version)
+    npm = shutil.which("npm")
+    if npm is None:
+        raise RuntimeError("npm not found on PATH: Node.js 20+ and npm are needed to build the refine fixture apps")
+    with _locks[version], open(app / ".build.lock", "w") as lockfile:
+        fcntl.flock(lockfile, fcntl.LOCK_EX)
+        try:
+            if _needs_install(app):
+                _run([npm, "ci", "--no-audit", "--no-fund"], app, f"npm ci for refine{version} fixture")
+            if _needs_build(app):
+                _run([npm, "run", "build"], app, f"esbuild build for refine{version} fixture")
+        finally:
+            fcntl.flock(lockfile, fcntl.LOCK_UN)
+    dist = app / "dist"
+    if not (dist / "index.html").exists():
+        raise RuntimeError(f"build for refine{version} fixture produced no {dist / 'index.html'}")
+    return dist
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def end_headers(self) -> None:
+        self.send_header("Cache-Control", "no-store")
+        super().end_headers()
+
+
+@contextlib.contextmanager
+def serve(dist: Path) -> Iterator[str]:
+    """Serve ``dist`` over plain HTTP on 127.0.0.1 (free port) in a background thread.
+
+    Yields the base URL, e.g. ``"http://127.0.0.1:40123/"``; the server is shut
+    down when the ``with`` block exits. Request logging is silenced.
+    """
+    dist = Path(dist)
+    if not dist.is_dir():
+        raise FileNotFoundError(f"fixture dist directory not found: {dist}")
+    handler = functools.partial(_QuietHandler, directory=str(dist))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, name=f"fixture-http-{dist.parent.name}", daemon=True)
+    thread.start()
+    try:
+        host, port = server.server_address[:2]
+        yield f"http://{host}:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def page_url(base_url: str, variant: str = "default", project_id: Optional[str] = None, *, dev: bool = False) -> str:
+    """Return the fixture page URL for ``variant`` under ``base_url`` (from :func:`serve`).
+
+    ``project_id`` is only used with ``variant="projectid"`` and is URL-encoded.
+    ``dev=True`` selects the React development bundle (``dev.html``), where
+    ``<React.StrictMode>`` really double-invokes effects.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown fixture variant {variant!r}; expected one of {VARIANTS}")
+    params = {"variant": variant}
+    if variant == "projectid":
+        params["projectId"] = "" if project_id is None else project_id
+    page = "dev.html" if dev else ""
+    return urllib.parse.urljoin(base_url, page) + "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    """Build both fixture apps (or the versions given as arguments) and print their dist dirs."""
+    args = sys.argv[1:] if argv is None else argv
+    versions = [int(a) for a in args] or sorted(REFINE_VERSIONS)
+    for version in versions:
+        print(f"refine{version}: {build(version)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
