@@ -33,6 +33,9 @@ MAX_LIST = 10_000
 MAX_WAIT = 300.0
 SSE_HEARTBEAT = 15.0
 
+# Flask answers OPTIONS by itself unless told not to: preflights must reach
+# the catch-all so they are recorded like everything else.
+_RECORDED = {"provide_automatic_options": False}
 _CORS = {"Access-Control-Allow-Origin": "*"}
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -102,6 +105,9 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     app.config["MAX_CONTENT_LENGTH"] = None  # we cap ourselves, and record what was cut
     recorder = recorder or Recorder(store, trust_proxy=trust_proxy)
     app.extensions["recorder"] = recorder
+    # Set when the server stops: long polls and event streams end at once
+    # instead of holding a worker thread until their timeout.
+    shutdown = app.extensions["shutdown"] = threading.Event()
 
     def record() -> tuple[Any, int]:
         """Record the current request; returns (record, HTTP status for a cut request)."""
@@ -117,7 +123,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return Response(text, status=400, mimetype="text/plain", headers={**_CORS, **_NO_STORE})
         return None
 
-    @app.route("/telemetry", methods=["GET", "POST"])
+    @app.route("/telemetry", methods=["GET", "POST"], **_RECORDED)
     def telemetry() -> Response:
         beacon, too_big = record()
         answer = refused(beacon, too_big)
@@ -125,14 +131,14 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return answer
         return Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE})
 
-    @app.route("/cli", methods=["POST"])
-    @app.route("/superplate", methods=["POST"])
-    @app.route("/send", methods=["POST"])
+    @app.route("/cli", methods=["POST"], **_RECORDED)
+    @app.route("/superplate", methods=["POST"], **_RECORDED)
+    @app.route("/send", methods=["POST"], **_RECORDED)
     def accepted() -> Response:
         beacon, too_big = record()
         return refused(beacon, too_big) or _json({"ok": True}, headers=_CORS)
 
-    @app.route("/projects", methods=["POST"])
+    @app.route("/projects", methods=["POST"], **_RECORDED)
     def projects() -> Response:
         beacon, too_big = record()
         answer = refused(beacon, too_big)
@@ -141,7 +147,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         project_id = str(uuid.uuid4())
         return _json({"projectId": project_id}, headers=_CORS)
 
-    @app.route("/location", methods=["GET"])
+    @app.route("/location", methods=["GET"], **_RECORDED)
     def location() -> Response:
         beacon, too_big = record()
         return refused(beacon, too_big) or _json({"country": country}, headers=_CORS)
@@ -191,7 +197,8 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         if not 0 <= seconds <= MAX_WAIT:
             raise _BadArgument(f"timeout must be between 0 and {MAX_WAIT:g} seconds")
         reached, current = store.wait_for_count(
-            target or 0, seconds, kind=_choice_arg("kind", KINDS), status=_choice_arg("status", STATUSES)
+            target or 0, seconds, kind=_choice_arg("kind", KINDS), status=_choice_arg("status", STATUSES),
+            cancel=shutdown,
         )
         return _json({"reached": reached, "count": current, "wanted": target}, 200 if reached else 408)
 
@@ -201,7 +208,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         last_event = request.headers.get("Last-Event-ID", "")
         if since is None:
             since = int(last_event) if last_event.isdigit() else store.last_id()
-        return Response(_event_stream(store, since), mimetype="text/event-stream",
+        return Response(_event_stream(store, since, shutdown), mimetype="text/event-stream",
                         headers={**_NO_STORE, "X-Accel-Buffering": "no"})
 
     @app.route(f"{API}/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
@@ -242,7 +249,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     return app
 
 
-def _event_stream(store: BeaconStore, since: int) -> Iterator[str]:
+def _event_stream(store: BeaconStore, since: int, shutdown: threading.Event) -> Iterator[str]:
     """Server-sent events: one ``beacon`` event per new record, ids as event ids.
 
     It re-reads the store after each wake-up instead of queueing records, so
@@ -257,14 +264,18 @@ def _event_stream(store: BeaconStore, since: int) -> Iterator[str]:
     last = since
     try:
         yield "retry: 2000\n\n"
-        while True:
+        while not shutdown.is_set():
             for beacon in store.query(since=last, limit=500):
                 last = beacon.id or last
                 yield f"id: {beacon.id}\nevent: beacon\ndata: {beacon.to_json()}\n\n"
             if store.last_id() > last:
                 continue
-            if not changed.wait(SSE_HEARTBEAT):
-                yield ": keep-alive\n\n"
+            waited = 0.0
+            while not changed.wait(0.5) and not shutdown.is_set():
+                waited += 0.5
+                if waited >= SSE_HEARTBEAT:
+                    yield ": keep-alive\n\n"
+                    waited = 0.0
             changed.clear()
             if store.last_id() < last:  # the journal was cleared
                 last = 0

@@ -191,6 +191,7 @@ def _capture_beacon(beacon: Beacon, method: str, query: str, body_text: str | No
     beacon.base64_variant = decoded.base64_variant
     beacon.payload = decoded.payload
     problems.extend(decoded.problems)
+    notes.extend(decoded.notes)
     if decoded.payload is not None:
         notes.extend(checks.beacon_notes(decoded.payload))
 

@@ -38,6 +38,7 @@ class DecodedPayload:
     encoding: str | None = None
     base64_variant: str | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def raw_query_values(query: str, name: str) -> list[str]:
@@ -55,11 +56,7 @@ def raw_query_values(query: str, name: str) -> list[str]:
 
 
 def _describe_char(ch: str) -> str:
-    if ch == " ":
-        return "' ' (a '+' turned into a space by form decoding?)"
-    if ch.isprintable():
-        return repr(ch)
-    return f"U+{ord(ch):04X}"
+    return repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
 
 
 def _diagnose_base64(text: str) -> list[str]:
@@ -82,7 +79,8 @@ def _diagnose_base64(text: str) -> list[str]:
     if bad:
         offset, ch = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
-        problems.append(f"base64: illegal character {_describe_char(ch)} at offset {offset}{more}")
+        hint = " (a '+' turned into a space by form decoding?)" if ch == " " else ""
+        problems.append(f"base64: illegal character {_describe_char(ch)} at offset {offset}{more}{hint}")
     if saw_standard and saw_url_safe:
         problems.append("base64: mixes the standard ('+', '/') and URL-safe ('-', '_') alphabets")
     if len(text) - pad_start > 2:
@@ -188,6 +186,14 @@ def decode_payload(raw: str) -> DecodedPayload:
     assert data is not None and variant is not None
     result.base64_variant = prefix + variant
     decoded, result.encoding = decode_text(data)
+    if result.encoding == "utf-8" and not data.isascii():
+        # Valid UTF-8 is read as UTF-8, but btoa output can be valid UTF-8 by
+        # chance ("Ã©" is C3 A9): show the other reading instead of guessing.
+        other = data.decode("latin-1")
+        result.notes.append(
+            "text: read as UTF-8 (Node's Buffer); as Latin-1 (a browser's btoa) it would read "
+            + json.dumps(other[:200], ensure_ascii=False)
+        )
     result.payload, problems = parse_json_object(decoded)
     result.problems.extend(problems)
     return result

@@ -109,6 +109,7 @@ class InspectorServer:
         """Bind both listeners (raising ServerError on failure) and serve in the background."""
         if self.listening is not None:
             return self.listening
+        self.app.extensions["shutdown"].clear()
         try:
             http = self._make(self.port, "http")
             self._servers.append(http)
@@ -138,11 +139,13 @@ class InspectorServer:
 
     def stop(self) -> None:
         """Stop both listeners and wait for their threads."""
-        for server in self._servers:
-            try:
-                server.stop()
-            except Exception:  # stopping must always finish
-                log.exception("stopping the server failed")
+        self.app.extensions["shutdown"].set()
+        # Both listeners stop side by side: each takes up to a poll interval.
+        stoppers = [threading.Thread(target=_stop_quietly, args=(server,)) for server in self._servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper in stoppers:
+            stopper.join(timeout=15)
         for thread in self._threads:
             thread.join(timeout=10)
         self._servers, self._threads = [], []
@@ -154,6 +157,13 @@ class InspectorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _stop_quietly(server: wsgi.Server) -> None:
+    try:
+        server.stop()
+    except Exception:  # stopping must always finish
+        log.exception("stopping the server failed")
 
 
 def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> str:

@@ -298,8 +298,8 @@ class BeaconStore:
             return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM beacons").fetchone()[0])
 
     def wait_for_count(self, count: int, timeout: float, *, kind: str | None = None,
-                       status: str | None = None) -> tuple[bool, int]:
-        """Block until at least ``count`` records match, or ``timeout`` passes.
+                       status: str | None = None, cancel: threading.Event | None = None) -> tuple[bool, int]:
+        """Block until at least ``count`` records match, ``timeout`` passes or ``cancel`` is set.
 
         Returns (reached, current count).
         """
@@ -308,9 +308,10 @@ class BeaconStore:
             while True:
                 current = self.count(kind=kind, status=status)
                 remaining = deadline - time.monotonic()
-                if current >= count or remaining <= 0 or self._closed:
+                if current >= count or remaining <= 0 or self._closed or (cancel and cancel.is_set()):
                     return current >= count, current
-                self._changed.wait(remaining)
+                # Short slices so a cancel (server stopping) is seen promptly.
+                self._changed.wait(min(remaining, 0.5))
 
     # -- listeners --------------------------------------------------------
 

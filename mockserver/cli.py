@@ -1,0 +1,256 @@
+"""``telemetry-inspector``: the GUI by default, and headless subcommands.
+
+Every error a user can cause is one line on stderr and exit status 2.
+The GUI is imported only when asked for, so every subcommand here runs
+without Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import queue
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TextIO
+
+from . import __version__
+from .beacon import Beacon
+from .config import (DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, DISPLAY_NAME, ENV_DB, ENV_HOME,
+                     default_db, is_loopback)
+from .routing import chromium_command_line, hosts_file_line
+from .server import InspectorServer, Listening, ServerError
+from .store import BeaconStore, StoreError, StoreEvent
+from .text import printable
+
+PROG = "telemetry-inspector"
+
+# One feature per module: each exposes add_command(subparsers) and sets
+# ``handler`` on its parser. A handler returns the exit status.
+COMMAND_MODULES: list[str] = []
+
+
+class UsageError(Exception):
+    """Bad arguments: reported as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one clear line (and exit 2), not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0 = any free port), got {value}")
+    return value
+
+
+def add_server_options(parser: argparse.ArgumentParser, *, db_default: str | None = None) -> None:
+    """The options every command that runs the mock shares (``serve`` and the GUI)."""
+    group = parser.add_argument_group("mock server")
+    group.add_argument("--host", default=DEFAULT_HOST,
+                       help="address to listen on (default %(default)s; anything else is reachable from the network)")
+    group.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                       help="HTTP port (default %(default)s; 0 = any free port)")
+    group.add_argument("--https-port", type=_port, default=DEFAULT_HTTPS_PORT,
+                       help="HTTPS port for routed browsers (default %(default)s; 0 = any free port)")
+    group.add_argument("--no-https", dest="https_port", action="store_const", const=None,
+                       help="do not start the HTTPS listener")
+    add_db_option(group, db_default)
+    group.add_argument("--trust-proxy", action="store_true",
+                       help="take the client IP from X-Forwarded-For (only behind your own proxy)")
+
+
+def add_db_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str | None = None) -> None:
+    """``--db PATH`` with the app's default database."""
+    parser.add_argument("--db", default=default or default_db(), metavar="PATH",
+                        help=f"SQLite database, or :memory: (default %(default)s; env {ENV_DB}, {ENV_HOME})")
+
+
+def build_parser() -> _Parser:
+    """The full command line, shared by ``main`` and the docs."""
+    parser = _Parser(
+        prog=PROG,
+        description=f"{DISPLAY_NAME}: a local mock of telemetry.refine.dev that shows what a refine app sends. "
+                    "Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    add_server_options(parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the mock headless and print each request as it arrives",
+                                description="Run the mock of telemetry.refine.dev without a window.")
+    add_server_options(serve)
+    serve.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
+    serve.set_defaults(handler=cmd_serve)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_command(commands)
+    return parser
+
+
+# -- serve ----------------------------------------------------------------
+
+def open_store(path: str) -> BeaconStore:
+    """Open the journal; StoreError carries a one-line reason."""
+    return BeaconStore(path)
+
+
+def format_line(beacon: Beacon) -> str:
+    """One human line per captured request (all values made terminal-safe)."""
+    s = beacon.summary()
+    when = datetime.fromisoformat(s.received_at.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+    head = f"{when}  #{s.id:<5} {s.kind:<10} {s.status.upper() if s.status != 'ok' else 'ok':<7} {s.method} {s.path}"
+    if s.status != "ok":
+        return printable(f"{head}  {'; '.join(beacon.problems)}")
+    facts = []
+    if s.hostname:
+        facts.append(s.hostname)
+    if s.version:
+        facts.append(f"refine {s.version}")
+    if s.resource_count is not None:
+        facts.append(f"{s.resource_count} resources")
+    if s.providers:
+        facts.append(f"providers: {s.providers}")
+    if s.project_id:
+        facts.append(f"projectId {s.project_id}")
+    if beacon.contact and beacon.contact.get("email"):
+        facts.append(f"email {beacon.contact['email']}")
+    browser = " on ".join(x for x in (s.browser, s.os) if x)
+    if browser:
+        facts.append(browser)
+    if s.ip:
+        facts.append(s.ip)
+    dupes = [n for n in beacon.notes if n.startswith("duplicate")]
+    if dupes:
+        facts.append("DUPLICATE")
+    return printable(f"{head}  {' · '.join(facts)}")
+
+
+class LinePrinter:
+    """Prints records from a queue on its own thread: request threads never wait on the terminal."""
+
+    def __init__(self, out: TextIO, as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self._queue: queue.SimpleQueue[Beacon | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="line-printer", daemon=True)
+        self._thread.start()
+
+    def __call__(self, event: StoreEvent) -> None:
+        if event.type == "appended" and event.beacon is not None:
+            self._queue.put(event.beacon)
+
+    def _run(self) -> None:
+        while (beacon := self._queue.get()) is not None:
+            line = beacon.to_json() if self.as_json else format_line(beacon)
+            try:
+                self.out.write(line + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):  # reader went away; capture goes on
+                pass
+
+    def close(self) -> None:
+        """Print what is queued, then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout=5)
+
+
+def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None) -> str:
+    """The start banner: URLs, pin, routing flags."""
+    lines = [f"{DISPLAY_NAME} {__version__}: mock of telemetry.refine.dev",
+             f"  HTTP      {listening.http_url}/telemetry"]
+    if listening.https_url and listening.spki_pin:
+        lines += [
+            f"  HTTPS     {listening.https_url}/telemetry  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
+            f"  SPKI pin  {listening.spki_pin}",
+            f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
+        ]
+    lines += [f"  Journal   {listening.http_url}/__inspector/beacons",
+              f"  Database  {store.path}  (session {store.session})"]
+    if listening.https_port and listening.spki_pin:
+        host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host
+        lines += ["", "Route a real app's beacons here: start Chrome/Chromium/Edge with",
+                  "  " + chromium_command_line(listening.https_port, listening.spki_pin, host),
+                  f"or add '{hosts_file_line(host)}' to the hosts file (needs HTTPS on port 443 and a trusted CA)."]
+    lines += ["", "Waiting for requests; Ctrl-C stops."]
+    return "\n".join(lines)
+
+
+def run_until_stopped(stop: threading.Event) -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_signal)
+    while not stop.wait(0.5):
+        pass
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: run the mock headless, one line (or JSON record) per request."""
+    store = open_store(args.db)
+    server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
+                             trust_proxy=args.trust_proxy)
+    try:
+        listening = server.start()
+    except ServerError:
+        store.close()
+        raise
+    info = sys.stderr if args.json else sys.stdout
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}: other machines can send requests to this inspector "
+              "and read its journal", file=sys.stderr)
+    ca = str(server.certificate.ca_cert) if server.certificate else None
+    print(banner(listening, store, ca), file=info, flush=True)
+    printer = LinePrinter(sys.stdout, args.json)
+    unsubscribe = store.subscribe(printer)
+    try:
+        run_until_stopped(threading.Event())
+    finally:
+        server.stop()
+        unsubscribe()
+        printer.close()
+        captured = store.count(session=store.session)
+        store.close()
+        print(f"stopped: {captured} request(s) captured in session {store.session}", file=info, flush=True)
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    """No command: open the window (Qt is imported only here)."""
+    gui = importlib.import_module("inspector.app")
+    run: Callable[[argparse.Namespace], int] = gui.run
+    return run(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        handler = getattr(args, "handler", cmd_gui)
+        return handler(args)
+    except UsageError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except (StoreError, ServerError) as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Test helpers: encoders that mirror refine's, and a journal API client.
+
+``btoa_payload`` / ``buffer_payload`` reproduce what ``@refinedev/core``
+puts in the query (``btoa(JSON.stringify(x))`` in browsers, Buffer in Node).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import urllib.error
+import urllib.request
+from typing import Any
+
+
+def js_stringify(value: Any) -> str:
+    """``JSON.stringify`` for plain data: compact, keys in insertion order, non-ASCII as is."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class InvalidCharacterError(ValueError):
+    """What ``btoa`` throws for a character above U+00FF."""
+
+
+def btoa_payload(value: Any) -> str:
+    """``btoa(JSON.stringify(value))``: one Latin-1 byte per character."""
+    text = js_stringify(value)
+    if any(ord(ch) > 0xFF for ch in text):
+        raise InvalidCharacterError("btoa: string contains characters outside of the Latin1 range")
+    return base64.b64encode(text.encode("latin-1")).decode("ascii")
+
+
+def buffer_payload(value: Any) -> str:
+    """``Buffer.from(JSON.stringify(value)).toString("base64")``: UTF-8."""
+    return base64.b64encode(js_stringify(value).encode("utf-8")).decode("ascii")
+
+
+REFINE_4_PAYLOAD = {
+    "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
+                  "i18n": False, "notification": False, "accessControl": False},
+    "version": "4.58.0",
+    "resourceCount": 2,
+}
+
+CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+             "Chrome/156.0.0.0 Safari/537.36")
+
+
+def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+         context: ssl.SSLContext | None = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
+    """A real HTTP request; returns (status, headers, body) for any status."""
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers), err.read()
+
+
+class Journal:
+    """The journal API of a running inspector, as tests use it (qutebrowser style)."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url.rstrip("/") + "/__inspector"
+
+    def get(self, path: str) -> Any:
+        status, _, body = http("GET", self.base + path)
+        assert status == 200, (status, body)
+        return json.loads(body)
+
+    def beacons(self, **filters: Any) -> list[dict[str, Any]]:
+        query = "&".join(f"{k}={v}" for k, v in filters.items() if v is not None)
+        return self.get("/beacons" + (f"?{query}" if query else ""))["beacons"]
+
+    def wait_for(self, count: int, timeout: float = 10, **filters: Any) -> list[dict[str, Any]]:
+        """Wait (server-side long poll) until ``count`` records exist; return them."""
+        query = "&".join([f"count={count}", f"timeout={timeout}"] + [f"{k}={v}" for k, v in filters.items()])
+        status, _, body = http("GET", f"{self.base}/wait?{query}", timeout=timeout + 10)
+        assert status == 200, f"expected {count} record(s) within {timeout}s, journal says {body!r}"
+        return self.beacons(**filters)
+
+    def ensure_not_logged(self, delay: float = 1.0, **filters: Any) -> None:
+        """Assert that no (matching) record arrives during ``delay`` seconds."""
+        before = len(self.beacons(**filters))
+        status, _, body = http("GET", f"{self.base}/wait?count={before + 1}&timeout={delay}"
+                               + "".join(f"&{k}={v}" for k, v in filters.items()), timeout=delay + 10)
+        assert status == 408, f"expected no new record for {delay}s, got {body!r}"

@@ -1,0 +1,155 @@
+"""Request -> record: kinds, enrichment from headers, documented-vs-sent notes, duplicates."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+from mockserver.capture import RawRequest, capture
+from mockserver.checks import PROJECT_ID_NOTE
+from mockserver.recorder import Recorder
+from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+
+HEADERS = {
+    "Host": "telemetry.refine.dev",
+    "User-Agent": CHROME_UA,
+    "Referer": "http://localhost:5173/",
+    "Sec-Ch-Ua": '"Chromium";v="156", "Not-A.Brand";v="24"',
+    "Sec-Ch-Ua-Mobile": "?0",
+    "Sec-Ch-Ua-Platform": '"Linux"',
+}
+
+
+def beacon_request(payload=REFINE_4_PAYLOAD, headers=HEADERS, peer="127.0.0.1") -> RawRequest:
+    return RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}", dict(headers),
+                      scheme="https", peer=peer)
+
+
+def test_browser_beacon_is_decoded_and_enriched():
+    record = capture(beacon_request())
+    assert (record.kind, record.status, record.problems) == ("beacon", "ok", [])
+    assert record.payload == REFINE_4_PAYLOAD
+    assert record.raw_payload == btoa_payload(REFINE_4_PAYLOAD)
+    assert record.client == {
+        "ip": "127.0.0.1",
+        "hostname": "localhost",
+        "host": "telemetry.refine.dev",
+        "user_agent": CHROME_UA,
+        "browser": {"family": "Chrome", "version": "156.0.0"},
+        "os": {"family": "Linux", "version": ""},
+        "device": "Other",
+        "is_mobile": False,
+        "is_bot": False,
+        "client_hints": {"brands": '"Chromium";v="156", "Not-A.Brand";v="24"', "mobile": "?0", "platform": "Linux"},
+    }
+    assert record.notes == ["providers: sent as an object of booleans; the docs say boolean[]"]
+    assert record.request.scheme == "https"
+    assert record.contact is None
+
+
+def test_documented_vs_sent_notes():
+    payload = {"providers": {"data": True, "router": "yes", "telepathy": True}, "version": 4,
+               "projectId": "abc", "userName": "ann"}
+    notes = capture(beacon_request(payload)).notes
+    assert notes == [
+        "missing documented key 'resourceCount' (number)",
+        "providers: sent as an object of booleans; the docs say boolean[]",
+        "providers.router: expected a boolean, got a string",
+        "providers.telepathy: not a provider refine reports (undocumented)",
+        "providers: missing auth, auditLog, live, i18n, notification, accessControl",
+        "version: expected a string, got a number",
+        PROJECT_ID_NOTE,
+        "undocumented key 'userName' sent (privacy-relevant: not in the docs)",
+    ]
+
+
+def test_forwarded_for_is_used_only_when_trusted():
+    headers = {**HEADERS, "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    assert capture(beacon_request(headers=headers)).client["ip"] == "127.0.0.1"
+    assert capture(beacon_request(headers=headers), trust_proxy=True).client["ip"] == "203.0.113.7"
+
+
+def test_hostname_prefers_origin_then_referer():
+    headers = {"Origin": "https://admin.example.com", "Referer": "http://other.example/"}
+    assert capture(beacon_request(headers=headers)).client["hostname"] == "admin.example.com"
+    assert capture(beacon_request(headers={})).client["hostname"] is None
+
+
+def test_cli_body():
+    body = {"nodeEnv": "development", "nodeVersion": "v20.20.2", "os": "Linux", "osVersion": "6.1",
+            "command": "dev", "packages": [{"name": "@refinedev/core", "version": "4.58.0"}],
+            "projectFramework": "vite", "projectId": "p-1", "machineName": "box"}
+    record = capture(RawRequest("POST", "/cli", body=json.dumps(body).encode(),
+                                headers={"Content-Type": "application/json"}))
+    assert (record.kind, record.status, record.payload) == ("cli", "ok", body)
+    assert record.encoding == "utf-8"
+    assert record.notes == ["undocumented key 'machineName' sent (privacy-relevant)"]
+
+
+def test_project_body_gives_contact_email():
+    body = {"email": "dev@example.com", "answers": {"ui": "antd"}, "source": "CREATE_REFINE_APP"}
+    record = capture(RawRequest("POST", "/projects", body=json.dumps(body).encode()))
+    assert (record.kind, record.status) == ("project", "ok")
+    assert record.contact == {"email": "dev@example.com"}
+    assert record.notes == ["email: the developer's email address is sent and linked to the new project"]
+
+
+def test_encrypted_send_is_labelled_not_decoded():
+    jwe = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
+    record = capture(RawRequest("POST", "/send", body=jwe.encode(), headers={"Content-Type": "application/text"}))
+    assert (record.kind, record.status, record.payload) == ("encrypted", "ok", None)
+    assert record.raw_payload == jwe
+    assert record.notes == ["encrypted (JWE from @pankod/refine-core 3.x): cannot be decoded locally",
+                            "JWE header: alg RSA-OAEP-256, enc A256GCM"]
+    bad = capture(RawRequest("POST", "/send", body=b"not-a-jwe"))
+    assert bad.status == "invalid"
+    assert bad.problems == ["send: not a compact JWE (expected 5 dot-separated parts, got 1)"]
+
+
+def test_unknown_and_wrong_method_are_recorded_as_invalid():
+    record = capture(RawRequest("GET", "/favicon.ico"))
+    assert (record.kind, record.status) == ("unknown", "invalid")
+    assert record.problems == ["unknown endpoint GET /favicon.ico: telemetry.refine.dev serves "
+                               "/telemetry, /cli, /projects, /superplate, /send, /location"]
+    wrong = capture(RawRequest("GET", "/cli"))
+    assert wrong.problems == ["method GET is not accepted by /cli (expects POST)"]
+
+
+def test_post_telemetry_with_base64_body():
+    record = capture(RawRequest("POST", "/telemetry", body=btoa_payload(REFINE_4_PAYLOAD).encode()))
+    assert (record.kind, record.status, record.payload) == ("beacon", "ok", REFINE_4_PAYLOAD)
+    form = capture(RawRequest("POST", "/telemetry", body=f"payload={btoa_payload(REFINE_4_PAYLOAD)}".encode()))
+    assert form.payload == REFINE_4_PAYLOAD
+
+
+def test_missing_payload_and_empty_bodies():
+    assert capture(RawRequest("GET", "/telemetry", "x=1")).problems == ["query: no 'payload' parameter"]
+    assert capture(RawRequest("POST", "/cli")).problems == ["body: empty, expected a JSON object"]
+    assert capture(RawRequest("POST", "/projects", body=b"[]")).problems == [
+        "body: top-level value is an array, expected an object"]
+
+
+def test_oversized_query_and_body_are_cut_and_explained():
+    record = capture(RawRequest("GET", "/telemetry", "payload=" + "A" * 70_000))
+    assert record.status == "invalid"
+    assert record.problems == ["query: 70008 bytes, over the 64 KiB cap; kept the first 64 KiB"]
+    assert len(record.request.query) == 64 * 1024
+    big = capture(RawRequest("POST", "/cli", body=b"{" * 65_537, body_size=1_000_000))
+    assert big.problems == ["body: 1000000 bytes, over the 64 KiB cap; kept the first 64 KiB"]
+    assert big.request.body_size == 1_000_000
+    assert len(big.request.body) == 64 * 1024
+
+
+def test_duplicate_beacon_within_window_is_noted(store):
+    recorder = Recorder(store, duplicate_window=5.0)
+    t0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+    first = recorder.record(beacon_request(), received_at=t0)
+    second = recorder.record(beacon_request(), received_at=t0 + timedelta(milliseconds=40))
+    later = recorder.record(beacon_request(), received_at=t0 + timedelta(seconds=30))
+    other_page = recorder.record(beacon_request(headers={**HEADERS, "Referer": "http://localhost:3000/"}),
+                                 received_at=t0 + timedelta(seconds=30, milliseconds=10))
+    assert not any(n.startswith("duplicate") for n in first.notes)
+    assert second.notes[-1] == (f"duplicate: same client and page as #{first.id}, 0.04 s earlier "
+                                "(refine up to 4.28 sends twice under React StrictMode)")
+    assert not any(n.startswith("duplicate") for n in later.notes + other_page.notes)
+    assert store.get(second.id).notes == second.notes

@@ -1,0 +1,197 @@
+"""Real sockets: HTTP and HTTPS listeners, the journal over the wire, ``serve`` as a process."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mockserver.server import InspectorServer, ServerError
+from mockserver.store import BeaconStore
+from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
+
+
+def test_http_round_trip_and_journal(live_server, journal):
+    status, headers, body = http("GET", f"{live_server.listening.http_url}/telemetry?{QUERY}",
+                                 headers={"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"})
+    assert status == 200 and headers["Content-Type"] == "image/gif"
+    [record] = journal.wait_for(1)
+    assert record["payload"]["projectId"] == ">>>>?"
+    assert record["request"]["scheme"] == "http"
+    assert record["client"]["ip"] == "127.0.0.1"
+    assert record["client"]["hostname"] == "localhost"
+
+
+def test_https_as_telemetry_refine_dev_with_verified_certificate(live_server, journal, certificate_dir):
+    """What a routed browser does: TLS to our port, SNI and Host telemetry.refine.dev, verified by our CA."""
+    context = ssl.create_default_context(cafile=str(certificate_dir / "ca.pem"))
+    port = live_server.listening.https_port
+    with socket.create_connection(("127.0.0.1", port)) as raw:
+        with context.wrap_socket(raw, server_hostname="telemetry.refine.dev") as tls:
+            der = tls.getpeercert(binary_form=True)
+            tls.sendall(f"GET /telemetry?{QUERY} HTTP/1.1\r\nHost: telemetry.refine.dev\r\n"
+                        f"User-Agent: {CHROME_UA}\r\nConnection: close\r\n\r\n".encode())
+            response = b""
+            while chunk := tls.recv(65536):
+                response += chunk
+    assert response.startswith(b"HTTP/1.1 200 OK")
+    [record] = journal.wait_for(1)
+    assert record["request"]["scheme"] == "https"
+    assert record["client"]["host"] == "telemetry.refine.dev"
+    assert record["payload"]["projectId"] == ">>>>?"
+    # The banner's pin is the SHA-256 of the served certificate's public key.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert base64.b64encode(hashlib.sha256(spki).digest()).decode() == live_server.listening.spki_pin
+
+
+def test_https_with_urllib_against_the_ip_address(live_server, certificate_dir):
+    context = ssl.create_default_context(cafile=str(certificate_dir / "ca.pem"))
+    status, _, body = http("GET", f"{live_server.listening.https_url}/__inspector/health", context=context)
+    assert status == 200 and json.loads(body)["status"] == "ok"
+
+
+def test_pin_is_stable_across_restarts(store, certificate_dir):
+    pins = []
+    for _ in range(2):
+        with InspectorServer(store, port=0, https_port=0, certificate_dir=certificate_dir) as server:
+            pins.append(server.listening.spki_pin)
+    assert pins[0] == pins[1]
+
+
+def test_port_in_use_is_a_one_line_error(store, live_server):
+    taken = live_server.listening.port
+    with pytest.raises(ServerError) as info:
+        InspectorServer(store, port=taken, https_port=None).start()
+    assert str(info.value) == (f"HTTP port {taken} on 127.0.0.1 is already in use "
+                               "(pick another with --port, or 0 for a free one)")
+
+
+def test_event_stream_delivers_each_new_record(live_server):
+    url = f"{live_server.listening.http_url}/__inspector/events"
+    with socket.create_connection(("127.0.0.1", live_server.listening.port), timeout=10) as sock:
+        sock.sendall(b"GET /__inspector/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        buffer = sock.recv(4096)
+        assert b"text/event-stream" in buffer
+        for _ in range(2):
+            http("GET", f"{live_server.listening.http_url}/telemetry?{QUERY}")
+        while buffer.count(b"event: beacon") < 2:
+            buffer += sock.recv(65536)
+    ids = re.findall(rb"\nid: (\d+)\n", buffer)
+    assert ids[:2] == [b"1", b"2"], url
+    data = re.findall(rb"data: (\{.*\})\n", buffer)
+    assert json.loads(data[0])["payload"]["projectId"] == ">>>>?"
+
+
+# -- `telemetry-inspector serve` as a user runs it ------------------------
+
+def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--https-port", "0", *args],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _read_until(stream, pattern: str) -> tuple[re.Match, list[str]]:
+    lines = []
+    for line in stream:
+        lines.append(line)
+        found = re.search(pattern, line)
+        if found:
+            return found, lines
+    raise AssertionError(f"{pattern!r} never printed; got {lines}")
+
+
+def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_path):
+    proc = _serve(tmp_path, "--db", str(tmp_path / "j.sqlite3"))
+    try:
+        port, banner = _read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        _, rest = _read_until(proc.stdout, r"Ctrl-C stops")
+        text = "".join(banner + rest)
+        assert re.search(r"SPKI pin  [A-Za-z0-9+/]{43}=", text)
+        assert "--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:" in text
+        assert "--ignore-certificate-errors-spki-list=" in text
+        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}",
+             headers={"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"})
+        line, _ = _read_until(proc.stdout, r"#1 ")
+        assert re.fullmatch(r"\d\d:\d\d:\d\d  #1     beacon     ok      GET /telemetry  localhost · refine 4\.58\.0 · "
+                            r"2 resources · providers: router data · projectId >>>>\? · Chrome 156\.0\.0 on Linux · "
+                            r"127\.0\.0\.1\n", line.string)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped: 1 request(s) captured in session 1" in out
+
+
+def test_serve_json_prints_records_as_ndjson(tmp_path):
+    proc = _serve(tmp_path, "--db", ":memory:", "--json")
+    try:
+        port, _ = _read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")
+        record = json.loads(proc.stdout.readline())
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert record["payload"]["projectId"] == ">>>>?"
+    assert record["id"] == 1
+    assert proc.returncode == 0
+
+
+def test_serve_port_in_use_exits_2_with_one_line(tmp_path):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        port = blocker.getsockname()[1]
+        env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path)}
+        result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--no-https",
+                                 "--db", ":memory:"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr == (f"telemetry-inspector: HTTP port {port} on 127.0.0.1 is already in use "
+                             "(pick another with --port, or 0 for a free one)\n")
+    assert result.stdout == ""
+
+
+def test_serve_corrupt_database_exits_2_and_keeps_the_file(tmp_path):
+    db = tmp_path / "bad.sqlite3"
+    db.write_bytes(b"garbage" * 200)
+    result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--db", str(db), "--port", "0",
+                             "--no-https"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "is not a usable inspector database" in result.stderr
+    assert db.read_bytes() == b"garbage" * 200
+
+
+def test_acknowledged_requests_survive_kill_9(tmp_path):
+    db = tmp_path / "durable.sqlite3"
+    proc = _serve(tmp_path, "--db", str(db), "--no-https")
+    try:
+        port, _ = _read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        acknowledged = sum(http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")[0] == 200
+                           for _ in range(50))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    assert acknowledged == 50
+    reopened = BeaconStore(db)
+    assert reopened.count(kind="beacon", status="ok") == 50
+    reopened.close()

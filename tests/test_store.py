@@ -1,0 +1,91 @@
+"""The SQLite journal: durability, sessions, summaries, bad database files."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from mockserver.capture import RawRequest, capture
+from mockserver.store import BeaconStore, StoreError
+from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+
+
+def _beacon(project_id: str | None = None):
+    payload = dict(REFINE_4_PAYLOAD, **({"projectId": project_id} if project_id else {}))
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}",
+                              {"Referer": "http://localhost:5173/"}, peer="127.0.0.1"))
+
+
+def test_file_database_is_wal_and_survives_reopen(tmp_path):
+    path = tmp_path / "journal.sqlite3"
+    store = BeaconStore(path)
+    first_session = store.session
+    stored = store.append(_beacon("café"))
+    store.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    reopened = BeaconStore(path)
+    assert reopened.session == first_session + 1
+    again = reopened.get(stored.id)
+    assert again.to_dict() == stored.to_dict()
+    assert again.payload["projectId"] == "café"
+    assert [(s.id, s.count) for s in reopened.sessions()] == [(first_session, 1), (first_session + 1, 0)]
+    reopened.close()
+
+
+def test_summaries_match_the_records(store):
+    store.append(_beacon("<b>x</b>"))
+    [summary] = store.summaries()
+    assert summary == _beacon("<b>x</b>").summary()._replace(
+        id=1, session=store.session, received_at=summary.received_at)
+    assert (summary.version, summary.resource_count, summary.providers, summary.project_id) == (
+        "4.58.0", "2", "router data", "<b>x</b>")
+
+
+def test_listeners_hear_appends_after_commit_and_failures_do_not_break_capture(store):
+    heard = []
+
+    def broken(event):
+        raise RuntimeError("front end bug")
+
+    store.subscribe(broken)
+    unsubscribe = store.subscribe(lambda e: heard.append((e.type, e.beacon.id if e.beacon else None,
+                                                          store.count())))
+    store.append(_beacon())
+    store.clear()
+    unsubscribe()
+    store.append(_beacon())
+    assert heard == [("appended", 1, 1), ("cleared", None, 0)]
+
+
+def test_corrupt_database_is_refused_and_left_untouched(tmp_path):
+    path = tmp_path / "corrupt.sqlite3"
+    garbage = b"this is not sqlite" * 100
+    path.write_bytes(garbage)
+    with pytest.raises(StoreError, match="is not a usable inspector database"):
+        BeaconStore(path)
+    assert path.read_bytes() == garbage
+
+
+def test_foreign_sqlite_database_is_refused(tmp_path):
+    path = tmp_path / "other.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER)")
+    with pytest.raises(StoreError, match="has tables but none of the inspector's"):
+        BeaconStore(path)
+
+
+def test_unwritable_folder_is_a_one_line_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError) as info:
+        BeaconStore(blocker / "sub" / "db.sqlite3")
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith("cannot create the database folder")
+
+
+def test_wait_for_count(store):
+    assert store.wait_for_count(1, 0.05) == (False, 0)
+    store.append(_beacon())
+    assert store.wait_for_count(1, 5) == (True, 1)
