@@ -1,0 +1,167 @@
+"""Entry points: ``run(args)`` for ``telemetry-inspector`` with no subcommand, ``build_window`` for tests.
+
+``run`` checks for a display before Qt is touched (Qt aborts the process when
+no platform plugin can start), opens the store, starts the embedded mock and
+shows the window. Everything that can fail for a user (database, ports) ends
+in a one-line message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import ctypes.util
+import os
+import signal
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+from mockserver.config import DISPLAY_NAME, ENV_HOME, data_dir
+from mockserver.server import InspectorServer
+from mockserver.store import BeaconStore, StoreError
+
+PROGRAM = "telemetry-inspector"
+NO_DISPLAY = (f"{PROGRAM}: no display found; use '{PROGRAM} serve', "
+              "or run under Xvfb / QT_QPA_PLATFORM=offscreen")
+ENV_THEME = "TELEMETRY_INSPECTOR_THEME"  # system | light | dark
+
+
+def display_problem(environ: dict[str, str] | None = None, platform: str | None = None) -> str | None:
+    """Why Qt could not open a window here, as one line (None when it can).
+
+    On Linux Qt needs ``DISPLAY`` (X11) or ``WAYLAND_DISPLAY``, unless
+    ``QT_QPA_PLATFORM`` picks a platform explicitly (offscreen, vnc, …).
+    """
+    env = os.environ if environ is None else environ
+    platform = platform or sys.platform
+    if not platform.startswith("linux"):
+        return None
+    if env.get("QT_QPA_PLATFORM"):
+        return None
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return NO_DISPLAY
+    if env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
+        # Qt 6.5+ aborts without it; say so instead of crashing.
+        return (f"{PROGRAM}: Qt's X11 plugin needs libxcb-cursor0 (e.g. apt install libxcb-cursor0); "
+                f"or use '{PROGRAM} serve'")
+    return None
+
+
+def settings_for_home():
+    """QSettings in ``$TELEMETRY_INSPECTOR_HOME/inspector.ini`` when that is set, else the platform's."""
+    from PySide6.QtCore import QSettings
+
+    from .window import APPLICATION, ORGANIZATION
+
+    if os.environ.get(ENV_HOME):
+        return QSettings(str(data_dir() / "inspector.ini"), QSettings.Format.IniFormat)
+    return QSettings(ORGANIZATION, APPLICATION)
+
+
+def create_application(argv: list[str] | None = None):
+    """The QApplication with the product's names and icon (reuses a running one)."""
+    from PySide6.QtWidgets import QApplication
+
+    from .icons import app_icon
+    from .window import APPLICATION, DESKTOP_FILE, ORGANIZATION
+
+    app = QApplication.instance()
+    if app is None:
+        QApplication.setApplicationName(APPLICATION)
+        QApplication.setOrganizationName(ORGANIZATION)
+        QApplication.setApplicationDisplayName(DISPLAY_NAME)
+        QApplication.setDesktopFileName(DESKTOP_FILE)
+        app = QApplication(argv if argv is not None else [sys.argv[0]])
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def build_window(store: BeaconStore, server: InspectorServer | None, *, settings=None,
+                 start_server: bool = True, theme: str | None = None):
+    """The real main window over ``store`` and ``server``, without running an event loop.
+
+    ``settings`` defaults to :func:`settings_for_home`; tests pass their own.
+    ``theme`` (system/light/dark) defaults to ``$TELEMETRY_INSPECTOR_THEME``,
+    then to the user's saved choice.
+    """
+    from . import theme as themes
+    from .window import MainWindow
+
+    app = create_application()
+    settings = settings if settings is not None else settings_for_home()
+    chosen = theme or os.environ.get(ENV_THEME) or str(settings.value("view/theme", "system"))
+    if chosen not in themes.THEMES:
+        chosen = "system"
+    themes.apply_theme(app, chosen)
+    window = MainWindow(store, server, settings=settings, start_server=start_server)
+    for key, action in window.theme_actions.items():
+        action.setChecked(key == chosen)
+    return window
+
+
+def _error(message: str) -> None:
+    print(f"{PROGRAM}: {message}", file=sys.stderr)
+
+
+def run(args: Namespace) -> int:
+    """Open the inspector window with the embedded mock; returns the exit status.
+
+    ``args``: ``host``, ``port``, ``https_port`` (None = no HTTPS), ``db``
+    (path or ``:memory:``), ``trust_proxy``; optional ``theme``.
+    """
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+
+    try:
+        store = BeaconStore(args.db)
+    except StoreError as exc:
+        _error(str(exc))
+        _show_fatal("Cannot open the database", str(exc))
+        return 1
+
+    server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
+                             trust_proxy=bool(getattr(args, "trust_proxy", False)),
+                             certificate_dir=_certificate_dir(args))
+    app = create_application()
+    window = build_window(store, server, theme=getattr(args, "theme", None))
+    window.show()
+
+    # Ctrl+C in the terminal closes the window like the close button does;
+    # the timer lets Python run its signal handler while Qt's loop spins.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    tick = _python_tick(app)
+    try:
+        return int(app.exec())
+    finally:
+        tick.stop()
+        server.stop()
+        store.close()
+
+
+def _certificate_dir(args: Namespace) -> Path | None:
+    value = getattr(args, "certificate_dir", None)
+    return Path(value) if value else None
+
+
+def _python_tick(app):
+    from PySide6.QtCore import QTimer
+
+    timer = QTimer(app)
+    timer.start(250)
+    timer.timeout.connect(lambda: None)
+    return timer
+
+
+def _show_fatal(title: str, message: str) -> None:
+    """A dialog for a failure before the window exists (best effort: stderr already has it)."""
+    try:
+        from PySide6.QtCore import Qt
+        from PySide6.QtWidgets import QMessageBox
+
+        create_application()
+        box = QMessageBox(QMessageBox.Icon.Critical, title, message)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.exec()
+    except Exception:  # noqa: BLE001 - the message is on stderr already
+        pass

@@ -1,0 +1,383 @@
+"""The detail pane: everything about one record, as plain text.
+
+Every value shown here came from a client and is untrusted: labels use
+``Qt.PlainText``, JSON and the raw request sit in ``QPlainTextEdit``s (no
+HTML), and item views (which never interpret markup) hold the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QListWidgetItem, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyledItemDelegate,
+    QStyleOptionViewItem, QTabWidget,
+    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+)
+
+from mockserver.beacon import Beacon
+from mockserver.collected import collected_fields, curl_command, raw_request_text, raw_url
+
+from . import theme
+from .highlight import JsonHighlighter, RawRequestHighlighter
+from .icons import status_icon
+
+NOT_SENT_TEXT = "(not sent)"
+
+
+def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A QLabel that never interprets its text as HTML (all data is untrusted)."""
+    label = QLabel(parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    return label
+
+
+def monospace() -> QFont:
+    """The system's fixed-width font."""
+    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+
+
+def pretty_json(value: object) -> str:
+    """Indented JSON, non-ASCII kept (what the decoded tab shows and "Copy JSON" copies)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class WrappingDelegate(QStyledItemDelegate):
+    """Measures wrapped text against the column's current width.
+
+    QTreeView's own size hint measures as if the column were unbounded, so
+    long explanations would be cut; this gives each row the height its
+    wrapped cells need.
+    """
+
+    def __init__(self, view: QTreeWidget) -> None:
+        super().__init__(view)
+        self._view = view
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+        base = super().sizeHint(option, index)
+        text = index.data(Qt.ItemDataRole.DisplayRole)
+        if not text or self._view.isFirstColumnSpanned(index.row(), index.parent()):
+            return base
+        width = self._view.columnWidth(index.column()) - 14
+        if width <= 0:
+            return base
+        font = index.data(Qt.ItemDataRole.FontRole) or option.font
+        metrics = QFontMetrics(font)
+        rect = metrics.boundingRect(QRect(0, 0, width, 100_000),
+                                    int(Qt.TextFlag.TextWordWrap | Qt.TextFlag.TextWrapAnywhere), str(text))
+        return QSize(base.width(), max(base.height(), rect.height() + metrics.height() // 2 + 4))
+
+
+class DetailPane(QWidget):
+    """What one record collected, its problems and notes, its JSON and its raw request."""
+
+    #: a status message for the window's status bar (e.g. "Copied the curl command")
+    message = Signal(str)
+
+    def __init__(self, base_url: Callable[[], str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._base_url = base_url
+        self.beacon: Beacon | None = None
+
+        self._stack = QStackedWidget(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self._stack)
+
+        self.placeholder = plain_label(
+            "Select a request above to see what it collected, where each value came from, "
+            "and what in the app makes it so.")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.placeholder.setForegroundRole(self.placeholder.foregroundRole())
+        self._stack.addWidget(self.placeholder)
+
+        page = QWidget()
+        self._stack.addWidget(page)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(8, 6, 8, 4)
+        layout.setSpacing(4)
+
+        # Title row: what it is, plus the copy buttons.
+        top = QHBoxLayout()
+        self.title = plain_label()
+        title_font = self.title.font()
+        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addWidget(self.title, 1)
+        self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
+        self.copy_url_button = self._button("Copy URL", "Copy the full URL as it arrived (raw payload)", self.copy_url)
+        self.copy_curl_button = self._button("Copy curl", "Copy a curl command that sends this request to the mock again",
+                                             self.copy_curl)
+        self.copy_record_button = self._button("Copy record", "Copy the whole record as JSON", self.copy_record)
+        for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button, self.copy_record_button):
+            top.addWidget(button)
+        layout.addLayout(top)
+
+        self.meta = plain_label()
+        self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.meta.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        layout.addWidget(self.meta)
+
+        # Body: tabs on the left, problems and notes on the right (prominent, always visible).
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("detailSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        layout.addWidget(self.splitter, 1)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.splitter.addWidget(self.tabs)
+
+        self.collected = QTreeWidget()
+        self.collected.setObjectName("collected")
+        self.collected.setColumnCount(4)
+        self.collected.setHeaderLabels(["Field", "Value", "Source", "What makes it so"])
+        self.collected.setRootIsDecorated(False)
+        self.collected.setIndentation(0)
+        self.collected.setWordWrap(True)
+        self.collected.setUniformRowHeights(False)
+        self.collected.setAlternatingRowColors(True)
+        self.collected.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.collected.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.collected.setItemDelegate(WrappingDelegate(self.collected))
+        header = self.collected.header()
+        header.setStretchLastSection(True)
+        header.resizeSection(0, 170)
+        header.resizeSection(1, 135)
+        header.resizeSection(2, 240)
+        # Wrapped rows must be measured again when a column's width changes.
+        header.sectionResized.connect(lambda *_: self.collected.doItemsLayout())
+        self.tabs.addTab(self.collected, "What was collected")
+
+        json_page = QWidget()
+        json_layout = QVBoxLayout(json_page)
+        json_layout.setContentsMargins(0, 4, 0, 0)
+        self.decoding = plain_label()
+        self.decoding.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        json_layout.addWidget(self.decoding)
+        self.raw_payload = QLineEdit()
+        self.raw_payload.setReadOnly(True)
+        self.raw_payload.setFont(monospace())
+        self.raw_payload.setPlaceholderText("no payload")
+        json_layout.addWidget(self.raw_payload)
+        self.json_view = QPlainTextEdit()
+        self.json_view.setReadOnly(True)
+        self.json_view.setFont(monospace())
+        self.json_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.json_highlighter = JsonHighlighter(self.json_view.document())
+        json_layout.addWidget(self.json_view, 1)
+        self.tabs.addTab(json_page, "Decoded JSON")
+
+        raw_page = QWidget()
+        raw_layout = QVBoxLayout(raw_page)
+        raw_layout.setContentsMargins(0, 4, 0, 0)
+        self.url_view = QLineEdit()
+        self.url_view.setReadOnly(True)
+        self.url_view.setFont(monospace())
+        raw_layout.addWidget(self.url_view)
+        self.raw_view = QPlainTextEdit()
+        self.raw_view.setReadOnly(True)
+        self.raw_view.setFont(monospace())
+        self.raw_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.raw_view.setWordWrapMode(self.raw_view.wordWrapMode().WrapAnywhere)
+        self.raw_highlighter = RawRequestHighlighter(self.raw_view.document())
+        raw_layout.addWidget(self.raw_view, 1)
+        self.tabs.addTab(raw_page, "Raw request")
+
+        side = QFrame()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(6, 0, 0, 0)
+        self.issues_title = plain_label()
+        issues_font = self.issues_title.font()
+        issues_font.setBold(True)
+        self.issues_title.setFont(issues_font)
+        side_layout.addWidget(self.issues_title)
+        self.issues = QListWidget()
+        self.issues.setObjectName("issues")
+        self.issues.setWordWrap(True)
+        self.issues.setUniformItemSizes(False)
+        self.issues.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.issues.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.issues.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.issues.setSpacing(2)
+        self.issues.setIconSize(QSize(16, 16))
+        side_layout.addWidget(self.issues, 1)
+        self.splitter.addWidget(side)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([800, 330])
+
+        self.show_beacon(None)
+
+    def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QPushButton:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.setAutoDefault(False)
+        button.clicked.connect(slot)
+        return button
+
+    # -- showing a record -----------------------------------------------------
+
+    def show_beacon(self, beacon: Beacon | None) -> None:
+        """Show ``beacon`` (None: the placeholder)."""
+        self.beacon = beacon
+        if beacon is None:
+            self._stack.setCurrentIndex(0)
+            for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button,
+                           self.copy_record_button):
+                button.setEnabled(False)
+            return
+        self._stack.setCurrentIndex(1)
+        request = beacon.request
+        self.title.setText(f"#{beacon.id}  {beacon.kind}  ·  {request.method} {request.path}  ·  {beacon.status}")
+        pal = self.title.palette()
+        pal.setColor(self.title.foregroundRole(),
+                     theme.scheme().invalid if beacon.status != "ok" else self.palette().color(self.foregroundRole()))
+        self.title.setPalette(pal)
+        self.meta.setText("  ·  ".join(part for part in (
+            f"received {beacon.received_at}",
+            f"session {beacon.session}" if beacon.session is not None else "",
+            f"{request.scheme.upper()}",
+            f"client {beacon.client.get('ip')}" if beacon.client.get("ip") else "",
+        ) if part))
+        self._fill_collected(beacon)
+        self._fill_issues(beacon)
+        self._fill_json(beacon)
+        self.url_view.setText(raw_url(beacon))
+        self.url_view.setCursorPosition(0)
+        self.raw_view.setPlainText(raw_request_text(beacon))
+        self.copy_json_button.setEnabled(beacon.payload is not None)
+        for button in (self.copy_url_button, self.copy_curl_button, self.copy_record_button):
+            button.setEnabled(True)
+
+    def _fill_collected(self, beacon: Beacon) -> None:
+        tree = self.collected
+        tree.clear()
+        s = theme.scheme()
+        bold = QFont(tree.font())
+        bold.setBold(True)
+        italic = QFont(tree.font())
+        italic.setItalic(True)
+        section_item: QTreeWidgetItem | None = None
+        for field in collected_fields(beacon):
+            if section_item is None or section_item.text(0) != field.section:
+                section_item = QTreeWidgetItem(tree, [field.section])
+                section_item.setFirstColumnSpanned(True)
+                section_item.setFont(0, bold)
+                section_item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+                section_item.setExpanded(True)
+            name = field.name if field.documented else f"{field.name}  (not in docs)"
+            value = field.value if field.value is not None else NOT_SENT_TEXT
+            item = QTreeWidgetItem(section_item, [name, value, field.source, field.explanation])
+            for column, text in enumerate((name, value, field.source, field.explanation)):
+                item.setToolTip(column, text)
+            if field.value is None:
+                item.setFont(1, italic)
+                item.setForeground(1, s.muted)
+            if not field.documented:
+                item.setForeground(0, s.note)
+        tree.expandAll()
+
+    def _fill_issues(self, beacon: Beacon) -> None:
+        self.issues.clear()
+        s = theme.scheme()
+        for problem in beacon.problems:
+            item = QListWidgetItem(status_icon("invalid", s), problem)
+            item.setToolTip(problem)
+            self.issues.addItem(item)
+        for note in beacon.notes:
+            item = QListWidgetItem(status_icon("note", s), note)
+            item.setToolTip(note)
+            self.issues.addItem(item)
+        problems, notes = len(beacon.problems), len(beacon.notes)
+        if not problems and not notes:
+            self.issues_title.setText("No problems, no notes")
+            colour = s.ok
+        else:
+            words = []
+            if problems:
+                words.append(f"{problems} problem{'s' if problems != 1 else ''}")
+            words.append(f"{notes} note{'s' if notes != 1 else ''} (documented vs sent)")
+            self.issues_title.setText(" · ".join(words))
+            colour = s.invalid if problems else s.note
+        pal = self.issues_title.palette()
+        pal.setColor(self.issues_title.foregroundRole(), colour)
+        self.issues_title.setPalette(pal)
+
+    def _fill_json(self, beacon: Beacon) -> None:
+        facts = []
+        if beacon.encoding:
+            facts.append(f"text encoding: {beacon.encoding}")
+        if beacon.base64_variant:
+            facts.append(f"base64: {beacon.base64_variant}")
+        if beacon.raw_payload is not None:
+            facts.append(f"raw payload: {len(beacon.raw_payload)} characters")
+        self.decoding.setText("  ·  ".join(facts) if facts else "nothing to decode")
+        self.raw_payload.setText(beacon.raw_payload or "")
+        self.raw_payload.setCursorPosition(0)
+        if beacon.payload is not None:
+            self.json_view.setPlainText(pretty_json(beacon.payload))
+        elif beacon.problems:
+            self.json_view.setPlainText("// nothing decoded:\n" + "\n".join(f"// {p}" for p in beacon.problems))
+        else:
+            self.json_view.setPlainText("// this request carries no payload")
+
+    def refresh_theme(self) -> None:
+        """Re-colour for a new palette."""
+        self.json_highlighter.refresh_theme()
+        self.raw_highlighter.refresh_theme()
+        self.show_beacon(self.beacon)
+
+    # -- copying --------------------------------------------------------------
+
+    def _copy(self, text: str, what: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+        self.message.emit(f"Copied {what}")
+
+    def copy_json(self) -> None:
+        """Copy the decoded payload as indented JSON."""
+        if self.beacon is not None and self.beacon.payload is not None:
+            self._copy(pretty_json(self.beacon.payload), "the decoded JSON")
+
+    def copy_url(self) -> None:
+        """Copy the full URL as it arrived."""
+        if self.beacon is not None:
+            self._copy(raw_url(self.beacon), "the raw URL")
+
+    def copy_curl(self) -> None:
+        """Copy a curl command replaying the request against the local mock."""
+        if self.beacon is not None:
+            self._copy(curl_command(self.beacon, self._base_url()), "the curl command")
+
+    def copy_record(self) -> None:
+        """Copy the whole record (the one JSON form) indented."""
+        if self.beacon is not None:
+            self._copy(pretty_json(self.beacon.to_dict()), "the record as JSON")
+
+    # -- for tests and exporters ------------------------------------------------
+
+    def collected_rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(section, field, value, source, explanation) as displayed."""
+        rows = []
+        for i in range(self.collected.topLevelItemCount()):
+            section = self.collected.topLevelItem(i)
+            for j in range(section.childCount()):
+                child = section.child(j)
+                rows.append((section.text(0), child.text(0), child.text(1), child.text(2), child.text(3)))
+        return rows
+
+    def issue_texts(self) -> list[str]:
+        """Problems then notes, as displayed."""
+        return [self.issues.item(i).text() for i in range(self.issues.count())]
+
+
+__all__ = ["DetailPane", "plain_label", "monospace", "pretty_json"]

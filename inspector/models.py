@@ -1,0 +1,365 @@
+"""BeaconTableModel: the live table, a view over ``BeaconStore.summaries()``.
+
+The store is the single source of truth; this model keeps only the
+at-a-glance :class:`~mockserver.beacon.Summary` tuples (full records are read
+with ``store.get(id)`` when one is selected).
+
+Filtering and sorting live here rather than in a ``QSortFilterProxyModel``:
+a proxy sorts by calling ``data()`` for every comparison, which from Python is
+seconds for 100,000 rows. Here a sort is one ``list.sort`` with a key, a filter
+is one pass over precomputed lower-case search text, and a batch of new rows
+is one ``beginInsertRows``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+
+from mockserver.beacon import Summary
+from mockserver.store import BeaconStore
+
+from . import theme
+from .icons import status_icon
+
+Index = QModelIndex | QPersistentModelIndex
+
+RECORD_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def _version_key(text: str | None) -> tuple[Any, ...]:
+    if text is None:
+        return (1,)
+    parts = re.findall(r"\d+|[^\d.]+", text)
+    return (0, *((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
+
+
+def _number_key(text: str | None) -> tuple[int, float, str]:
+    if text is None:
+        return (2, 0.0, "")
+    try:
+        return (0, float(text), "")
+    except ValueError:
+        return (1, 0.0, text)
+
+
+def _text_key(text: str | None) -> tuple[int, str]:
+    return (1, "") if text is None else (0, text.casefold())
+
+
+@lru_cache(maxsize=8192)
+def _local_time(iso: str, today: date) -> tuple[str, str]:
+    """(short display, full tooltip) of an ISO UTC timestamp, in local time."""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso, iso
+    full = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} (local)  ·  {iso} UTC"
+    if moment.date() == today:
+        return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}", full
+    return moment.strftime("%Y-%m-%d %H:%M:%S"), full
+
+
+class Column:
+    """Column numbers of the table (one place, so views and tests agree)."""
+
+    ID, TIME, KIND, STATUS, HOSTNAME, VERSION, RESOURCES, PROVIDERS, BROWSER, OS, IP, SESSION, PROJECT_ID = range(13)
+
+
+# (header, tooltip, Summary field, sort key)
+_COLUMNS: list[tuple[str, str, str, Callable[[Any], Any]]] = [
+    ("#", "Record number", "id", lambda v: v),
+    ("Time", "When it arrived (local time)", "received_at", lambda v: v),
+    ("Kind", "beacon = browser /telemetry; cli, project, superplate = refine's tools", "kind", _text_key),
+    ("Status", "ok, or invalid with the first problem", "status", _text_key),
+    ("App host", "The app's host, from the Origin / Referer header", "hostname", _text_key),
+    ("refine", "@refinedev/core version from the payload", "version", _version_key),
+    ("Res.", "resourceCount from the payload", "resource_count", _number_key),
+    ("Providers", "Providers reported as true", "providers", _text_key),
+    ("Browser", "Browser and version, from User-Agent", "browser", _text_key),
+    ("OS", "OS and version, from User-Agent", "os", _text_key),
+    ("IP", "Client address", "ip", _text_key),
+    ("Session", "The capture session (one per start, or New session)", "session", lambda v: v or 0),
+    ("projectId", "options.projectId (sent, but not on the docs page)", "project_id", _text_key),
+]
+COLUMN_COUNT = len(_COLUMNS)
+_FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
+_NATURAL = (Column.ID, Column.TIME)  # both mean arrival order (record id)
+
+
+def _haystack(s: Summary) -> str:
+    """Everything the free-text filter searches, lower-cased once."""
+    parts = (s.kind, s.status, s.method, s.path, s.hostname, s.version, s.resource_count, s.providers,
+             s.browser, s.os, s.ip, s.project_id, s.problem, f"#{s.id}", s.received_at)
+    return "\n".join(p for p in parts if p).casefold()
+
+
+class BeaconTableModel(QAbstractTableModel):
+    """All records' summaries, filtered and sorted for the table view."""
+
+    #: the numbers changed: (shown, total, ok, invalid)
+    countsChanged = Signal(int, int, int, int)
+    #: rows were appended in a batch (how many passed the filter)
+    rowsAppended = Signal(int)
+
+    def __init__(self, store: BeaconStore, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._rows: list[Summary] = []  # every record, id ascending
+        self._hay: list[str] = []
+        self._shown: list[int] = []  # indices into _rows, in display order
+        self._last_id = 0
+        self._ok = 0
+        self._invalid = 0
+        self._text: list[str] = []
+        self._kind: str | None = None
+        self._status: str | None = None
+        self._session: int | None = None
+        self._sort_column = Column.ID
+        self._sort_order = Qt.SortOrder.AscendingOrder
+        self._scheme = theme.scheme()
+        self._today = date.today()
+
+    # -- loading ------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read every summary from the store again (start, clear, delete)."""
+        rows = self.store.summaries()
+        self.beginResetModel()
+        self._rows = rows
+        self._hay = [_haystack(s) for s in rows]
+        self._last_id = rows[-1].id if rows else 0
+        self._ok = sum(1 for s in rows if s.status == "ok")
+        self._invalid = len(rows) - self._ok
+        self._shown = self._order(self._accepted(range(len(rows))))
+        self.endResetModel()
+        self._emit_counts()
+
+    def fetch_new(self) -> int:
+        """Append records newer than the last one loaded; returns how many arrived.
+
+        Reads ``summaries(since=last id)`` rather than trusting event order, so
+        no row is missed or doubled however the notifications interleave.
+        """
+        new = self.store.summaries(since=self._last_id)
+        if not new:
+            return 0
+        start = len(self._rows)
+        self._rows.extend(new)
+        self._hay.extend(_haystack(s) for s in new)
+        self._last_id = new[-1].id or self._last_id
+        ok = sum(1 for s in new if s.status == "ok")
+        self._ok += ok
+        self._invalid += len(new) - ok
+        accepted = self._accepted(range(start, len(self._rows)))
+        if accepted:
+            self._insert(accepted)
+        self._emit_counts()
+        self.rowsAppended.emit(len(accepted))
+        return len(new)
+
+    def _insert(self, accepted: list[int]) -> None:
+        """One beginInsertRows for the whole batch, then (if sorted by a value) one re-layout."""
+        descending_natural = (self._sort_column in _NATURAL
+                              and self._sort_order == Qt.SortOrder.DescendingOrder)
+        if descending_natural:
+            self.beginInsertRows(QModelIndex(), 0, len(accepted) - 1)
+            self._shown[0:0] = reversed(accepted)
+            self.endInsertRows()
+            return
+        first = len(self._shown)
+        self.beginInsertRows(QModelIndex(), first, first + len(accepted) - 1)
+        self._shown.extend(accepted)
+        self.endInsertRows()
+        if self._sort_column not in _NATURAL:
+            self._relayout(self._order(self._shown))
+
+    # -- filtering and sorting ----------------------------------------------
+
+    def set_filter(self, text: str | None = None, *, kind: str | None | bool = False,
+                   status: str | None | bool = False, session: int | None | bool = False) -> None:
+        """Change any of the filters (``False`` = leave as is; ``None`` = no filter)."""
+        if text is not None:
+            self._text = text.casefold().split()
+        if kind is not False:
+            self._kind = kind or None  # type: ignore[assignment]
+        if status is not False:
+            self._status = status or None  # type: ignore[assignment]
+        if session is not False:
+            self._session = session if session is not None else None  # type: ignore[assignment]
+        self.beginResetModel()
+        self._shown = self._order(self._accepted(range(len(self._rows))))
+        self.endResetModel()
+        self._emit_counts()
+
+    @property
+    def filtered(self) -> bool:
+        """True when any filter hides rows."""
+        return bool(self._text or self._kind or self._status or self._session is not None)
+
+    def _accepted(self, indices: range) -> list[int]:
+        rows, hay = self._rows, self._hay
+        kind, status, session, tokens = self._kind, self._status, self._session, self._text
+        if not (kind or status or session is not None or tokens):
+            return list(indices)
+        out = []
+        for i in indices:
+            s = rows[i]
+            if kind and s.kind != kind:
+                continue
+            if status and s.status != status:
+                continue
+            if session is not None and s.session != session:
+                continue
+            if tokens:
+                h = hay[i]
+                if not all(t in h for t in tokens):
+                    continue
+            out.append(i)
+        return out
+
+    def _order(self, indices: list[int]) -> list[int]:
+        column, order = self._sort_column, self._sort_order
+        reverse = order == Qt.SortOrder.DescendingOrder
+        if column in _NATURAL:
+            return sorted(indices, reverse=reverse)  # indices follow record ids
+        field = _FIELD_INDEX[_COLUMNS[column][2]]
+        key = _COLUMNS[column][3]
+        rows = self._rows
+        # Python's sort is stable: ties keep arrival order.
+        return sorted(indices, key=lambda i: key(rows[i][field]), reverse=reverse)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by ``column`` (called by the header)."""
+        if not 0 <= column < COLUMN_COUNT:
+            return
+        self._sort_column, self._sort_order = column, order
+        self._relayout(self._order(self._shown))
+
+    @property
+    def newest_on_top(self) -> bool:
+        """True when the newest rows are inserted at the top (arrival order, descending)."""
+        return self._sort_column in _NATURAL and self._sort_order == Qt.SortOrder.DescendingOrder
+
+    def _relayout(self, shown: list[int]) -> None:
+        """Reorder the shown rows keeping selections and the current row (persistent indexes)."""
+        self.layoutAboutToBeChanged.emit()
+        old = self.persistentIndexList()
+        old_rows = [self._shown[i.row()] if 0 <= i.row() < len(self._shown) else None for i in old]
+        self._shown = shown
+        where = {row: n for n, row in enumerate(shown)}
+        new = [self.index(where[r], i.column()) if r in where else QModelIndex() for r, i in zip(old_rows, old)]
+        self.changePersistentIndexList(old, new)
+        self.layoutChanged.emit()
+
+    # -- lookups ------------------------------------------------------------
+
+    def summary(self, row: int) -> Summary:
+        """The summary shown at ``row``."""
+        return self._rows[self._shown[row]]
+
+    def record_id(self, row: int) -> int:
+        """The record id shown at ``row``."""
+        return self._rows[self._shown[row]].id  # type: ignore[return-value]
+
+    def row_of(self, record_id: int) -> int | None:
+        """The row showing ``record_id`` (None when filtered out or unknown)."""
+        for n, i in enumerate(self._shown):
+            if self._rows[i].id == record_id:
+                return n
+        return None
+
+    @property
+    def total(self) -> int:
+        """How many records are loaded (all sessions, before filtering)."""
+        return len(self._rows)
+
+    def counts(self) -> tuple[int, int, int, int]:
+        """(shown, total, ok, invalid)."""
+        return len(self._shown), len(self._rows), self._ok, self._invalid
+
+    def _emit_counts(self) -> None:
+        self.countsChanged.emit(*self.counts())
+
+    def refresh_theme(self) -> None:
+        """Pick status colours for the current palette and repaint."""
+        self._scheme = theme.scheme()
+        self._today = date.today()
+        if self._shown:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
+
+    # -- Qt model API -------------------------------------------------------
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+        return 0 if parent.isValid() else len(self._shown)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else COLUMN_COUNT
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < COLUMN_COUNT:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _COLUMNS[section][1]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        row = index.row()
+        if not index.isValid() or row >= len(self._shown):
+            return None
+        s = self._rows[self._shown[row]]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(s, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(s, column)
+        if role == Qt.ItemDataRole.ForegroundRole and column == Column.STATUS:
+            return self._scheme.ok if s.status == "ok" else self._scheme.invalid
+        if role == Qt.ItemDataRole.DecorationRole and column == Column.STATUS:
+            return status_icon(s.status, self._scheme)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.SESSION:
+            return int(Qt.AlignmentFlag.AlignCenter)
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.ID, Column.RESOURCES):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == RECORD_ID_ROLE:
+            return s.id
+        if role == SUMMARY_ROLE:
+            return s
+        return None
+
+    def _display(self, s: Summary, column: int) -> str:
+        if column == Column.ID:
+            return str(s.id)
+        if column == Column.TIME:
+            return _local_time(s.received_at, self._today)[0]
+        if column == Column.SESSION:
+            return str(s.session) if s.session is not None else ""
+        value = s[_FIELD_INDEX[_COLUMNS[column][2]]]
+        return "" if value is None else str(value)
+
+    def _tooltip(self, s: Summary, column: int) -> str | None:
+        if column == Column.TIME:
+            return _local_time(s.received_at, self._today)[1]
+        if column == Column.STATUS:
+            return s.problem or "decoded without problems"
+        if column == Column.KIND:
+            return f"{s.method} {s.path}"
+        value = self._display(s, column)
+        return value or None
+
+
+def status_colour(status: str) -> QColor:
+    """The colour of a status word in the current palette."""
+    current = theme.scheme()
+    return current.ok if status == "ok" else current.invalid
+
+

@@ -1,0 +1,92 @@
+"""Colours that read well on both light and dark palettes.
+
+Widgets take their colours from the palette (roles, not literal black or
+white); the few semantic colours (ok / invalid / note, JSON tokens) come in
+a light and a dark variant chosen by the palette's window lightness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+THEMES = ("system", "light", "dark")
+
+
+@dataclass(frozen=True)
+class Scheme:
+    """Semantic colours for one palette brightness."""
+
+    dark: bool
+    ok: QColor
+    invalid: QColor
+    note: QColor
+    json_key: QColor
+    json_string: QColor
+    json_number: QColor
+    json_literal: QColor
+    muted: QColor
+
+
+_LIGHT = dict(ok="#1a7f37", invalid="#cf222e", note="#9a6700", json_key="#0550ae",
+              json_string="#116329", json_number="#953800", json_literal="#8250df", muted="#6e7781")
+_DARK = dict(ok="#3fb950", invalid="#ff7b72", note="#d29922", json_key="#79c0ff",
+             json_string="#7ee787", json_number="#ffa657", json_literal="#d2a8ff", muted="#8b949e")
+
+
+def is_dark(palette: QPalette | None = None) -> bool:
+    """True when the window background is darker than mid-grey."""
+    palette = palette or QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def scheme(palette: QPalette | None = None) -> Scheme:
+    """The semantic colours for ``palette`` (the application's by default)."""
+    dark = is_dark(palette)
+    values = _DARK if dark else _LIGHT
+    return Scheme(dark=dark, **{k: QColor(v) for k, v in values.items()})
+
+
+def dark_palette() -> QPalette:
+    """A neutral dark palette (used when the user asks for dark explicitly)."""
+    p = QPalette()
+    role = QPalette.ColorRole
+    colours = {
+        role.Window: "#1f2328", role.WindowText: "#e6edf3", role.Base: "#161a1f",
+        role.AlternateBase: "#1c2127", role.ToolTipBase: "#2d333b", role.ToolTipText: "#e6edf3",
+        role.PlaceholderText: "#8b949e", role.Text: "#e6edf3", role.Button: "#2a3038",
+        role.ButtonText: "#e6edf3", role.BrightText: "#ffffff", role.Light: "#3d444d",
+        role.Midlight: "#30363d", role.Mid: "#262c33", role.Dark: "#14171b", role.Shadow: "#0a0c0e",
+        role.Highlight: "#2f6feb", role.HighlightedText: "#ffffff", role.Link: "#58a6ff",
+        role.LinkVisited: "#bc8cff",
+    }
+    for r, c in colours.items():
+        p.setColor(r, QColor(c))
+    disabled = QPalette.ColorGroup.Disabled
+    for r in (role.WindowText, role.Text, role.ButtonText):
+        p.setColor(disabled, r, QColor("#6e7681"))
+    p.setColor(disabled, role.Highlight, QColor("#30363d"))
+    return p
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    """Apply ``system`` (leave the platform's), ``light`` or ``dark``."""
+    if theme not in THEMES:
+        raise ValueError(f"theme must be one of {', '.join(THEMES)}; got {theme!r}")
+    if theme == "system":
+        return
+    app.setStyle("Fusion")  # the same look everywhere once we pick the colours
+    if theme == "dark":
+        app.setPalette(dark_palette())
+        hints = app.styleHints()
+        if hasattr(hints, "setColorScheme"):
+            hints.setColorScheme(Qt.ColorScheme.Dark)
+    else:
+        style = QStyleFactory.create("Fusion")
+        app.setPalette(style.standardPalette())
+        hints = app.styleHints()
+        if hasattr(hints, "setColorScheme"):
+            hints.setColorScheme(Qt.ColorScheme.Light)
