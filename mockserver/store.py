@@ -249,28 +249,25 @@ class BeaconStore:
             row = conn.execute("SELECT id, record FROM beacons WHERE id = ?", (record_id,)).fetchone()
         return _load(*row) if row else None
 
-    def query(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
-              session: int | None = None, limit: int | None = None) -> list[Beacon]:
-        """Records matching the filters, oldest first."""
+    def _select(self, columns: str, kind: str | None, status: str | None, since: int | None,
+                session: int | None, limit: int | None) -> list[tuple[Any, ...]]:
         where, params = self._where(kind, status, since, session)
-        sql = f"SELECT id, record FROM beacons{where} ORDER BY id"
+        sql = f"SELECT {columns} FROM beacons{where} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         with self._reader() as conn:
-            rows = conn.execute(sql, params).fetchall()
-        return [_load(*r) for r in rows]
+            return conn.execute(sql, params).fetchall()
+
+    def query(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
+              session: int | None = None, limit: int | None = None) -> list[Beacon]:
+        """Records matching the filters, oldest first."""
+        return [_load(*r) for r in self._select("id, record", kind, status, since, session, limit)]
 
     def summaries(self, *, since: int | None = None, session: int | None = None,
                   limit: int | None = None) -> list[Summary]:
         """At-a-glance rows, oldest first, without parsing any record's JSON."""
-        where, params = self._where(None, None, since, session)
-        sql = f"SELECT id, {', '.join(_SUMMARY_COLUMNS)} FROM beacons{where} ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        with self._reader() as conn:
-            rows = conn.execute(sql, params).fetchall()
+        rows = self._select(f"id, {', '.join(_SUMMARY_COLUMNS)}", None, None, since, session, limit)
         return [Summary(*r) for r in rows]
 
     def count(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
