@@ -72,12 +72,24 @@ def dark_palette() -> QPalette:
     return p
 
 
+_original: tuple[str, QPalette] | None = None  # the platform's style and palette, before we changed them
+
+
 def apply_theme(app: QApplication, theme: str) -> None:
-    """Apply ``system`` (leave the platform's), ``light`` or ``dark``."""
+    """Apply ``system`` (the platform's look), ``light`` or ``dark``."""
+    global _original
     if theme not in THEMES:
         raise ValueError(f"theme must be one of {', '.join(THEMES)}; got {theme!r}")
     if theme == "system":
+        if _original is not None:
+            app.setStyle(_original[0])
+            app.setPalette(_original[1])
+            hints = app.styleHints()
+            if hasattr(hints, "unsetColorScheme"):
+                hints.unsetColorScheme()
         return
+    if _original is None:
+        _original = (app.style().name(), QPalette(app.palette()))
     app.setStyle("Fusion")  # the same look everywhere once we pick the colours
     if theme == "dark":
         app.setPalette(dark_palette())

@@ -734,12 +734,17 @@ class MainWindow(QMainWindow):
         for key, action in self.theme_actions.items():
             action.setChecked(key == name)
         self.settings.setValue("view/theme", name)
+        self.refresh_theme()
+
+    def refresh_theme(self) -> None:
+        """Re-pick the semantic colours after a palette change."""
+        self.model.refresh_theme()
+        self.detail.refresh_theme()
+        self._update_server_status()
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
-            self.model.refresh_theme()
-            self.detail.refresh_theme()
-            self._update_server_status()
+            self.refresh_theme()
         super().changeEvent(event)
 
     # -- settings -------------------------------------------------------------

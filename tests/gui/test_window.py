@@ -1,0 +1,381 @@
+"""The inspector window, end to end: real sockets into the real server, rows in the real window."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QMessageBox
+
+from inspector.models import Column
+from mockserver.capture import RawRequest, capture
+from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa, send
+
+
+def cells(window, row: int) -> dict[str, str]:
+    """The displayed text of one row, by column header."""
+    model = window.model
+    return {model.headerData(c, Qt.Orientation.Horizontal): model.index(row, c).data()
+            for c in range(model.columnCount())}
+
+
+def activate(qtbot, window) -> None:
+    """Show the window and make it the active one (shortcuts only reach the active window)."""
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    window.raise_()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+
+
+def test_beacon_over_a_socket_becomes_a_row_with_exact_values(window, send_and_wait):
+    assert window.table_stack.currentWidget() is window.empty  # the empty state first
+    status = send_and_wait(window, beacon_url(window, REFINE4))
+    assert status == 200
+    assert window.model.rowCount() == 1
+    row = cells(window, 0)
+    assert row["#"] == "1"
+    assert row["Kind"] == "beacon"
+    assert row["Status"] == "ok"
+    assert row["App host"] == "localhost"
+    assert row["refine"] == "4.58.0"
+    assert row["Res."] == "2"
+    assert row["Providers"] == "router data"
+    assert row["Browser"] == "Chrome 131.0.0"
+    assert row["OS"] == "Linux"
+    assert row["IP"] == "127.0.0.1"
+    assert row["projectId"] == ""
+    assert window.table_stack.currentWidget() is window.table
+    assert window.counts_label.text() == "1 record  ·  1 ok  ·  0 invalid"
+
+
+def test_detail_pane_shows_values_with_their_sources(window, send_and_wait):
+    send_and_wait(window, beacon_url(window, REFINE5))
+    assert window.select_record(window.model.record_id(0))
+    rows = {(r[1]): r for r in window.detail.collected_rows()}
+    assert rows["version"][2:4] == ("5.0.12", "query payload → version")
+    assert rows["resourceCount"][2:4] == ("5", "query payload → resourceCount")
+    assert rows["providers.router"][2] == "true"
+    assert rows["providers.router"][4].startswith("true when the routerProvider prop")
+    assert rows["projectId  (not in docs)"][2:4] == ("3f9c2a7e-demo", "query payload → projectId")
+    assert rows["Browser"][2:4] == ("Chrome 131.0.0", "header User-Agent")
+    assert rows["Hostname"][2:4] == ("localhost", "header Referer")
+    assert rows["IP address"][2:4] == ("127.0.0.1", "peer address of the connection")
+    assert rows["Email address"][2] == "(not sent)"
+    issues = window.detail.issue_texts()
+    assert "providers: sent as an object of booleans; the docs say boolean[]" in issues
+    assert any(i.startswith("projectId: sent, but not in the docs") for i in issues)
+    assert json.loads(window.detail.json_view.toPlainText()) == REFINE5
+    encoded = btoa(REFINE5)
+    assert window.detail.url_view.text() == f"{window.server.listening.http_url}/telemetry?payload={encoded}"
+    raw = window.detail.raw_view.toPlainText().splitlines()
+    assert raw[0] == f"GET /telemetry?payload={encoded} HTTP/1.1"
+    assert f"User-Agent: {CHROME_UA}" in raw
+
+
+def test_filters_narrow_the_rows(window, send_and_wait):
+    send_and_wait(window, beacon_url(window, REFINE4))
+    send_and_wait(window, beacon_url(window, REFINE5))
+    send_and_wait(window, beacon_url(window, "eyJh%20bGc"))
+    send_and_wait(window, f"{window.server.listening.http_url}/cli", method="POST",
+                  body=json.dumps({"command": "dev", "nodeVersion": "v22.11.0"}).encode(),
+                  headers={"Content-Type": "application/json", "User-Agent": "node-fetch/1.0"})
+    model = window.model
+    assert model.rowCount() == 4
+
+    window.filter_edit.setText("5.0.12")
+    assert model.rowCount() == 1 and cells(window, 0)["refine"] == "5.0.12"
+    window.filter_edit.setText("chrome data")  # every word must match
+    assert model.rowCount() == 2
+    window.filter_edit.clear()
+    assert model.rowCount() == 4
+
+    window.kind_combo.setCurrentIndex(window.kind_combo.findData("cli"))
+    assert model.rowCount() == 1 and cells(window, 0)["Kind"] == "cli"
+    window.kind_combo.setCurrentIndex(0)
+    window.status_combo.setCurrentIndex(window.status_combo.findData("invalid"))
+    assert model.rowCount() == 1 and cells(window, 0)["Status"] == "invalid"
+    window.status_combo.setCurrentIndex(0)
+    assert model.rowCount() == 4
+    assert window.counts_label.text() == "4 records  ·  3 ok  ·  1 invalid"
+
+    window.filter_edit.setText("no-such-thing")
+    assert model.rowCount() == 0
+    assert window.counts_label.text() == "0 of 4 records shown  ·  3 ok  ·  1 invalid"
+    assert window.table_stack.currentWidget() is window.table  # "no match", not the empty state
+
+
+def test_sorting_by_a_column_and_newest_first(window, send_and_wait):
+    for version in ("4.9.0", "4.58.0", "4.10.2"):
+        send_and_wait(window, beacon_url(window, {**REFINE4, "version": version}))
+    window.table.sortByColumn(Column.VERSION, Qt.SortOrder.AscendingOrder)
+    assert [cells(window, r)["refine"] for r in range(3)] == ["4.9.0", "4.10.2", "4.58.0"]
+    window.table.sortByColumn(Column.ID, Qt.SortOrder.DescendingOrder)
+    assert [cells(window, r)["#"] for r in range(3)] == ["3", "2", "1"]
+    send_and_wait(window, beacon_url(window, REFINE5))
+    assert cells(window, 0)["#"] == "4"  # newest on top while sorted newest first
+
+
+def test_invalid_request_shows_its_problems(window, send_and_wait):
+    # What a form decoder makes of a '+': a space (percent-encoded on the wire).
+    status = send_and_wait(window, beacon_url(window, "eyJh%20bGc"))
+    assert status == 400
+    row = cells(window, 0)
+    assert row["Status"] == "invalid"
+    status_index = window.model.index(0, Column.STATUS)
+    assert "illegal character ' '" in status_index.data(Qt.ItemDataRole.ToolTipRole)
+    window.select_record(window.model.record_id(0))
+    assert window.detail.title.text().endswith("invalid")
+    problems = window.store.get(window.model.record_id(0)).problems
+    assert len(problems) == 1 and problems[0].startswith("base64: illegal character ' ' at offset 4")
+    assert window.detail.issue_texts() == problems
+    assert window.detail.issues_title.text() == "1 problem · 0 notes (documented vs sent)"
+    assert window.detail.raw_payload.text() == "eyJh%20bGc"
+    assert not window.detail.copy_json_button.isEnabled()  # nothing decoded to copy
+
+
+def test_html_in_a_payload_is_shown_literally(window, send_and_wait):
+    html_ua = "<i>agent</i>"
+    send_and_wait(window, beacon_url(window, {**REFINE4, "projectId": "<b>x</b>"}),
+                  headers={"User-Agent": html_ua, "Referer": "http://<h1>host</h1>/"})
+    assert cells(window, 0)["projectId"] == "<b>x</b>"
+    window.select_record(window.model.record_id(0))
+    rows = {r[1]: r for r in window.detail.collected_rows()}
+    assert rows["projectId  (not in docs)"][2] == "<b>x</b>"
+    assert '"projectId": "<b>x</b>"' in window.detail.json_view.toPlainText()
+    assert f"User-Agent: {html_ua}" in window.detail.raw_view.toPlainText()
+    # No label anywhere in the window may interpret markup.
+    labels = window.findChildren(QLabel)
+    assert labels
+    for label in labels:
+        assert label.textFormat() == Qt.TextFormat.PlainText, label.objectName() or label.text()
+
+
+def test_restart_with_the_same_database_shows_earlier_rows(make_window, db_path, send_and_wait):
+    first = make_window(db_path)
+    send_and_wait(first, beacon_url(first, REFINE4))
+    send_and_wait(first, beacon_url(first, REFINE5))
+    earlier_session = first.store.session
+    first.close()
+    first.server.stop()
+    first.store.close()
+
+    second = make_window(db_path)
+    assert second.model.total == 2
+    assert [cells(second, r)["refine"] for r in range(2)] == ["4.58.0", "5.0.12"]
+    assert second.store.session != earlier_session
+    combo = second.session_combo
+    labels = [combo.itemText(i) for i in range(combo.count())]
+    assert any(text.startswith(f"Session {earlier_session} ·") and text.endswith("2 records") for text in labels)
+    combo.setCurrentIndex(combo.findData(-1))  # "Current session": nothing yet
+    assert second.model.rowCount() == 0
+    combo.setCurrentIndex(combo.findData(earlier_session))
+    assert second.model.rowCount() == 2
+
+
+def test_a_burst_from_a_thread_arrives_completely_in_batches(window, qtbot):
+    total = 2000
+    raw = RawRequest("GET", "/telemetry", f"payload={btoa(REFINE4)}", {"User-Agent": CHROME_UA}, peer="127.0.0.1")
+    inserts: list[int] = []
+    window.model.rowsInserted.connect(lambda _parent, first, last: inserts.append(last - first + 1))
+
+    def writer() -> None:
+        for _ in range(total):
+            window.store.append(capture(raw))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    qtbot.waitUntil(lambda: window.model.total == total, timeout=30000)
+    thread.join()
+    assert window.model.rowCount() == total
+    assert sum(inserts) == total
+    assert len(inserts) < total / 10  # batched: far fewer inserts than records
+    ids = [window.model.record_id(r) for r in range(total)]
+    assert ids == sorted(set(ids))  # no doubles, in order
+
+
+def test_clear_asks_first_and_delete_removes_the_selection(window, send_and_wait, monkeypatch, qtbot):
+    for _ in range(3):
+        send_and_wait(window, beacon_url(window, REFINE4))
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.No)
+    assert window.clear_all() == 0
+    assert window.store.count() == 3
+
+    activate(qtbot, window)
+    window.select_record(window.model.record_id(0))
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: window.model.total == 2, timeout=5000)
+    assert window.store.count() == 2
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.clear_all() == 2
+    qtbot.waitUntil(lambda: window.model.total == 0, timeout=5000)
+    assert window.table_stack.currentWidget() is window.empty
+    assert window.detail.beacon is None
+
+
+def test_new_session_groups_the_next_records(window, send_and_wait, qtbot):
+    send_and_wait(window, beacon_url(window, REFINE4))
+    old = window.store.session
+    window.new_session()
+    qtbot.waitUntil(lambda: window.store.session != old and window.session_combo.findData(window.store.session) >= 0,
+                    timeout=5000)
+    window.session_combo.setCurrentIndex(window.session_combo.findData(-1))
+    assert window.model.rowCount() == 0
+    send_and_wait(window, beacon_url(window, REFINE5))
+    assert window.model.rowCount() == 1
+    assert cells(window, 0)["Session"] == str(window.store.session)
+
+
+def test_keyboard_filter_escape_and_copy(window, send_and_wait, qtbot):
+    send_and_wait(window, beacon_url(window, REFINE4))
+    activate(qtbot, window)
+    qtbot.keyClick(window.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.filter_edit.hasFocus()
+    qtbot.keyClicks(window.filter_edit, "zzz")
+    assert window.model.rowCount() == 0
+    qtbot.keyClick(window.filter_edit, Qt.Key.Key_Escape)
+    assert window.filter_edit.text() == "" and window.model.rowCount() == 1
+
+    window.select_record(window.model.record_id(0))
+    window.table.setFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert json.loads(QGuiApplication.clipboard().text()) == REFINE4
+
+
+def test_copy_buttons(window, send_and_wait):
+    send_and_wait(window, beacon_url(window, REFINE4))
+    window.select_record(window.model.record_id(0))
+    window.detail.copy_url_button.click()
+    assert QGuiApplication.clipboard().text() == beacon_url(window, REFINE4)
+    window.detail.copy_curl_button.click()
+    curl = QGuiApplication.clipboard().text()
+    assert curl.startswith("curl -H ")
+    assert curl.endswith(f"'{beacon_url(window, REFINE4)}'")
+    window.detail.copy_record_button.click()
+    assert json.loads(QGuiApplication.clipboard().text())["payload"] == REFINE4
+
+
+def test_status_bar_routing_help_and_empty_state(window):
+    listening = window.server.listening
+    assert listening.http_url in window.server_label.text()
+    assert listening.https_url in window.server_label.text()
+    assert window.pin_button.toolTip().endswith(listening.spki_pin)
+    assert window.empty.curl.text().startswith("curl -H 'Referer: http://localhost:5173/' "
+                                               f"'{listening.http_url}/telemetry?payload=")
+    window.show_routing_help()
+    texts = window.routing_dialog.texts
+    assert texts["flags"] == (f"--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:{listening.https_port} "
+                              f"--ignore-certificate-errors-spki-list={listening.spki_pin}")
+    assert f"--ignore-certificate-errors-spki-list={listening.spki_pin}" in texts["command"]
+    assert texts["hosts"] == "127.0.0.1 telemetry.refine.dev"
+    window.routing_dialog.close()
+
+
+def test_port_in_use_is_reported_not_raised(make_window, db_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        window = make_window(db_path, port=port)
+        assert window.server.listening is None
+        assert "already in use" in window.last_error
+        assert window.server_label.text() == "○ stopped"
+        assert window.start_button.text() == "Start"
+        assert window.empty.curl.text() == ""
+
+
+def test_change_ports_and_stop_start(window, send_and_wait):
+    old_port = window.server.listening.port
+    assert window.restart_on(0, None)
+    assert window.server.listening.https_port is None
+    assert window.server.listening.port != old_port or old_port == 0
+    send_and_wait(window, beacon_url(window, REFINE4))  # the new port records
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        assert not window.restart_on(busy.getsockname()[1], None)
+        assert "already in use" in window.last_error
+        assert window.server.listening is not None  # back on the previous port
+    window.toggle_server()
+    assert window.server.listening is None and window.start_button.text() == "Start"
+    window.toggle_server()
+    assert window.server.listening is not None and window.start_button.text() == "Stop"
+
+
+def test_layout_is_remembered(make_window, db_path, settings):
+    first = make_window(db_path, start=False)
+    first.splitter.setSizes([200, 500])
+    first.table.setColumnWidth(Column.PROVIDERS, 260)
+    first.follow_action.setChecked(False)
+    first.close()  # saves
+    second = make_window(db_path, start=False)
+    assert second.table.columnWidth(Column.PROVIDERS) == 260
+    assert not second.follow_action.isChecked()
+    assert settings.contains("window/geometry") and settings.contains("splitter/main")
+
+
+def test_dark_and_light_themes_recolour_status(window, send_and_wait):
+    from inspector import theme
+
+    send_and_wait(window, beacon_url(window, REFINE4))
+    window.set_theme("dark")
+    try:
+        assert theme.is_dark()
+        assert window.model.index(0, Column.STATUS).data(Qt.ItemDataRole.ForegroundRole) == theme.scheme().ok
+        assert theme.scheme().ok.name() == "#3fb950"
+    finally:
+        window.set_theme("light")
+    assert not theme.is_dark()
+    assert window.model.index(0, Column.STATUS).data(Qt.ItemDataRole.ForegroundRole).name() == "#1a7f37"
+
+
+def test_store_errors_are_messages_not_crashes(window, monkeypatch):
+    from mockserver.store import StoreError
+
+    def broken(*_a, **_k):
+        raise StoreError("cannot write the database x: disk I/O error")
+
+    monkeypatch.setattr(window.store, "new_session", broken)
+    monkeypatch.setattr(window.store, "clear", broken)
+    window.new_session()
+    assert window.last_error.endswith("disk I/O error")
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    assert window.clear_all() == 0
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, "no display"),
+    ({"QT_QPA_PLATFORM": "offscreen"}, None),
+    ({"WAYLAND_DISPLAY": "wayland-0"}, None),
+])
+def test_display_detection(env, expected):
+    from inspector.app import display_problem
+
+    problem = display_problem(env, "linux")
+    assert (problem is None) if expected is None else (expected in problem)
+    assert display_problem({}, "darwin") is None
+
+
+def test_run_without_a_display_prints_one_line_and_returns_2(monkeypatch, capsys, tmp_path):
+    from argparse import Namespace
+
+    from inspector.app import run
+
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    args = Namespace(host="127.0.0.1", port=0, https_port=None, db=str(tmp_path / "x.sqlite3"), trust_proxy=False)
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert err == ("telemetry-inspector: no display found; use 'telemetry-inspector serve', "
+                   "or run under Xvfb / QT_QPA_PLATFORM=offscreen\n")
+    assert not (tmp_path / "x.sqlite3").exists()  # nothing was opened
+
+
+def test_send_helper_reaches_the_real_socket(window):
+    assert send(f"{window.server.listening.http_url}/__inspector/health") == 200
