@@ -1,0 +1,159 @@
+"""pytest plugin: the ``refine_telemetry`` fixture for your own browser tests.
+
+Installed with the package (entry point ``pytest11``/``refine_telemetry``), so
+any test can ask for it::
+
+    from playwright.sync_api import sync_playwright
+
+    def test_opt_out_sends_nothing(refine_telemetry):
+        with sync_playwright() as p:
+            browser = p.chromium.launch(args=refine_telemetry.chromium_args)
+            browser.new_page().goto("http://localhost:5173/")
+            refine_telemetry.assert_none(within=3)
+
+One mock per test session (in-memory journal, free loopback ports, a private
+certificate in a temporary folder); each test sees only the requests that
+arrived after it asked for the fixture. Disable with ``-p no:refine_telemetry``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .beacon import Beacon
+from .routing import chromium_routing_flags
+from .server import InspectorServer
+from .store import BeaconStore, StoreEvent
+from .verdict import OPT_OUT_ADVICE
+
+
+def _describe(beacons: list[Beacon]) -> str:
+    from .cli import format_line
+
+    return "\n".join("  " + format_line(b) for b in beacons) or "  (none)"
+
+
+class RefineTelemetry:
+    """A running mock of telemetry.refine.dev, seen from one test.
+
+    Attributes: ``http_url``, ``https_url``, ``https_port``, ``spki_pin``,
+    ``ca_cert`` (the CA file: ``NODE_EXTRA_CA_CERTS`` or a trust store),
+    ``chromium_args`` (the routing flags). ``beacons`` are the captured
+    requests as dicts in the record's JSON form (README, "The record");
+    ``records`` are the same as :class:`~mockserver.beacon.Beacon` objects.
+    """
+
+    def __init__(self, server: InspectorServer, store: BeaconStore) -> None:
+        assert server.listening and server.listening.https_port and server.listening.spki_pin
+        assert server.certificate is not None
+        self._server = server
+        self._store = store
+        self.http_url: str = server.listening.http_url
+        self.https_url: str = server.listening.https_url or ""
+        self.https_port: int = server.listening.https_port
+        self.spki_pin: str = server.listening.spki_pin
+        self.ca_cert: Path = server.certificate.ca_cert
+        self._since = store.last_id()
+
+    @property
+    def chromium_args(self) -> list[str]:
+        """Flags for Chrome/Chromium/Edge (Playwright ``launch(args=…)``, Selenium ``add_argument``).
+
+        Only the routing: ``--host-resolver-rules`` and ``--ignore-certificate-errors-spki-list``.
+        Chromium honours the pin only with a ``--user-data-dir``, which Playwright
+        always passes; for a hand-started Chromium add one (and ``--no-sandbox`` as root).
+        """
+        return chromium_routing_flags(self.https_port, self.spki_pin)
+
+    def node_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for a Node child process routed here (preload + ``NODE_EXTRA_CA_CERTS``)."""
+        import os
+
+        from .noderun import routed_node_env
+
+        listening = self._server.listening
+        assert listening is not None
+        return routed_node_env(os.environ if base is None else base, https_port=self.https_port,
+                               http_port=listening.port, ca_file=self.ca_cert)
+
+    @property
+    def records(self) -> list[Beacon]:
+        """Requests captured since this test started, oldest first, as Beacon objects."""
+        return self._store.query(since=self._since)
+
+    @property
+    def beacons(self) -> list[dict[str, Any]]:
+        """Requests captured since this test started, oldest first, as JSON-form dicts."""
+        return [b.to_dict() for b in self.records]
+
+    def clear(self) -> None:
+        """Forget what arrived so far: later calls see only newer requests."""
+        self._since = self._store.last_id()
+
+    def _wait(self, done: Any, timeout: float) -> None:
+        arrived = threading.Event()
+
+        def on_event(event: StoreEvent) -> None:
+            if event.type == "appended":
+                arrived.set()
+
+        unsubscribe = self._store.subscribe(on_event)
+        try:
+            deadline = time.monotonic() + timeout
+            while not done():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                arrived.wait(min(remaining, 0.5))
+                arrived.clear()
+        finally:
+            unsubscribe()
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` requests arrived since the test started; return them (dicts).
+
+        Raises AssertionError (listing what did arrive) after ``timeout`` seconds.
+        """
+        self._wait(lambda: self._store.count(since=self._since) >= count, timeout)
+        records = self.records
+        if len(records) < count:
+            raise AssertionError(f"expected {count} request(s) to telemetry.refine.dev within {timeout:g} s, "
+                                 f"got {len(records)}:\n{_describe(records)}")
+        return [b.to_dict() for b in records]
+
+    def assert_none(self, within: float = 2.0) -> None:
+        """Assert that nothing was sent since the test started, watching ``within`` more seconds.
+
+        Fails at once when a request arrives, listing it and how refine is really opted out.
+        """
+        self._wait(lambda: self._store.count(since=self._since) > 0, within)
+        records = self.records
+        if records:
+            raise AssertionError(f"expected no request to telemetry.refine.dev, got {len(records)}:\n"
+                                 f"{_describe(records)}\n{OPT_OUT_ADVICE}")
+
+
+@pytest.fixture(scope="session")
+def refine_telemetry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspectorServer]:
+    """The session's mock: in-memory journal, free loopback ports, private certificate."""
+    store = BeaconStore(":memory:")
+    server = InspectorServer(store, port=0, https_port=0,
+                             certificate_dir=tmp_path_factory.mktemp("refine-telemetry-tls"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        store.close()
+
+
+@pytest.fixture
+def refine_telemetry(refine_telemetry_server: InspectorServer) -> RefineTelemetry:
+    """The mock of telemetry.refine.dev, showing only what this test's app sends."""
+    return RefineTelemetry(refine_telemetry_server, refine_telemetry_server.store)
