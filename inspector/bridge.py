@@ -2,8 +2,9 @@
 
 The store calls its listeners on whichever thread wrote (a cheroot worker, or
 the GUI thread for "Clear"). The listener here only appends to a deque and,
-at most once per batch, emits a queued signal; everything else happens on the
-GUI thread. A short single-shot timer then drains the deque, so a burst of
+at most once per batch, posts a queued call to the GUI thread
+(``QMetaObject.invokeMethod``, a queued connection; see ``qtcompat`` for why
+not ``Signal.emit``); everything else happens on the GUI thread. A short single-shot timer then drains the deque, so a burst of
 1,000 requests/s becomes ~20 model updates/s instead of 1,000 repaints.
 """
 
@@ -12,9 +13,11 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
 
 from mockserver.store import BeaconStore, StoreEvent
+
+from .qtcompat import emit
 
 BATCH_INTERVAL_MS = 50
 
@@ -32,9 +35,6 @@ class StoreBridge(QObject):
     reset = Signal()
     sessionStarted = Signal(int)
 
-    # Internal: crosses from the writer's thread to ours (queued connection).
-    _wake = Signal()
-
     def __init__(self, store: BeaconStore, parent: QObject | None = None,
                  interval_ms: int = BATCH_INTERVAL_MS) -> None:
         super().__init__(parent)
@@ -46,7 +46,6 @@ class StoreBridge(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
-        self._wake.connect(self._on_wake, Qt.ConnectionType.QueuedConnection)
         self._unsubscribe = store.subscribe(self._listener)
 
     def _listener(self, event: StoreEvent) -> None:
@@ -56,7 +55,9 @@ class StoreBridge(QObject):
             if self._woken:
                 return
             self._woken = True
-        self._wake.emit()
+        # A queued call: Qt posts an event to the GUI thread's loop; nothing
+        # here touches a widget or the model.
+        QMetaObject.invokeMethod(self, "_on_wake", Qt.ConnectionType.QueuedConnection)
 
     @Slot()
     def _on_wake(self) -> None:
@@ -82,11 +83,11 @@ class StoreBridge(QObject):
             elif event.type == "session" and event.session is not None:
                 sessions.append(event.session)
         if must_reset:
-            self.reset.emit()
+            emit(self.reset)
         if ids:
-            self.appended.emit(sorted(ids))
+            emit(self.appended, sorted(ids))
         for session in sessions:
-            self.sessionStarted.emit(session)
+            emit(self.sessionStarted, session)
 
     def pending(self) -> int:
         """How many events wait for the next batch (for tests and the status bar)."""

@@ -25,6 +25,7 @@ from mockserver.collected import collected_fields, curl_command, raw_request_tex
 from . import theme
 from .highlight import JsonHighlighter, RawRequestHighlighter
 from .icons import status_icon
+from .qtcompat import emit
 
 NOT_SENT_TEXT = "(not sent)"
 
@@ -341,7 +342,7 @@ class DetailPane(QWidget):
 
     def _copy(self, text: str, what: str) -> None:
         QGuiApplication.clipboard().setText(text)
-        self.message.emit(f"Copied {what}")
+        emit(self.message, f"Copied {what}")
 
     def copy_json(self) -> None:
         """Copy the decoded payload as indented JSON."""

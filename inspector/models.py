@@ -14,7 +14,8 @@ is one ``beginInsertRows``.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
@@ -27,6 +28,7 @@ from mockserver.store import BeaconStore
 
 from . import theme
 from .icons import status_icon
+from .qtcompat import emit
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -65,6 +67,23 @@ def _local_time(iso: str, today: date) -> tuple[str, str]:
     if moment.date() == today:
         return moment.strftime("%H:%M:%S.") + f"{moment.microsecond // 1000:03d}", full
     return moment.strftime("%Y-%m-%d %H:%M:%S"), full
+
+
+class _Descending:
+    """Wraps a sort key so that ascending comparisons sort it descending (for bisect)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: Any) -> None:
+        self.key = key
+
+    def __lt__(self, other: _Descending) -> bool:
+        return other.key < self.key
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Descending) and other.key == self.key
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class Column:
@@ -124,6 +143,7 @@ class BeaconTableModel(QAbstractTableModel):
         self._session: int | None = None
         self._sort_column = Column.ID
         self._sort_order = Qt.SortOrder.AscendingOrder
+        self._keys: list[Any] | None = None  # sort keys aligned with _shown (None: arrival order)
         self._scheme = theme.scheme()
         self._today = date.today()
 
@@ -162,14 +182,12 @@ class BeaconTableModel(QAbstractTableModel):
         if accepted:
             self._insert(accepted)
         self._emit_counts()
-        self.rowsAppended.emit(len(accepted))
+        emit(self.rowsAppended, len(accepted))
         return len(new)
 
     def _insert(self, accepted: list[int]) -> None:
-        """One beginInsertRows for the whole batch, then (if sorted by a value) one re-layout."""
-        descending_natural = (self._sort_column in _NATURAL
-                              and self._sort_order == Qt.SortOrder.DescendingOrder)
-        if descending_natural:
+        """One beginInsertRows for the whole batch (then, if sorted by a value, one re-layout)."""
+        if self.newest_on_top:
             self.beginInsertRows(QModelIndex(), 0, len(accepted) - 1)
             self._shown[0:0] = reversed(accepted)
             self.endInsertRows()
@@ -178,8 +196,17 @@ class BeaconTableModel(QAbstractTableModel):
         self.beginInsertRows(QModelIndex(), first, first + len(accepted) - 1)
         self._shown.extend(accepted)
         self.endInsertRows()
-        if self._sort_column not in _NATURAL:
-            self._relayout(self._order(self._shown))
+        if self._keys is None:
+            return
+        # Sorted by a value: move the new rows into place by binary insertion
+        # (a full re-sort of 100,000 rows per batch would stall the GUI).
+        shown, keys = self._shown[:first], self._keys[:first]
+        for i in accepted:
+            k = self._key(i)
+            at = bisect_right(keys, k)
+            keys.insert(at, k)
+            shown.insert(at, i)
+        self._relayout(shown, keys)
 
     # -- filtering and sorting ----------------------------------------------
 
@@ -225,39 +252,45 @@ class BeaconTableModel(QAbstractTableModel):
             out.append(i)
         return out
 
-    def _order(self, indices: list[int]) -> list[int]:
-        column, order = self._sort_column, self._sort_order
-        reverse = order == Qt.SortOrder.DescendingOrder
-        if column in _NATURAL:
-            return sorted(indices, reverse=reverse)  # indices follow record ids
-        field = _FIELD_INDEX[_COLUMNS[column][2]]
-        key = _COLUMNS[column][3]
-        rows = self._rows
+    def _key(self, i: int) -> Any:
+        """The sort key of row ``i`` for the current column and direction."""
+        column = self._sort_column
+        key = _COLUMNS[column][3](self._rows[i][_FIELD_INDEX[_COLUMNS[column][2]]])
+        return _Descending(key) if self._sort_order == Qt.SortOrder.DescendingOrder else key
+
+    def _order(self, indices: Iterable[int]) -> list[int]:
+        """``indices`` in display order; keeps ``_keys`` in step (None in arrival order)."""
+        if self._sort_column in _NATURAL:
+            self._keys = None
+            return sorted(indices, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
         # Python's sort is stable: ties keep arrival order.
-        return sorted(indices, key=lambda i: key(rows[i][field]), reverse=reverse)
+        pairs = sorted(((self._key(i), i) for i in indices), key=lambda pair: pair[0])
+        self._keys = [k for k, _ in pairs]
+        return [i for _, i in pairs]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort by ``column`` (called by the header)."""
         if not 0 <= column < COLUMN_COUNT:
             return
         self._sort_column, self._sort_order = column, order
-        self._relayout(self._order(self._shown))
+        shown = self._order(self._shown)
+        self._relayout(shown, self._keys)
 
     @property
     def newest_on_top(self) -> bool:
         """True when the newest rows are inserted at the top (arrival order, descending)."""
         return self._sort_column in _NATURAL and self._sort_order == Qt.SortOrder.DescendingOrder
 
-    def _relayout(self, shown: list[int]) -> None:
+    def _relayout(self, shown: list[int], keys: list[Any] | None) -> None:
         """Reorder the shown rows keeping selections and the current row (persistent indexes)."""
-        self.layoutAboutToBeChanged.emit()
+        emit(self.layoutAboutToBeChanged)
         old = self.persistentIndexList()
         old_rows = [self._shown[i.row()] if 0 <= i.row() < len(self._shown) else None for i in old]
-        self._shown = shown
+        self._shown, self._keys = shown, keys
         where = {row: n for n, row in enumerate(shown)}
         new = [self.index(where[r], i.column()) if r in where else QModelIndex() for r, i in zip(old_rows, old)]
         self.changePersistentIndexList(old, new)
-        self.layoutChanged.emit()
+        emit(self.layoutChanged)
 
     # -- lookups ------------------------------------------------------------
 
@@ -286,14 +319,14 @@ class BeaconTableModel(QAbstractTableModel):
         return len(self._shown), len(self._rows), self._ok, self._invalid
 
     def _emit_counts(self) -> None:
-        self.countsChanged.emit(*self.counts())
+        emit(self.countsChanged, *self.counts())
 
     def refresh_theme(self) -> None:
         """Pick status colours for the current palette and repaint."""
         self._scheme = theme.scheme()
         self._today = date.today()
         if self._shown:
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
+            emit(self.dataChanged, self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
 
     # -- Qt model API -------------------------------------------------------
 

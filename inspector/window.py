@@ -8,7 +8,7 @@ import logging
 import shlex
 from datetime import datetime
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPainter, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow,
@@ -106,8 +106,6 @@ class BeaconTable(QTableView):
 class EmptyState(QWidget):
     """What the table area shows before the first record: how to send one."""
 
-    routingRequested = Signal()
-
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("emptyState")
@@ -145,7 +143,6 @@ class EmptyState(QWidget):
         button_row = QHBoxLayout()
         button_row.addStretch(1)
         self.routing = QPushButton("Routing help…")
-        self.routing.clicked.connect(self.routingRequested)
         button_row.addWidget(self.routing)
         button_row.addStretch(1)
         column.addLayout(button_row)
@@ -227,7 +224,7 @@ class MainWindow(QMainWindow):
         self.table.sortByColumn(Column.ID, Qt.SortOrder.AscendingOrder)
 
         self.empty = EmptyState()
-        self.empty.routingRequested.connect(self.show_routing_help)
+        self.empty.routing.clicked.connect(self.show_routing_help)
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.empty)
         self.table_stack.addWidget(self.table)

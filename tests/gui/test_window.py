@@ -114,10 +114,17 @@ def test_sorting_by_a_column_and_newest_first(window, send_and_wait):
         send_and_wait(window, beacon_url(window, {**REFINE4, "version": version}))
     window.table.sortByColumn(Column.VERSION, Qt.SortOrder.AscendingOrder)
     assert [cells(window, r)["refine"] for r in range(3)] == ["4.9.0", "4.10.2", "4.58.0"]
+    window.select_record(2)  # 4.58.0
+    send_and_wait(window, beacon_url(window, {**REFINE4, "version": "4.20.0"}))  # lands in sorted place
+    assert [cells(window, r)["refine"] for r in range(4)] == ["4.9.0", "4.10.2", "4.20.0", "4.58.0"]
+    assert window.table.currentIndex().row() == 3  # the selection followed its record
+    window.table.sortByColumn(Column.VERSION, Qt.SortOrder.DescendingOrder)
+    send_and_wait(window, beacon_url(window, {**REFINE4, "version": "4.15.0"}))
+    assert [cells(window, r)["refine"] for r in range(5)] == ["4.58.0", "4.20.0", "4.15.0", "4.10.2", "4.9.0"]
     window.table.sortByColumn(Column.ID, Qt.SortOrder.DescendingOrder)
-    assert [cells(window, r)["#"] for r in range(3)] == ["3", "2", "1"]
+    assert [cells(window, r)["#"] for r in range(5)] == ["5", "4", "3", "2", "1"]
     send_and_wait(window, beacon_url(window, REFINE5))
-    assert cells(window, 0)["#"] == "4"  # newest on top while sorted newest first
+    assert cells(window, 0)["#"] == "6"  # newest on top while sorted newest first
 
 
 def test_invalid_request_shows_its_problems(window, send_and_wait):
@@ -379,3 +386,21 @@ def test_run_without_a_display_prints_one_line_and_returns_2(monkeypatch, capsys
 
 def test_send_helper_reaches_the_real_socket(window):
     assert send(f"{window.server.listening.http_url}/__inspector/health") == 200
+
+
+def test_signals_do_not_eat_references_to_true(window, send_and_wait):
+    """PySide6 6.12's Signal.emit() drops a reference to True; inspector.qtcompat gives it back.
+
+    Without the repair a long session aborts with "bool_dealloc: deallocating True".
+    """
+    import sys
+
+    send_and_wait(window, beacon_url(window, REFINE4))
+    before = sys.getrefcount(True)
+    for n in range(40):
+        send_and_wait(window, beacon_url(window, REFINE4))
+        window.filter_edit.setText("chrome" if n % 2 else "")
+        window.select_record(window.model.record_id(0))
+        window.detail.copy_url_button.click()
+    window.filter_edit.clear()
+    assert sys.getrefcount(True) >= before - 20  # unrepaired, this falls by hundreds
