@@ -127,9 +127,11 @@ def run(args: Namespace) -> int:
     window = build_window(store, server, theme=getattr(args, "theme", None))
     window.show()
 
-    # Ctrl+C in the terminal closes the window like the close button does;
-    # the timer lets Python run its signal handler while Qt's loop spins.
+    # Ctrl+C (or a plain kill) closes the window like the close button does,
+    # so settings are saved and the server stops cleanly; the timer lets
+    # Python run its signal handler while Qt's loop spins.
     signal.signal(signal.SIGINT, lambda *_: window.close())
+    signal.signal(signal.SIGTERM, lambda *_: window.close())
     tick = _python_tick(app)
     try:
         return int(app.exec())

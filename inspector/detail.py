@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QGuiApplication
@@ -46,6 +47,15 @@ def monospace() -> QFont:
 def pretty_json(value: object) -> str:
     """Indented JSON, non-ASCII kept (what the decoded tab shows and "Copy JSON" copies)."""
     return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _local(iso: str) -> str:
+    """An ISO UTC time as local time with milliseconds, plus the original."""
+    try:
+        moment = datetime.fromisoformat(iso).astimezone()
+    except ValueError:
+        return iso
+    return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} {moment.strftime('%Z')} ({iso})"
 
 
 class WrappingDelegate(QStyledItemDelegate):
@@ -245,7 +255,7 @@ class DetailPane(QWidget):
                      theme.scheme().invalid if beacon.status != "ok" else self.palette().color(self.foregroundRole()))
         self.title.setPalette(pal)
         self.meta.setText("  ·  ".join(part for part in (
-            f"received {beacon.received_at}",
+            f"received {_local(beacon.received_at)}",
             f"session {beacon.session}" if beacon.session is not None else "",
             f"{request.scheme.upper()}",
             f"client {beacon.client.get('ip')}" if beacon.client.get("ip") else "",

@@ -113,6 +113,10 @@ class EmptyState(QWidget):
         outer.addStretch(1)
         column = QVBoxLayout()
         column.setSpacing(10)
+        icon = plain_label()
+        icon.setPixmap(app_icon().pixmap(72, 72))
+        icon.setAlignment(Qt.AlignmentFlag.AlignHCenter)
+        column.addWidget(icon)
         self.title = plain_label("Waiting for beacons…")
         font = self.title.font()
         font.setPointSizeF(font.pointSizeF() * 1.6)
@@ -155,7 +159,7 @@ class EmptyState(QWidget):
         holder.addWidget(wrapper, 4)
         holder.addStretch(1)
         outer.addLayout(holder)
-        outer.addStretch(2)
+        outer.addStretch(1)
         self.set_url(None)
 
     def set_url(self, http_url: str | None) -> None:
@@ -432,6 +436,8 @@ class MainWindow(QMainWindow):
 
     def _on_counts(self, shown: int, total: int, ok: int, invalid: int) -> None:
         self.table_stack.setCurrentIndex(0 if total == 0 else 1)
+        # Nothing to detail yet: the empty state gets the whole window.
+        self.detail.setVisible(total > 0)
         records = f"{total} record{'s' if total != 1 else ''}"
         if shown != total:
             records = f"{shown} of {records} shown"
