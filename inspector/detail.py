@@ -75,13 +75,13 @@ class WrappingDelegate(QStyledItemDelegate):
         text = index.data(Qt.ItemDataRole.DisplayRole)
         if not text or self._view.isFirstColumnSpanned(index.row(), index.parent()):
             return base
-        width = self._view.columnWidth(index.column()) - 14
+        width = self._view.columnWidth(index.column()) - 20  # the style's text margins, with room to spare
         if width <= 0:
             return base
         font = index.data(Qt.ItemDataRole.FontRole) or option.font
         metrics = QFontMetrics(font)
         rect = metrics.boundingRect(QRect(0, 0, width, 100_000),
-                                    int(Qt.TextFlag.TextWordWrap | Qt.TextFlag.TextWrapAnywhere), str(text))
+                                    int(Qt.TextFlag.TextWordWrap), str(text))
         return QSize(base.width(), max(base.height(), rect.height() + metrics.height() // 2 + 4))
 
 
@@ -225,7 +225,7 @@ class DetailPane(QWidget):
         self.splitter.addWidget(side)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([800, 330])
+        self.splitter.setSizes([900, 300])
 
         self.show_beacon(None)
 

@@ -11,7 +11,7 @@ from datetime import datetime
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPainter, QPaintEvent, QShortcut
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow,
+    QAbstractItemView, QApplication, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow,
     QMessageBox, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QTableView, QToolBar, QToolButton,
     QVBoxLayout, QWidget,
 )
@@ -43,9 +43,9 @@ SAMPLE_PAYLOAD = {
 }
 
 # Initial column widths, tuned for a 1280-pixel window (the user's layout is then remembered).
-_WIDTHS = {Column.ID: 48, Column.TIME: 96, Column.KIND: 72, Column.STATUS: 78, Column.HOSTNAME: 120,
-           Column.VERSION: 62, Column.RESOURCES: 42, Column.PROVIDERS: 170, Column.BROWSER: 124,
-           Column.OS: 118, Column.IP: 88, Column.SESSION: 62, Column.PROJECT_ID: 150}
+_WIDTHS = {Column.ID: 44, Column.TIME: 96, Column.KIND: 74, Column.STATUS: 78, Column.HOSTNAME: 132,
+           Column.VERSION: 60, Column.RESOURCES: 40, Column.PROVIDERS: 222, Column.BROWSER: 118,
+           Column.OS: 118, Column.IP: 82, Column.SESSION: 60, Column.PROJECT_ID: 150}
 
 # Below this many rows a filter applies on every keystroke; above, after a short pause.
 _INSTANT_FILTER_ROWS = 20_000
@@ -242,7 +242,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([330, 420])
+        self.splitter.setSizes([290, 460])
         self.setCentralWidget(self.splitter)
 
     def _build_toolbar(self) -> None:
@@ -349,7 +349,7 @@ class MainWindow(QMainWindow):
                                                tip="Group the next records in a new session")
         self.clear_action = self._action("Clear…", self.clear_all, "Ctrl+L",
                                          tip="Delete every record from the database (asks first)")
-        self.follow_action = self._action("Follow newest", self._on_follow_toggled,
+        self.follow_action = self._action("Follow newest", lambda: None,
                                           tip="Keep the newest record in view as records arrive")
         self.follow_action.setCheckable(True)
         self.follow_action.setChecked(True)
@@ -363,7 +363,14 @@ class MainWindow(QMainWindow):
             action = self._action(name.capitalize(), lambda _=False, n=name: self.set_theme(n))
             action.setCheckable(True)
             self.theme_actions[name] = action
-        self.toolbar.addAction(self.follow_action)
+        # A check box reads as on/off in both themes (a checked tool button barely does in dark).
+        self.follow_box = QCheckBox("Follow newest")
+        self.follow_box.setToolTip(self.follow_action.toolTip())
+        self.follow_box.setChecked(self.follow_action.isChecked())
+        self.follow_box.toggled.connect(self.follow_action.setChecked)
+        self.follow_action.toggled.connect(self.follow_box.setChecked)
+        self.follow_action.toggled.connect(lambda on: on and self._on_rows_appended(1))
+        self.toolbar.addWidget(self.follow_box)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.new_session_action)
         self.toolbar.addAction(self.clear_action)
@@ -429,10 +436,6 @@ class MainWindow(QMainWindow):
                 self.table.scrollToTop()
             else:
                 self.table.scrollToBottom()
-
-    def _on_follow_toggled(self) -> None:
-        if self.follow_action.isChecked():
-            self._on_rows_appended(1)
 
     def _on_counts(self, shown: int, total: int, ok: int, invalid: int) -> None:
         self.table_stack.setCurrentIndex(0 if total == 0 else 1)
@@ -602,8 +605,9 @@ class MainWindow(QMainWindow):
             return False
         try:
             self.server.start()
-        except ServerError as exc:
-            self.report_error("The server could not start", f"{exc}\n\nChange the ports in Server ▸ Change ports.")
+        except Exception as exc:  # noqa: BLE001 - a port in use or an unwritable certificate folder: say so
+            text = str(exc) if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}"
+            self.report_error("The server could not start", f"{text}\n\nChange the ports in Server ▸ Change ports.")
             self._update_server_status()
             return False
         self._update_server_status()
@@ -646,15 +650,16 @@ class MainWindow(QMainWindow):
         self.server.port, self.server.https_port = port, https_port
         try:
             self.server.start()
-        except ServerError as exc:
+        except Exception as exc:  # noqa: BLE001 - reported, and the old ports come back
             self.server.port, self.server.https_port = old
             if was_running:
                 try:
                     self.server.start()
-                except ServerError:
+                except Exception:  # noqa: BLE001 - the first error is the one to show
                     pass
             self._update_server_status()
-            self.report_error("Cannot use those ports", str(exc))
+            self.report_error("Cannot use those ports",
+                              str(exc) if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}")
             return False
         self._update_server_status()
         self._flash("Server restarted on the new ports")
