@@ -64,12 +64,14 @@ def create_application(argv: list[str] | None = None):
     from .icons import app_icon
     from .window import APPLICATION, DESKTOP_FILE, ORGANIZATION
 
+    # Names first: the platform reads them when the application starts
+    # (task bar grouping, the desktop file, QSettings' default location).
+    QApplication.setApplicationName(APPLICATION)
+    QApplication.setOrganizationName(ORGANIZATION)
+    QApplication.setApplicationDisplayName(DISPLAY_NAME)
+    QApplication.setDesktopFileName(DESKTOP_FILE)
     app = QApplication.instance()
     if app is None:
-        QApplication.setApplicationName(APPLICATION)
-        QApplication.setOrganizationName(ORGANIZATION)
-        QApplication.setApplicationDisplayName(DISPLAY_NAME)
-        QApplication.setDesktopFileName(DESKTOP_FILE)
         app = QApplication(argv if argv is not None else [sys.argv[0]])
     app.setWindowIcon(app_icon())
     return app

@@ -431,6 +431,10 @@ class MainWindow(QMainWindow):
         self._flash(f"Session {session} started: new records go there")
 
     def _on_rows_appended(self, shown: int) -> None:
+        if shown and self._current_id is None and not self.table.selectionModel().hasSelection():
+            # Nothing chosen yet: show the newest record rather than an empty pane.
+            newest = 0 if self.model.newest_on_top else self.model.rowCount() - 1
+            self.select_record(self.model.record_id(newest))
         if shown and self.follow_action.isChecked():
             if self.model.newest_on_top:
                 self.table.scrollToTop()

@@ -51,6 +51,7 @@ def test_beacon_over_a_socket_becomes_a_row_with_exact_values(window, send_and_w
     assert row["projectId"] == ""
     assert window.table_stack.currentWidget() is window.table
     assert window.counts_label.text() == "1 record  ·  1 ok  ·  0 invalid"
+    assert window.detail.beacon is not None and window.detail.beacon.id == 1  # nothing chosen: the newest shows
 
 
 def test_detail_pane_shows_values_with_their_sources(window, send_and_wait):
@@ -354,6 +355,21 @@ def test_store_errors_are_messages_not_crashes(window, monkeypatch):
     assert window.last_error.endswith("disk I/O error")
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     assert window.clear_all() == 0
+
+
+def test_application_identity_and_icon_ship_inside_the_package(window):
+    from PySide6.QtWidgets import QApplication
+
+    from inspector.icons import ICON_PNG, ICON_SVG, resource_path
+
+    assert ICON_SVG.is_file() and ICON_PNG.is_file()
+    assert resource_path("telemetry-inspector.desktop").is_file()
+    assert not window.windowIcon().isNull()
+    assert window.windowTitle() == "refine Telemetry Inspector"
+    app = QApplication.instance()
+    assert app.applicationDisplayName() == "refine Telemetry Inspector"
+    assert app.applicationName() == "telemetry-inspector"
+    assert QApplication.desktopFileName() == "telemetry-inspector"
 
 
 @pytest.mark.parametrize("env, expected", [
