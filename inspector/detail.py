@@ -106,7 +106,6 @@ class DetailPane(QWidget):
             "and what in the app makes it so.")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
-        self.placeholder.setForegroundRole(self.placeholder.foregroundRole())
         self._stack.addWidget(self.placeholder)
 
         page = QWidget()

@@ -21,7 +21,6 @@ from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
-from PySide6.QtGui import QColor
 
 from mockserver.beacon import Summary
 from mockserver.store import BeaconStore
@@ -220,7 +219,7 @@ class BeaconTableModel(QAbstractTableModel):
         if status is not False:
             self._status = status or None  # type: ignore[assignment]
         if session is not False:
-            self._session = session if session is not None else None  # type: ignore[assignment]
+            self._session = session  # type: ignore[assignment]
         self.beginResetModel()
         self._shown = self._order(self._accepted(range(len(self._rows))))
         self.endResetModel()
@@ -388,11 +387,4 @@ class BeaconTableModel(QAbstractTableModel):
             return f"{s.method} {s.path}"
         value = self._display(s, column)
         return value or None
-
-
-def status_colour(status: str) -> QColor:
-    """The colour of a status word in the current palette."""
-    current = theme.scheme()
-    return current.ok if status == "ok" else current.invalid
-
 

@@ -6,6 +6,7 @@ import base64
 import json
 import logging
 import shlex
+from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer
@@ -321,7 +322,8 @@ class MainWindow(QMainWindow):
                        self.ports_button, self.routing_button):
             status.addPermanentWidget(widget)
 
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | None = None, *, tip: str = "",
+    def _action(self, text: str, slot: Callable[..., object],
+                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None, *, tip: str = "",
                 context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut) -> QAction:
         action = QAction(text, self)
         if shortcut is not None:
@@ -343,8 +345,12 @@ class MainWindow(QMainWindow):
         self.copy_record_action = self._action("Copy record as JSON", self.detail.copy_record, "Ctrl+Alt+C")
         self.delete_action = self._action("Delete selected records", self.delete_selected,
                                           QKeySequence.StandardKey.Delete, context=table_only)
-        for action in (self.copy_json_action, self.delete_action):
-            self.table.addAction(action)  # their shortcuts act only while the table has focus
+        # Copy and Delete act only while the table has focus (so they never
+        # fire from the filter box); all of them form the table's context menu.
+        for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action,
+                       self.copy_record_action, self.delete_action):
+            self.table.addAction(action)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.new_session_action = self._action("New session", self.new_session, "Ctrl+N",
                                                tip="Group the next records in a new session")
         self.clear_action = self._action("Clear…", self.clear_all, "Ctrl+L",
