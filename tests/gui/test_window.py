@@ -254,6 +254,13 @@ def test_keyboard_filter_escape_and_copy(window, send_and_wait, qtbot):
     window.table.setFocus()
     qtbot.keyClick(window.table, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
     assert json.loads(QGuiApplication.clipboard().text()) == REFINE4
+    qtbot.keyClick(window.table, Qt.Key.Key_U,
+                   Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    assert QGuiApplication.clipboard().text() == beacon_url(window, REFINE4)
+    QGuiApplication.clipboard().setText("")
+    window.filter_edit.setFocus()
+    qtbot.keyClick(window.filter_edit, Qt.Key.Key_Delete)  # Delete in the filter box deletes no record
+    assert window.store.count() == 1
 
 
 def test_copy_buttons(window, send_and_wait):
