@@ -202,7 +202,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return status
     verdict = judge(captured, expectation, fields)
     for beacon in verdict.beacons:
-        print(format_line(beacon), file=sys.stderr)
+        print(f"#{beacon.id} {beacon.request.method} {beacon.request.path}, decoded:", file=sys.stderr)
         for line in describe_beacon(beacon):
             print(line, file=sys.stderr)
     say(verdict.summary())

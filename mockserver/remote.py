@@ -85,7 +85,12 @@ class RemoteInspector:
         url_host = f"[{host}]" if ":" in host else host
         base = f"{parts.scheme}://{url_host}:{port}"
         context = _insecure_context() if parts.scheme == "https" else None
-        health = _get_json(f"{base}{API}/health", timeout, context)
+        try:
+            health = _get_json(f"{base}{API}/health", timeout, context)
+        except RemoteError as exc:
+            if "answered HTTP" in str(exc):
+                raise RemoteError(f"{base} is not a telemetry inspector ({exc})") from exc
+            raise
         if not isinstance(health, dict) or health.get("status") != "ok" or "session" not in health:
             raise RemoteError(f"{base} is not a telemetry inspector (its health answer is not the inspector's)")
         https_port: int | None = None

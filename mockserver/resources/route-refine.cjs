@@ -123,4 +123,11 @@
       // no http module: nothing to route
     }
   }
+
+  // ES modules importing named exports (`import { lookup } from "dns"`) see the patches too.
+  try {
+    require("module").syncBuiltinESMExports();
+  } catch (error) {
+    // very old Node: only CommonJS callers are routed
+  }
 })();
