@@ -153,6 +153,14 @@ def refine_telemetry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterato
         store.close()
 
 
+@pytest.fixture(scope="session")
+def refine_telemetry_chromium_args(refine_telemetry_server: InspectorServer) -> list[str]:
+    """The routing flags, session-scoped (for pytest-playwright's ``browser_type_launch_args``)."""
+    listening = refine_telemetry_server.listening
+    assert listening is not None and listening.https_port and listening.spki_pin
+    return chromium_routing_flags(listening.https_port, listening.spki_pin)
+
+
 @pytest.fixture
 def refine_telemetry(refine_telemetry_server: InspectorServer) -> RefineTelemetry:
     """The mock of telemetry.refine.dev, showing only what this test's app sends."""

@@ -97,9 +97,12 @@ def test_fixture_attributes_beacons_and_wait_for(pytester):
 
         def test_assert_none_passes_when_nothing_is_sent(refine_telemetry):
             refine_telemetry.assert_none(within=0.5)
+
+        def test_session_scoped_flags_for_pytest_playwright(refine_telemetry_chromium_args, refine_telemetry):
+            assert refine_telemetry_chromium_args == refine_telemetry.chromium_args
     """)
     result = pytester.runpytest(*PLUGIN_ARGS)
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=5)
 
 
 def test_failures_explain_themselves(pytester):
