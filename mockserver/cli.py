@@ -86,6 +86,8 @@ def build_parser() -> _Parser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_server_options(parser)
+    parser.add_argument("--theme", choices=("system", "light", "dark"), default=None,
+                        help="window colours (default: as last chosen, else the system's)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the mock headless and print each request as it arrives",
