@@ -59,7 +59,7 @@ def _describe_char(ch: str) -> str:
     return repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}"
 
 
-def _diagnose_base64(text: str) -> list[str]:
+def _diagnose_base64(text: str, where: str = "") -> list[str]:
     """Explain why ``text`` is not base64: first illegal character and where."""
     problems = []
     saw_standard = saw_url_safe = False
@@ -80,7 +80,7 @@ def _diagnose_base64(text: str) -> list[str]:
         offset, ch = bad[0]
         more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
         hint = " (a '+' turned into a space by form decoding?)" if ch == " " else ""
-        problems.append(f"base64: illegal character {_describe_char(ch)} at offset {offset}{more}{hint}")
+        problems.append(f"base64: illegal character {_describe_char(ch)} at offset {offset}{where}{more}{hint}")
     if saw_standard and saw_url_safe:
         problems.append("base64: mixes the standard ('+', '/') and URL-safe ('-', '_') alphabets")
     if len(text) - pad_start > 2:
@@ -88,14 +88,14 @@ def _diagnose_base64(text: str) -> list[str]:
     return problems
 
 
-def _decode_base64(text: str) -> tuple[bytes | None, str | None, list[str]]:
+def _decode_base64(text: str, where: str = "") -> tuple[bytes | None, str | None, list[str]]:
     """Decode standard or URL-safe base64, padded or not. Returns (bytes, variant, problems)."""
     if _STANDARD_RE.fullmatch(text):
         variant, altchars = STANDARD, None
     elif _URL_SAFE_RE.fullmatch(text):
         variant, altchars = URL_SAFE, b"-_"
     else:
-        return None, None, _diagnose_base64(text) or ["base64: not valid base64"]
+        return None, None, _diagnose_base64(text, where) or ["base64: not valid base64"]
     body = text.rstrip("=")
     padding = len(text) - len(body)
     if len(body) % 4 == 1:
@@ -177,10 +177,9 @@ def decode_payload(raw: str) -> DecodedPayload:
             text = unescaped.decode("latin-1")
         if text != raw:
             prefix = PERCENT
-    data, variant, problems = _decode_base64(text)
+    data, variant, problems = _decode_base64(text, " after percent-decoding" if prefix else "")
     if problems:
-        where = " (after percent-decoding)" if prefix else ""
-        result.problems.extend(p + where if "offset" in p else p for p in problems)
+        result.problems.extend(problems)
         result.base64_variant = prefix + variant if variant else None
         return result
     assert data is not None and variant is not None

@@ -120,6 +120,13 @@ def test_ambiguous_bytes_read_as_utf8_with_the_latin1_reading_noted():
                             'it would read "{\\"projectId\\":\\"Ã©\\"}"']
 
 
+def test_offsets_after_percent_decoding_say_so():
+    result = decode_payload("eyJh%20bGc")
+    assert result.problems == ["base64: illegal character ' ' at offset 4 after percent-decoding "
+                               "(a '+' turned into a space by form decoding?)"]
+    assert result.base64_variant is None
+
+
 def test_control_character_is_named_by_code_point():
     result = decode_payload("eyJh\x07IjoxfQ==")
     assert result.problems == ["base64: illegal character U+0007 at offset 4"]
