@@ -31,7 +31,8 @@ PROG = "telemetry-inspector"
 
 # One feature per module: each exposes add_command(subparsers) and sets
 # ``handler`` on its parser. A handler returns the exit status.
-COMMAND_MODULES: list[str] = ["mockserver.browser", "mockserver.verify", "mockserver.noderun"]
+COMMAND_MODULES: list[str] = ["mockserver.browser", "mockserver.verify", "mockserver.noderun",
+                              "mockserver.export", "mockserver.har", "mockserver.compose", "mockserver.diff"]
 
 
 class UsageError(Exception):
