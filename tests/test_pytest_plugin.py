@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tomllib
 from importlib.metadata import entry_points
@@ -24,6 +25,13 @@ def _installed() -> bool:
 
 # Installed (pip install -e .): the entry point loads the plugin by itself.
 PLUGIN_ARGS = [] if _installed() else ["-p", "mockserver.pytest_plugin"]
+
+
+@pytest.fixture(autouse=True)
+def _inner_runs_find_the_package(monkeypatch):
+    # Inner runs are subprocesses (an in-process run would load pytest-qt a second
+    # time into this process); they must import mockserver even when not installed.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
 
 HELPERS = '''
 import json, base64, ssl, urllib.request
@@ -101,7 +109,7 @@ def test_fixture_attributes_beacons_and_wait_for(pytester):
         def test_session_scoped_flags_for_pytest_playwright(refine_telemetry_chromium_args, refine_telemetry):
             assert refine_telemetry_chromium_args == refine_telemetry.chromium_args
     """)
-    result = pytester.runpytest(*PLUGIN_ARGS)
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS)
     result.assert_outcomes(passed=5)
 
 
@@ -119,7 +127,7 @@ def test_failures_explain_themselves(pytester):
         def test_nothing_arrives(refine_telemetry):
             refine_telemetry.wait_for(1, timeout=0.5)
     """)
-    result = pytester.runpytest(*PLUGIN_ARGS, "--durations=2")
+    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--durations=2")
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines([
         "*AssertionError: expected no request to telemetry.refine.dev, got 1:",
@@ -148,7 +156,7 @@ def test_node_env_routes_a_node_child(pytester):
             subprocess.run(["node", {str(SEND_JS)!r}, "https"], env=env, check=True, timeout=60)
             refine_telemetry.assert_none(within=0.5)
     """)
-    pytester.runpytest(*PLUGIN_ARGS).assert_outcomes(passed=2)
+    pytester.runpytest_subprocess(*PLUGIN_ARGS).assert_outcomes(passed=2)
 
 
 def test_with_a_real_browser_like_a_users_selenium_or_playwright_test(pytester):
@@ -183,4 +191,4 @@ def test_with_a_real_browser_like_a_users_selenium_or_playwright_test(pytester):
             assert record["payload"] == {{"version": "5.0.12", "resourceCount": 1}}
             assert record["client"]["browser"]["family"].endswith("Chrome")
     """)
-    pytester.runpytest(*PLUGIN_ARGS).assert_outcomes(passed=1)
+    pytester.runpytest_subprocess(*PLUGIN_ARGS).assert_outcomes(passed=1)
