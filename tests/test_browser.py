@@ -247,8 +247,13 @@ def test_a_browser_that_dies_at_start_is_a_clear_error(tmp_path, live_server):
 # -- the `browser` command ----------------------------------------------------------
 
 def browser_cli(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args], cwd=ROOT, text=True,
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A blocked readline() must not hang the suite: end the command after a minute whatever happens.
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    return proc
 
 
 def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_site):
