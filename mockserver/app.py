@@ -11,11 +11,12 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wsgi import get_content_length, get_input_stream
 
 from . import __version__
 from .beacon import KINDS, STATUSES
@@ -49,10 +50,8 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def _read_body() -> tuple[bytes, int | None]:
+def _read_body(length: int | None, stream: Any) -> tuple[bytes, int | None]:
     """The body, at most MAX_BODY + 1 bytes, and the announced size when it was larger."""
-    length = request.content_length
-    stream = request.stream
     data = stream.read(MAX_BODY + 1)
     if length is not None and length > len(data):
         return data, length
@@ -61,7 +60,7 @@ def _read_body() -> tuple[bytes, int | None]:
 
 def _raw_request() -> RawRequest:
     environ = request.environ
-    body, announced = _read_body()
+    body, announced = _read_body(request.content_length, request.stream)
     return RawRequest(
         method=request.method,
         path=request.path,
@@ -72,6 +71,89 @@ def _raw_request() -> RawRequest:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=request.remote_addr,
     )
+
+
+_NOT_HEADERS = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
+_CONTENT_KEYS = {"CONTENT_TYPE": "Content-Type", "CONTENT_LENGTH": "Content-Length"}
+_HEADER_NAMES: dict[str, str] = {}  # environ key -> header name, e.g. HTTP_USER_AGENT -> User-Agent
+
+
+def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
+    """What :func:`_raw_request` builds, straight from the WSGI environ (no Flask request).
+
+    Headers are named exactly as ``dict(werkzeug.EnvironHeaders(environ))`` names
+    them; an environ whose header keys would not round-trip that way (never made by
+    cheroot or werkzeug) gives None, and the request goes through Flask instead.
+    Nothing has been read from the body when None is returned.
+    """
+    headers: dict[str, str] = {}
+    names = _HEADER_NAMES
+    for key, value in environ.items():
+        name = names.get(key)
+        if name is None:
+            if key[:5] != "HTTP_" or key in _NOT_HEADERS:
+                if key in _CONTENT_KEYS and value:
+                    headers[_CONTENT_KEYS[key]] = value
+                continue
+            name = key[5:].replace("_", "-").title()
+            if name.upper().replace("-", "_") != key[5:]:
+                return None
+            if len(names) < 1000:  # a handful in practice; bounded against header-name floods
+                names[key] = name
+        headers[name] = value
+    body, announced = _read_body(get_content_length(environ), get_input_stream(environ, max_content_length=None))
+    return RawRequest(
+        method=environ["REQUEST_METHOD"],
+        path=environ["PATH_INFO"],
+        query=environ.get("QUERY_STRING", ""),
+        headers=headers,
+        body=body,
+        body_size=announced,
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        peer=environ.get("REMOTE_ADDR"),
+    )
+
+
+class BeaconFastPath:
+    """WSGI middleware in front of Flask for refine's recorded endpoints.
+
+    Profiling ``serve`` under load (py-spy, see the README's Benchmarks) showed
+    Flask's per-request machinery (request context, URL matching, Response
+    objects) costing about as much as decoding and enriching the beacon. For the
+    exact method and path of each refine endpoint this builds the same
+    :class:`RawRequest`, calls the same answer function the Flask view calls and
+    writes the same status, headers and body. Everything else (the journal API,
+    unknown paths, HEAD/OPTIONS, a ``SCRIPT_NAME`` mount, an app with request
+    hooks) goes to Flask unchanged. ``inner`` is the Flask WSGI app behind it.
+    """
+
+    def __init__(self, app: Flask, routes: dict[tuple[str, str], Any], on_error: Any) -> None:
+        self.app = app
+        self.inner = app.wsgi_app
+        self.routes = routes
+        self.on_error = on_error
+
+    def _hooked(self) -> bool:
+        app = self.app
+        return any(any(funcs.values()) for funcs in (
+            app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
+            app.url_value_preprocessors)) or bool(app.teardown_appcontext_funcs)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        answer = self.routes.get((environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")))
+        if answer is None or environ.get("SCRIPT_NAME") or self._hooked():
+            return self.inner(environ, start_response)
+        raw = _raw_request_from_environ(environ)
+        if raw is None:
+            return self.inner(environ, start_response)
+        try:
+            response = answer(raw)
+        except Exception as exc:  # the same answers Flask's error handlers give
+            response = self.on_error(exc, raw.method, raw.path)
+        if isinstance(response, _Constant):
+            start_response(response.status, list(response.headers))
+            return [response.body]
+        return response(environ, start_response)
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
@@ -109,9 +191,8 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     # instead of holding a worker thread until their timeout.
     shutdown = app.extensions["shutdown"] = threading.Event()
 
-    def record() -> tuple[Any, int]:
-        """Record the current request; returns (record, HTTP status for a cut request)."""
-        raw = _raw_request()
+    def record(raw: RawRequest) -> tuple[Any, int]:
+        """Record a request; returns (record, HTTP status for a cut request)."""
         return recorder.record(raw), oversize_status(raw)
 
     def refused(beacon: Any, too_big: int) -> Response | None:
@@ -123,34 +204,59 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return Response(text, status=400, mimetype="text/plain", headers={**_CORS, **_NO_STORE})
         return None
 
-    @app.route("/telemetry", methods=["GET", "POST"], **_RECORDED)
-    def telemetry() -> Response:
-        beacon, too_big = record()
+    # The refine endpoints: each answer function takes the raw request and
+    # returns a Response, or a _Constant (the same bytes every time, which the
+    # fast path writes without building a Response). Flask's views and
+    # BeaconFastPath both call these, so the two cannot answer differently.
+    gif = _Constant.of(lambda: Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE}))
+    ok = _Constant.of(lambda: _json({"ok": True}, headers=_CORS))
+    where = _Constant.of(lambda: _json({"country": country}, headers=_CORS))
+
+    def telemetry_answer(raw: RawRequest) -> Response | _Constant:
+        beacon, too_big = record(raw)
         answer = refused(beacon, too_big)
         if answer is not None:
             return answer
-        return Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE})
+        return gif
 
-    @app.route("/cli", methods=["POST"], **_RECORDED)
-    @app.route("/superplate", methods=["POST"], **_RECORDED)
-    @app.route("/send", methods=["POST"], **_RECORDED)
-    def accepted() -> Response:
-        beacon, too_big = record()
-        return refused(beacon, too_big) or _json({"ok": True}, headers=_CORS)
+    def accepted_answer(raw: RawRequest) -> Response | _Constant:
+        beacon, too_big = record(raw)
+        return refused(beacon, too_big) or ok
 
-    @app.route("/projects", methods=["POST"], **_RECORDED)
-    def projects() -> Response:
-        beacon, too_big = record()
+    def projects_answer(raw: RawRequest) -> Response | _Constant:
+        beacon, too_big = record(raw)
         answer = refused(beacon, too_big)
         if answer is not None:
             return answer
         project_id = str(uuid.uuid4())
         return _json({"projectId": project_id}, headers=_CORS)
 
+    def location_answer(raw: RawRequest) -> Response | _Constant:
+        beacon, too_big = record(raw)
+        return refused(beacon, too_big) or where
+
+    @app.route("/telemetry", methods=["GET", "POST"], **_RECORDED)
+    def telemetry() -> Response:
+        return _response(telemetry_answer(_raw_request()))
+
+    @app.route("/cli", methods=["POST"], **_RECORDED)
+    @app.route("/superplate", methods=["POST"], **_RECORDED)
+    @app.route("/send", methods=["POST"], **_RECORDED)
+    def accepted() -> Response:
+        return _response(accepted_answer(_raw_request()))
+
+    @app.route("/projects", methods=["POST"], **_RECORDED)
+    def projects() -> Response:
+        return _response(projects_answer(_raw_request()))
+
     @app.route("/location", methods=["GET"], **_RECORDED)
     def location() -> Response:
-        beacon, too_big = record()
-        return refused(beacon, too_big) or _json({"country": country}, headers=_CORS)
+        return _response(location_answer(_raw_request()))
+
+    fast_routes = {("/telemetry", "GET"): telemetry_answer, ("/telemetry", "POST"): telemetry_answer,
+                   ("/cli", "POST"): accepted_answer, ("/superplate", "POST"): accepted_answer,
+                   ("/send", "POST"): accepted_answer, ("/projects", "POST"): projects_answer,
+                   ("/location", "GET"): location_answer}
 
     # -- journal API ------------------------------------------------------
 
@@ -220,7 +326,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
     def anything_else(path: str) -> Response:
-        beacon, too_big = record()
+        beacon, too_big = record(_raw_request())
         if too_big:
             return refused(beacon, too_big)  # type: ignore[return-value]
         if request.method == "OPTIONS":  # a CORS preflight: allow it, but it is on the record
@@ -234,19 +340,62 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
 
     @app.errorhandler(StoreError)
     def store_failed(exc: StoreError) -> Response:
-        log.error("%s", exc)
-        return _error(f"not recorded: {exc}", 503)
+        return _store_failed(exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception) -> Response:
-        if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
-            return exc.get_response()
-        # Never a 500: say what happened; the request itself is already kept
-        # or, if recording failed, the message says so.
-        log.exception("unexpected error handling %s %s", request.method, request.path)
-        return _error(f"inspector error: {type(exc).__name__}: {exc}", 400)
+        return _unexpected(exc, request.method, request.path)
 
+    app.wsgi_app = BeaconFastPath(app, fast_routes, _answer_error)  # type: ignore[method-assign]
     return app
+
+
+def _store_failed(exc: StoreError) -> Response:
+    log.error("%s", exc)
+    return _error(f"not recorded: {exc}", 503)
+
+
+def _unexpected(exc: Exception, method: str, path: str) -> Response:
+    if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
+        return exc.get_response()
+    # Never a 500: say what happened; the request itself is already kept
+    # or, if recording failed, the message says so.
+    log.exception("unexpected error handling %s %s", method, path)
+    return _error(f"inspector error: {type(exc).__name__}: {exc}", 400)
+
+
+def _answer_error(exc: Exception, method: str, path: str) -> Response:
+    """What Flask's error handlers answer for an exception out of a recorded endpoint."""
+    if isinstance(exc, StoreError):
+        return _store_failed(exc)
+    if isinstance(exc, _BadArgument):
+        return _error(str(exc), 400)
+    return _unexpected(exc, method, path)
+
+
+class _Constant:
+    """An answer that is the same bytes every time, kept with the Response that makes it.
+
+    Flask's views return ``make()``; the fast path writes ``status``,
+    ``headers`` and ``body`` (taken from such a Response once) directly.
+    """
+
+    __slots__ = ("make", "status", "headers", "body")
+
+    def __init__(self, make: Callable[[], Response]) -> None:
+        sample = make()
+        self.make = make
+        self.status: str = sample.status
+        self.headers: tuple[tuple[str, str], ...] = tuple(sample.headers.to_wsgi_list())
+        self.body: bytes = sample.get_data()
+
+    @classmethod
+    def of(cls, make: Callable[[], Response]) -> _Constant:
+        return cls(make)
+
+
+def _response(answer: Response | _Constant) -> Response:
+    return answer.make() if isinstance(answer, _Constant) else answer
 
 
 def _event_stream(store: BeaconStore, since: int, shutdown: threading.Event) -> Iterator[str]:
