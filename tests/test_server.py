@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import signal
 import socket
 import ssl
@@ -108,9 +109,16 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _read_until(stream, pattern: str) -> tuple[re.Match, list[str]]:
+def _read_line(stream, timeout: float = 30) -> str:
+    """One line from a child's pipe, failing (not hanging) if none comes in time."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, f"no output from the child within {timeout}s"
+    return stream.readline()
+
+
+def _read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, list[str]]:
     lines = []
-    for line in stream:
+    while line := _read_line(stream, timeout):
         lines.append(line)
         found = re.search(pattern, line)
         if found:
@@ -146,7 +154,7 @@ def test_serve_json_prints_records_as_ndjson(tmp_path):
     try:
         port, _ = _read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
         http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")
-        record = json.loads(proc.stdout.readline())
+        record = json.loads(_read_line(proc.stdout))
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=20)
     finally:
