@@ -128,8 +128,12 @@ class Redactor:
                 originals = self.mapping()
         if not originals:
             return text
-        lowered = {k.lower(): v for k, v in originals.items()}
-        return _pattern(frozenset(originals)).sub(lambda m: lowered.get(m.group().lower(), m.group()), text)
+        folded = text.lower()
+        present = [k for k in originals if k.lower() in folded]  # cheap test first: most text holds none
+        if not present:
+            return text
+        lowered = {k.lower(): originals[k] for k in present}
+        return _pattern(frozenset(present)).sub(lambda m: lowered.get(m.group().lower(), m.group()), text)
 
     # -- pieces ------------------------------------------------------------
 
@@ -218,8 +222,15 @@ class Redactor:
                 self._mask_addresses(value)
             elif lowered == "forwarded":
                 self._mask_forwarded(value)
-            elif lowered in _URL_HEADERS or lowered == "host":
-                self._header(name, value)
+            elif lowered == "host":
+                self.mask_host_port(value)
+            elif lowered in _URL_HEADERS:
+                try:
+                    host = urlsplit(value).hostname
+                except ValueError:
+                    host = None
+                if host and host != REFINE_HOST:
+                    self.token(host, HOST)
         if beacon.contact and isinstance(beacon.contact.get("email"), str) and beacon.contact["email"]:
             self.token(beacon.contact["email"], EMAIL)
         if isinstance(beacon.payload, dict):
@@ -235,7 +246,7 @@ class Redactor:
             self._local.seen = None
 
     def _redacted_copy(self, beacon: Beacon) -> Beacon:
-        out = copy.deepcopy(beacon)
+        out = Beacon.from_dict(copy.deepcopy(beacon.to_dict()))
         request = out.request
         request.headers = {name: self._header(name, value) for name, value in beacon.request.headers.items()}
 
@@ -340,7 +351,7 @@ class Redactor:
         return "&".join(parts)
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=1024)
 def _pattern(originals: frozenset[str]) -> re.Pattern[str]:
     """One search for all of ``originals``: longest first (so "a.example.com" wins over
     "example.com"), case-insensitive, never inside a longer word."""
