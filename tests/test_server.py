@@ -6,13 +6,14 @@ import base64
 import hashlib
 import json
 import os
+import queue
 import re
-import select
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -109,11 +110,24 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+_readers: dict[object, queue.Queue] = {}  # keyed by the pipe itself (kept alive, so ids never repeat)
+
+
 def _read_line(stream, timeout: float = 30) -> str:
-    """One line from a child's pipe, failing (not hanging) if none comes in time."""
-    ready, _, _ = select.select([stream], [], [], timeout)
-    assert ready, f"no output from the child within {timeout}s"
-    return stream.readline()
+    """One line from a child's pipe, failing (not hanging) if none comes in time.
+
+    A thread per pipe does the blocking reads (select() cannot see lines
+    already sitting in the text wrapper's buffer).
+    """
+    lines = _readers.get(stream)
+    if lines is None:
+        lines = _readers[stream] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
+                         daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no output from the child within {timeout}s") from None
 
 
 def _read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, list[str]]:
