@@ -72,7 +72,7 @@ def mock_response(beacon: Beacon) -> MockAnswer:
         return MockAnswer(status, "text/plain", [*_CORS, ("Connection", "close")], (first + "\n").encode("utf-8"))
     if beacon.kind == "unknown":
         if beacon.request.method == "OPTIONS":
-            return MockAnswer(204, "", [*_CORS, ("Access-Control-Allow-Methods", "GET, POST"),
+            return MockAnswer(204, "text/html", [*_CORS, ("Access-Control-Allow-Methods", "GET, POST"),
                                         ("Access-Control-Allow-Headers", "*")], b"")
         return MockAnswer(404, "text/plain", list(_CORS), ("\n".join(problems) + "\n").encode("utf-8"))
     if beacon.status != "ok":

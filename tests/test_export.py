@@ -294,3 +294,28 @@ def test_a_lone_surrogate_in_a_payload_does_not_stop_an_export(tmp_path):
         body.decode()
     export_records([record], "json", tmp_path / "r.json", redactor=Redactor())
     assert "ud800" not in (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize(("method", "target", "body"), [
+    ("GET", f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}", None),
+    ("GET", "/telemetry?payload=not base64", None),
+    ("GET", "/telemetry?payload=" + "A" * (70 * 1024), None),
+    ("POST", "/cli", b'{"command":"dev"}'),
+    ("POST", "/cli", b"{not json"),
+    ("POST", "/superplate", b'{"event":"generate"}'),
+    ("GET", "/location", None),
+    ("GET", "/favicon.ico", None),
+    ("OPTIONS", "/telemetry", None),
+])
+def test_har_response_is_what_the_mock_answered(client, store, method, target, body):
+    """mock_response() rebuilds the answer from the record: it must agree with the app's."""
+    from mockserver.har import mock_response
+
+    answer = client.open(target, method=method, data=body)
+    record = store.query()[-1]
+    rebuilt = mock_response(record)
+    assert rebuilt.status == answer.status_code
+    assert rebuilt.mime_type == (answer.mimetype or "")
+    assert rebuilt.body == answer.get_data()
+    for name, value in rebuilt.headers:
+        assert answer.headers.get(name) == value, name
