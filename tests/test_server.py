@@ -156,11 +156,12 @@ def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_pa
                             r"2 resources · providers: router data · projectId >>>>\? · Chrome 156\.0\.0 on Linux · "
                             r"127\.0\.0\.1\n", line.string)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=20)
+        _, rest = _read_until(proc.stdout, r"^stopped: ")  # the reader thread owns the pipe now
+        proc.wait(timeout=20)
     finally:
         proc.kill()
-    assert proc.returncode == 0, err
-    assert "stopped: 1 request(s) captured in session 1" in out
+    assert proc.returncode == 0, proc.stderr.read()
+    assert rest[-1] == "stopped: 1 request(s) captured in session 1\n"
 
 
 def test_serve_json_prints_records_as_ndjson(tmp_path):
@@ -170,7 +171,7 @@ def test_serve_json_prints_records_as_ndjson(tmp_path):
         http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")
         record = json.loads(_read_line(proc.stdout))
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=20)
+        proc.wait(timeout=20)
     finally:
         proc.kill()
     assert record["payload"]["projectId"] == ">>>>?"
