@@ -78,12 +78,13 @@ def create_application(argv: list[str] | None = None):
 
 
 def build_window(store: BeaconStore, server: InspectorServer | None, *, settings=None,
-                 start_server: bool = True, theme: str | None = None):
+                 start_server: bool = True, theme: str | None = None, clock=None):
     """The real main window over ``store`` and ``server``, without running an event loop.
 
     ``settings`` defaults to :func:`settings_for_home`; tests pass their own.
     ``theme`` (system/light/dark) defaults to ``$TELEMETRY_INSPECTOR_THEME``,
-    then to the user's saved choice.
+    then to the user's saved choice. ``clock`` (seconds, monotonic) is for
+    reproducible pictures; the default is the real clock.
     """
     from . import theme as themes
     from .window import MainWindow
@@ -94,7 +95,7 @@ def build_window(store: BeaconStore, server: InspectorServer | None, *, settings
     if chosen not in themes.THEMES:
         chosen = "system"
     themes.apply_theme(app, chosen)
-    window = MainWindow(store, server, settings=settings, start_server=start_server)
+    window = MainWindow(store, server, settings=settings, start_server=start_server, clock=clock)
     for key, action in window.theme_actions.items():
         action.setChecked(key == chosen)
     return window

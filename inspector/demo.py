@@ -97,11 +97,15 @@ def demo_requests() -> list[tuple[float, RawRequest]]:
     ]
 
 
-def fill_demo(store: BeaconStore, now: datetime | None = None) -> int:
-    """Record the demo requests into ``store`` (as the server would); returns how many."""
+def fill_demo(store: BeaconStore, now: datetime | None = None, *, part: slice = slice(None),
+              recorder: Recorder | None = None) -> int:
+    """Record the demo requests (or the ``part`` of them) into ``store`` as the server would; returns how many.
+
+    Pass the same ``recorder`` for the parts of one demo, so duplicates are detected across them.
+    """
     now = now or datetime.now(timezone.utc)
-    recorder = Recorder(store)
-    requests = demo_requests()
+    recorder = recorder or Recorder(store)
+    requests = demo_requests()[part]
     for seconds, raw in requests:
         recorder.record(raw, received_at=now - timedelta(seconds=seconds))
     return len(requests)

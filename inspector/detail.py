@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics, QGuiApplication
+from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget,
     QListWidgetItem, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyledItemDelegate,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from mockserver.beacon import Beacon
 from mockserver.collected import collected_fields, curl_command, raw_request_text, raw_url
+from mockserver.markdown import collected_markdown
 
 from . import theme
 from .highlight import JsonHighlighter, RawRequestHighlighter
@@ -40,8 +41,13 @@ def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
 
 
 def monospace() -> QFont:
-    """The system's fixed-width font."""
-    return QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    """The system's fixed-width font (at the current text scale)."""
+    return theme.monospace()
+
+
+def mono(widget: QWidget) -> QWidget:
+    """Give ``widget`` the fixed-width font (kept in step with presentation mode)."""
+    return theme.derive_font(widget, mono=True)
 
 
 def pretty_json(value: object) -> str:
@@ -117,10 +123,7 @@ class DetailPane(QWidget):
         # Title row: what it is, plus the copy buttons.
         top = QHBoxLayout()
         self.title = plain_label()
-        title_font = self.title.font()
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
-        title_font.setBold(True)
-        self.title.setFont(title_font)
+        theme.derive_font(self.title, 1.15, bold=True)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         top.addWidget(self.title, 1)
         self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
@@ -167,6 +170,11 @@ class DetailPane(QWidget):
         # Wrapped rows must be measured again when a column's width changes.
         header.sectionResized.connect(lambda *_: self.collected.doItemsLayout())
         self.tabs.addTab(self.collected, "What was collected")
+        self.copy_markdown_button = self._button(
+            "Copy as Markdown", "Copy the \"What was collected\" card as Markdown tables, in the docs page's format",
+            self.copy_markdown)
+        self.copy_markdown_button.setFlat(True)
+        self.tabs.setCornerWidget(self.copy_markdown_button, Qt.Corner.TopRightCorner)
 
         json_page = QWidget()
         json_layout = QVBoxLayout(json_page)
@@ -176,12 +184,12 @@ class DetailPane(QWidget):
         json_layout.addWidget(self.decoding)
         self.raw_payload = QLineEdit()
         self.raw_payload.setReadOnly(True)
-        self.raw_payload.setFont(monospace())
+        mono(self.raw_payload)
         self.raw_payload.setPlaceholderText("no payload")
         json_layout.addWidget(self.raw_payload)
         self.json_view = QPlainTextEdit()
         self.json_view.setReadOnly(True)
-        self.json_view.setFont(monospace())
+        mono(self.json_view)
         self.json_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.json_highlighter = JsonHighlighter(self.json_view.document())
         json_layout.addWidget(self.json_view, 1)
@@ -192,11 +200,11 @@ class DetailPane(QWidget):
         raw_layout.setContentsMargins(0, 4, 0, 0)
         self.url_view = QLineEdit()
         self.url_view.setReadOnly(True)
-        self.url_view.setFont(monospace())
+        mono(self.url_view)
         raw_layout.addWidget(self.url_view)
         self.raw_view = QPlainTextEdit()
         self.raw_view.setReadOnly(True)
-        self.raw_view.setFont(monospace())
+        mono(self.raw_view)
         self.raw_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.raw_view.setWordWrapMode(self.raw_view.wordWrapMode().WrapAnywhere)
         self.raw_highlighter = RawRequestHighlighter(self.raw_view.document())
@@ -207,9 +215,7 @@ class DetailPane(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(6, 0, 0, 0)
         self.issues_title = plain_label()
-        issues_font = self.issues_title.font()
-        issues_font.setBold(True)
-        self.issues_title.setFont(issues_font)
+        theme.derive_font(self.issues_title, bold=True)
         side_layout.addWidget(self.issues_title)
         self.issues = QListWidget()
         self.issues.setObjectName("issues")
@@ -243,7 +249,7 @@ class DetailPane(QWidget):
         if beacon is None:
             self._stack.setCurrentIndex(0)
             for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button,
-                           self.copy_record_button):
+                           self.copy_record_button, self.copy_markdown_button):
                 button.setEnabled(False)
             return
         self._stack.setCurrentIndex(1)
@@ -266,7 +272,8 @@ class DetailPane(QWidget):
         self.url_view.setCursorPosition(0)
         self.raw_view.setPlainText(raw_request_text(beacon))
         self.copy_json_button.setEnabled(beacon.payload is not None)
-        for button in (self.copy_url_button, self.copy_curl_button, self.copy_record_button):
+        for button in (self.copy_url_button, self.copy_curl_button, self.copy_record_button,
+                       self.copy_markdown_button):
             button.setEnabled(True)
 
     def _fill_collected(self, beacon: Beacon) -> None:
@@ -367,6 +374,11 @@ class DetailPane(QWidget):
         """Copy a curl command replaying the request against the local mock."""
         if self.beacon is not None:
             self._copy(curl_command(self.beacon, self._base_url()), "the curl command")
+
+    def copy_markdown(self) -> None:
+        """Copy the "What was collected" card as Markdown (what is shown: redacted when redaction is on)."""
+        if self.beacon is not None:
+            self._copy(collected_markdown(self.beacon), "the card as Markdown")
 
     def copy_record(self) -> None:
         """Copy the whole record (the one JSON form) indented."""

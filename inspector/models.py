@@ -23,6 +23,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from mockserver.beacon import Summary
+from mockserver.redact import Redactor
 from mockserver.store import BeaconStore
 
 from . import theme
@@ -110,6 +111,7 @@ _COLUMNS: list[tuple[str, str, str, Callable[[Any], Any]]] = [
 COLUMN_COUNT = len(_COLUMNS)
 _FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
 _NATURAL = (Column.ID, Column.TIME)  # both mean arrival order (record id)
+_MASKED_COLUMNS = (Column.HOSTNAME, Column.IP, Column.PROJECT_ID)  # redaction changes these
 
 
 def _haystack(s: Summary) -> str:
@@ -144,7 +146,12 @@ class BeaconTableModel(QAbstractTableModel):
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._keys: list[Any] | None = None  # sort keys aligned with _shown (None: arrival order)
         self._scheme = theme.scheme()
-        self._today = date.today()
+        self.clock: Callable[[], date] = date.today  # "today" decides between time-only and dated cells
+        self._today = self.clock()
+        # Redaction: rows are shown through the redactor (the store keeps the truth).
+        self._redactor: Redactor | None = None
+        self._masked: dict[int, Summary] = {}  # record id -> redacted row, made when first shown
+        self._hay_masked: list[str] | None = None  # search text of redacted rows, made when first filtered
 
     # -- loading ------------------------------------------------------------
 
@@ -154,6 +161,7 @@ class BeaconTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = rows
         self._hay = [_haystack(s) for s in rows]
+        self._hay_masked = None
         self._last_id = rows[-1].id if rows else 0
         self._ok = sum(1 for s in rows if s.status == "ok")
         self._invalid = len(rows) - self._ok
@@ -173,6 +181,8 @@ class BeaconTableModel(QAbstractTableModel):
         start = len(self._rows)
         self._rows.extend(new)
         self._hay.extend(_haystack(s) for s in new)
+        if self._hay_masked is not None:
+            self._hay_masked.extend(_haystack(self.view(s)) for s in new)
         self._last_id = new[-1].id or self._last_id
         ok = sum(1 for s in new if s.status == "ok")
         self._ok += ok
@@ -230,8 +240,45 @@ class BeaconTableModel(QAbstractTableModel):
         """True when any filter hides rows."""
         return bool(self._text or self._kind or self._status or self._session is not None)
 
+    # -- redaction ------------------------------------------------------------
+
+    def set_redactor(self, redactor: Redactor | None) -> None:
+        """Show every row through ``redactor`` (None: the real values); re-applies the filter."""
+        if redactor is self._redactor:
+            return
+        self._redactor = redactor
+        self._masked = {}
+        self._hay_masked = None
+        self.beginResetModel()
+        self._shown = self._order(self._accepted(range(len(self._rows))))
+        self.endResetModel()
+        self._emit_counts()
+
+    @property
+    def redactor(self) -> Redactor | None:
+        """The redactor rows are shown through (None: redaction off)."""
+        return self._redactor
+
+    def view(self, s: Summary) -> Summary:
+        """``s`` as displayed: redacted when redaction is on."""
+        if self._redactor is None:
+            return s
+        masked = self._masked.get(s.id)  # type: ignore[arg-type]
+        if masked is None:
+            masked = self._masked[s.id] = self._redactor.redact_summary(s)  # type: ignore[index]
+        return masked
+
+    def _search_text(self) -> list[str]:
+        """What the filter searches: the values as displayed (pseudonyms when redacted)."""
+        if self._redactor is None:
+            return self._hay
+        if self._hay_masked is None:
+            self._hay_masked = [_haystack(self.view(s)) for s in self._rows]
+        return self._hay_masked
+
     def _accepted(self, indices: range) -> list[int]:
-        rows, hay = self._rows, self._hay
+        rows = self._rows
+        hay = self._search_text() if self._text else self._hay
         kind, status, session, tokens = self._kind, self._status, self._session, self._text
         if not (kind or status or session is not None or tokens):
             return list(indices)
@@ -254,7 +301,10 @@ class BeaconTableModel(QAbstractTableModel):
     def _key(self, i: int) -> Any:
         """The sort key of row ``i`` for the current column and direction."""
         column = self._sort_column
-        key = _COLUMNS[column][3](self._rows[i][_FIELD_INDEX[_COLUMNS[column][2]]])
+        row = self._rows[i]
+        if self._redactor is not None and column in _MASKED_COLUMNS:
+            row = self.view(row)  # sorted as displayed: by pseudonym
+        key = _COLUMNS[column][3](row[_FIELD_INDEX[_COLUMNS[column][2]]])
         return _Descending(key) if self._sort_order == Qt.SortOrder.DescendingOrder else key
 
     def _order(self, indices: Iterable[int]) -> list[int]:
@@ -294,8 +344,13 @@ class BeaconTableModel(QAbstractTableModel):
     # -- lookups ------------------------------------------------------------
 
     def summary(self, row: int) -> Summary:
-        """The summary shown at ``row``."""
+        """The summary at ``row`` (real values; :meth:`view` gives what is displayed)."""
         return self._rows[self._shown[row]]
+
+    def shown_summaries(self) -> list[Summary]:
+        """The rows the table shows, in display order (real values)."""
+        rows = self._rows
+        return [rows[i] for i in self._shown]
 
     def record_id(self, row: int) -> int:
         """The record id shown at ``row``."""
@@ -323,7 +378,7 @@ class BeaconTableModel(QAbstractTableModel):
     def refresh_theme(self) -> None:
         """Pick status colours for the current palette and repaint."""
         self._scheme = theme.scheme()
-        self._today = date.today()
+        self._today = self.clock()
         if self._shown:
             emit(self.dataChanged, self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
 
@@ -350,6 +405,9 @@ class BeaconTableModel(QAbstractTableModel):
             return None
         s = self._rows[self._shown[row]]
         column = index.column()
+        if self._redactor is not None and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
+                                                   SUMMARY_ROLE):
+            s = self.view(s)
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(s, column)
         if role == Qt.ItemDataRole.ToolTipRole:

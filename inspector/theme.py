@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
 
 THEMES = ("system", "light", "dark")
+PRESENTATION_SCALE = 1.4  # presentation mode: every text this much larger
+_FONT_ROLE = "inspectorFontRole"  # dynamic property: (scale, bold, mono) of a widget's derived font
 
 
 @dataclass(frozen=True)
@@ -102,3 +104,66 @@ def apply_theme(app: QApplication, theme: str) -> None:
         hints = app.styleHints()
         if hasattr(hints, "setColorScheme"):
             hints.setColorScheme(Qt.ColorScheme.Light)
+
+
+# -- text size (presentation mode) ------------------------------------------------
+
+_base_font: QFont | None = None  # the application font before any scaling
+_scale = 1.0
+
+
+def font_scale() -> float:
+    """The current text scale (1.0 normally, :data:`PRESENTATION_SCALE` in presentation mode)."""
+    return _scale
+
+
+def set_font_scale(app: QApplication, scale: float) -> None:
+    """Make every text ``scale`` times its normal size (application font and derived fonts).
+
+    Widgets whose font was set with :func:`derive_font` are re-derived by
+    :func:`refresh_derived_fonts`; everything else follows the application font.
+    """
+    global _base_font, _scale
+    if _base_font is None:
+        _base_font = QFont(app.font())
+    _scale = scale
+    font = QFont(_base_font)
+    if _base_font.pointSizeF() > 0:
+        font.setPointSizeF(_base_font.pointSizeF() * scale)
+    else:
+        font.setPixelSize(max(1, round(_base_font.pixelSize() * scale)))
+    app.setFont(font)
+
+
+def monospace() -> QFont:
+    """The system's fixed-width font at the current text scale."""
+    font = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+    if font.pointSizeF() > 0:
+        font.setPointSizeF(font.pointSizeF() * _scale)
+    return font
+
+
+def _derived(scale: float, bold: bool, mono: bool) -> QFont:
+    font = monospace() if mono else QFont(QApplication.font())
+    if scale != 1.0 and font.pointSizeF() > 0:
+        font.setPointSizeF(font.pointSizeF() * scale)
+    if bold:
+        font.setBold(True)
+    return font
+
+
+def derive_font(widget: QWidget, scale: float = 1.0, *, bold: bool = False, mono: bool = False) -> QWidget:
+    """Give ``widget`` a font relative to the application font (bigger, bold, fixed-width),
+    remembered so presentation mode can scale it too. Returns ``widget``."""
+    widget.setProperty(_FONT_ROLE, [float(scale), bool(bold), bool(mono)])
+    widget.setFont(_derived(scale, bold, mono))
+    return widget
+
+
+def refresh_derived_fonts(root: QWidget) -> None:
+    """Re-derive the fonts of ``root`` and its descendants after the text scale changed."""
+    for widget in [root, *root.findChildren(QWidget)]:
+        role = widget.property(_FONT_ROLE)
+        if role:
+            scale, bold, mono = role
+            widget.setFont(_derived(float(scale), bool(bold), bool(mono)))

@@ -1,33 +1,56 @@
-"""The main window: live table, detail pane, server status, sessions."""
+"""The main window: live table, detail pane, server status, sessions.
+
+Modes of the lower pane: Details (one record), Opt-out check (a live
+PASS/FAIL verdict) and Compare (two records field by field). Long jobs
+(export, HAR import, saving PNGs, sending a composed beacon, starting a
+routed browser) run on the window's thread pool (:mod:`inspector.jobs`).
+"""
 
 from __future__ import annotations
 
 import base64
 import json
 import logging
+import os
 import shlex
+import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QPainter, QPaintEvent, QShortcut
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtGui import (
+    QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage,
+    QKeySequence, QPainter, QPaintEvent, QShortcut,
+)
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLineEdit, QMainWindow,
-    QMessageBox, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QTableView, QToolBar, QToolButton,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
+    QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
+    QTableView, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
-from mockserver.beacon import KINDS, STATUSES
+from mockserver.beacon import KINDS, STATUSES, Beacon
+from mockserver.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
 from mockserver.config import DEFAULT_PORT, DISPLAY_NAME
+from mockserver.export import ExportError, export_records
+from mockserver.har import HarError, ImportResult, import_entries, load_har_entries
+from mockserver.redact import Redactor
+from mockserver.selection import RecordFilter
 from mockserver.server import InspectorServer, ServerError
 from mockserver.store import BeaconStore, StoreError
 
 from . import theme
 from .bridge import StoreBridge
-from .detail import DetailPane, monospace, plain_label
-from .dialogs import AboutDialog, PortsDialog, RoutingHelpDialog
+from .compare import ComparePanel
+from .composer import ComposerDialog
+from .detail import DetailPane, plain_label
+from .dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from .icons import app_icon, status_icon
+from .jobs import Job
 from .models import COLUMN_COUNT, BeaconTableModel, Column
+from .optout import OptOutPanel
+from .timeline import TimelineStrip
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +73,9 @@ _WIDTHS = {Column.ID: 44, Column.TIME: 96, Column.KIND: 74, Column.STATUS: 78, C
 
 # Below this many rows a filter applies on every keystroke; above, after a short pause.
 _INSTANT_FILTER_ROWS = 20_000
+
+MODES = ("details", "optout", "compare")
+DEFAULT_APP_URL = "http://localhost:5173/"
 
 
 def sample_curl(http_url: str) -> str:
@@ -91,7 +117,12 @@ class BeaconTable(QTableView):
     def apply_default_widths(self) -> None:
         """The initial column widths (used until the user's own are saved)."""
         for column, width in _WIDTHS.items():
-            self.setColumnWidth(column, width)
+            self.setColumnWidth(column, round(width * theme.font_scale()))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        if event.type() == QEvent.Type.FontChange:
+            self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        super().changeEvent(event)
 
     def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
         super().paintEvent(event)
@@ -119,10 +150,7 @@ class EmptyState(QWidget):
         icon.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         column.addWidget(icon)
         self.title = plain_label("Waiting for beacons…")
-        font = self.title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.6)
-        font.setBold(True)
-        self.title.setFont(font)
+        theme.derive_font(self.title, 1.6, bold=True)
         self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         column.addWidget(self.title)
         self.subtitle = plain_label()
@@ -132,7 +160,7 @@ class EmptyState(QWidget):
         row = QHBoxLayout()
         self.curl = QLineEdit()
         self.curl.setReadOnly(True)
-        self.curl.setFont(monospace())
+        theme.derive_font(self.curl, mono=True)
         self.curl.setMinimumWidth(520)
         row.addWidget(self.curl, 1)
         self.copy = QPushButton("Copy")
@@ -182,7 +210,8 @@ class MainWindow(QMainWindow):
     """refine Telemetry Inspector's main window over one store and one server."""
 
     def __init__(self, store: BeaconStore, server: InspectorServer | None, *,
-                 settings: QSettings | None = None, start_server: bool = True) -> None:
+                 settings: QSettings | None = None, start_server: bool = True,
+                 clock: Callable[[], float] | None = None) -> None:
         super().__init__()
         self.store = store
         self.server = server
@@ -190,13 +219,36 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._current_id: int | None = None
         self._message_box: QMessageBox | None = None
+        self.mode = "details"
+        # Background work: one pool per window, so closing waits for exactly its own jobs.
+        self.pool = QThreadPool(self)
+        self.pool.setMaxThreadCount(4)
+        self.jobs: list[Job] = []
+        self.last_job: Job | None = None
+        self._imports: list[str] = []  # HAR files waiting for the running import
+        # Routed browsers this window started (appended by a worker, stopped on quit).
+        self.browsers: list[RoutedBrowser] = []
+        self._browsers_lock = threading.Lock()
+        self._closing = False
+        # Redaction: one Redactor for the whole run, so a value keeps its token when toggled off and on.
+        self._run_redactor: Redactor | None = None
+        self.redactor: Redactor | None = None
+        self._compare_swapped = False
+        self.composer: ComposerDialog | None = None
 
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
         self.resize(1280, 800)
+        self.setAcceptDrops(True)  # HAR files dropped anywhere on the window are imported
+
+        # Widgets are built at the normal text size; presentation mode is applied with the settings.
+        app = QApplication.instance()
+        if isinstance(app, QApplication) and theme.font_scale() != 1.0:
+            theme.set_font_scale(app, 1.0)
 
         self.model = BeaconTableModel(store, self)
         self.bridge = StoreBridge(store, self)
+        self._clock = clock
 
         self._build_table_area()
         self._build_toolbar()
@@ -210,7 +262,10 @@ class MainWindow(QMainWindow):
         self.model.countsChanged.connect(self._on_counts)
         self.model.rowsAppended.connect(self._on_rows_appended)
         self.model.modelReset.connect(self._restore_selection)
+        self.model.modelReset.connect(self.timeline.schedule)
+        self.model.layoutChanged.connect(self.timeline.schedule)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.detail.message.connect(self._flash)
 
         self._load()
@@ -234,13 +289,37 @@ class MainWindow(QMainWindow):
         self.table_stack.addWidget(self.empty)
         self.table_stack.addWidget(self.table)
 
+        self.timeline = TimelineStrip(self.model.shown_summaries)
+        self.timeline.bucketClicked.connect(self.select_record)
+        top = QWidget()
+        top_layout = QVBoxLayout(top)
+        top_layout.setContentsMargins(0, 0, 0, 0)
+        top_layout.setSpacing(0)
+        top_layout.addWidget(self.timeline)
+        top_layout.addWidget(self.table_stack, 1)
+        self.top_area = top
+
         self.detail = DetailPane(self._http_base)
+        self.optout = OptOutPanel(self.store, self.present, **({"clock": self._clock} if self._clock else {}))
+        self.optout.recordClicked.connect(self._select_or_say)
+        self.optout.recordActivated.connect(self._show_record_details)
+        self.optout.stateChanged.connect(self._on_optout_state)
+        self.compare = ComparePanel()
+        self.compare.swapRequested.connect(self._swap_compare)
+        self.bottom = QStackedWidget()
+        self.bottom.setObjectName("lowerPane")
+        for page in (self.detail, self.optout, self.compare):
+            self.bottom.addWidget(page)
+        self._compare_timer = QTimer(self)
+        self._compare_timer.setSingleShot(True)
+        self._compare_timer.setInterval(0)
+        self._compare_timer.timeout.connect(self.update_compare)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.table_stack)
-        self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.top_area)
+        self.splitter.addWidget(self.bottom)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([290, 460])
@@ -257,6 +336,7 @@ class MainWindow(QMainWindow):
         self.filter_edit.setObjectName("filter")
         self.filter_edit.setPlaceholderText("Filter (Ctrl+F): words in any column, e.g. 4.58 chrome invalid")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setAcceptDrops(False)  # a dropped HAR file is for the window, not the filter
         self.filter_edit.setMinimumWidth(300)
         self.filter_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self._filter_timer = QTimer(self)
@@ -291,7 +371,9 @@ class MainWindow(QMainWindow):
         self.session_combo = QComboBox()
         self.session_combo.setObjectName("sessionFilter")
         self.session_combo.setToolTip("Earlier captures stay in the database, one session per start")
-        self.session_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Long session labels (times, import file names) open in the popup, not across the toolbar.
+        self.session_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.session_combo.setMinimumContentsLength(22)
         self.session_combo.currentIndexChanged.connect(self._on_session_filter)
         bar.addWidget(self.session_combo)
         bar.addSeparator()
@@ -309,6 +391,11 @@ class MainWindow(QMainWindow):
         self.pin_button.clicked.connect(self._copy_pin)
         self.counts_label = plain_label()
         self.counts_label.setObjectName("counts")
+        self.redacted_label = theme.derive_font(plain_label("REDACTED"), bold=True)
+        self.redacted_label.setObjectName("redactedBadge")
+        self.redacted_label.setToolTip("IP addresses, hostnames, emails and projectIds are shown as pseudonyms "
+                                       "(View ▸ Redact); the database keeps the real values")
+        self.redacted_label.setVisible(False)
         self.start_button = QPushButton("Stop")
         self.start_button.setObjectName("startStop")
         self.start_button.clicked.connect(self.toggle_server)
@@ -318,8 +405,8 @@ class MainWindow(QMainWindow):
         self.routing_button = QPushButton("Routing help…")
         self.routing_button.setToolTip("The exact browser flags / hosts-file line that send a real app's beacons here")
         self.routing_button.clicked.connect(self.show_routing_help)
-        for widget in (self.counts_label, self.server_label, self.pin_button, self.start_button,
-                       self.ports_button, self.routing_button):
+        for widget in (self.redacted_label, self.counts_label, self.server_label, self.pin_button,
+                       self.start_button, self.ports_button, self.routing_button):
             status.addPermanentWidget(widget)
 
     def _action(self, text: str, slot: Callable[..., object],
@@ -343,12 +430,19 @@ class MainWindow(QMainWindow):
         self.copy_url_action = self._action("Copy raw URL", self.detail.copy_url, "Ctrl+Shift+U")
         self.copy_curl_action = self._action("Copy curl command", self.detail.copy_curl, "Ctrl+Shift+C")
         self.copy_record_action = self._action("Copy record as JSON", self.detail.copy_record, "Ctrl+Alt+C")
+        self.copy_markdown_action = self._action(
+            "Copy as Markdown", self.detail.copy_markdown, "Ctrl+Shift+M",
+            tip="Copy the \"What was collected\" card as Markdown tables, in the docs page's format")
+        self.compare_selected_action = self._action(
+            "Compare the two selected", lambda: self.set_mode("compare"), "Ctrl+D",
+            tip="Field-level differences between the two selected records")
         self.delete_action = self._action("Delete selected records", self.delete_selected,
                                           QKeySequence.StandardKey.Delete, context=table_only)
         # Copy and Delete act only while the table has focus (so they never
         # fire from the filter box); all of them form the table's context menu.
         for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action,
-                       self.copy_record_action, self.delete_action):
+                       self.copy_record_action, self.copy_markdown_action, self.compare_selected_action,
+                       self.delete_action):
             self.table.addAction(action)
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.new_session_action = self._action("New session", self.new_session, "Ctrl+N",
@@ -359,9 +453,38 @@ class MainWindow(QMainWindow):
                                           tip="Keep the newest record in view as records arrive")
         self.follow_action.setCheckable(True)
         self.follow_action.setChecked(True)
+        self.timeline_action = self._action("Timeline", lambda: None, tip="Show requests over time above the table")
+        self.timeline_action.setCheckable(True)
+        self.timeline_action.setChecked(True)
+        self.timeline_action.toggled.connect(self._show_timeline)
         self.start_action = self._action("Stop server", self.toggle_server)
         self.ports_action = self._action("Change ports…", self.change_ports)
         self.routing_action = self._action("Routing help…", self.show_routing_help, QKeySequence.StandardKey.HelpContents)
+        self.browser_action = self._action(
+            "Open app in routed browser…", lambda: self.open_routed_browser(), "Ctrl+B",
+            tip="Start Chrome/Chromium/Edge with telemetry.refine.dev routed to this inspector and open your app")
+        self.compose_action = self._action("Compose beacon…", self.show_composer, "Ctrl+Shift+N",
+                                           tip="Send the exact beacon @refinedev/core sends for inputs you choose")
+        self.import_action = self._action("Import HAR…", lambda: self.import_har(), QKeySequence.StandardKey.Open,
+                                          tip="Decode the telemetry.refine.dev requests in a HAR file saved from "
+                                              "DevTools (or drop the file on the window)")
+        self.export_action = self._action("Export…", self.show_export_dialog, "Ctrl+E",
+                                          tip="Write all, filtered or selected records as JSON, NDJSON, CSV or HAR")
+        self.save_window_action = self._action("Save window as PNG…", lambda: self.save_png("window"),
+                                               tip="A picture of the whole window")
+        self.save_card_action = self._action("Save lower pane as PNG…", lambda: self.save_png("card"),
+                                             tip="A picture of the lower pane only: the detail card, the opt-out "
+                                                 "verdict or the comparison")
+        self.redact_action = self._action(
+            "Redact", lambda: None, "Ctrl+Shift+R",
+            tip="Show IP addresses, hostnames, emails and projectIds as stable pseudonyms in the table, the "
+                "details, copies and exports (the database keeps the real values)")
+        self.redact_action.setCheckable(True)
+        self.redact_action.toggled.connect(self.set_redaction)
+        self.presentation_action = self._action("Presentation mode", lambda: None, "Ctrl+Shift+P",
+                                                tip="Larger text everywhere, for screen sharing and projectors")
+        self.presentation_action.setCheckable(True)
+        self.presentation_action.toggled.connect(self.set_presentation)
         self.about_action = self._action(f"About {DISPLAY_NAME}", self.show_about)
         self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
         self.theme_actions: dict[str, QAction] = {}
@@ -369,6 +492,19 @@ class MainWindow(QMainWindow):
             action = self._action(name.capitalize(), lambda _=False, n=name: self.set_theme(n))
             action.setCheckable(True)
             self.theme_actions[name] = action
+        self.mode_group = QActionGroup(self)
+        self.mode_group.setExclusive(True)
+        self.mode_actions: dict[str, QAction] = {}
+        for name, text, key, tip in (
+                ("details", "Details", "Ctrl+1", "The selected record: what was collected, JSON, raw request"),
+                ("optout", "Opt-out check", "Ctrl+2",
+                 "Watch from now on, reload your app: PASS when nothing is sent, FAIL with what was"),
+                ("compare", "Compare", "Ctrl+3", "Select two records: their field-level differences")):
+            action = self._action(text, lambda _=False, n=name: self.set_mode(n), key, tip=tip)
+            action.setCheckable(True)
+            self.mode_group.addAction(action)
+            self.mode_actions[name] = action
+        self.mode_actions["details"].setChecked(True)
         # A check box reads as on/off in both themes (a checked tool button barely does in dark).
         self.follow_box = QCheckBox("Follow newest")
         self.follow_box.setToolTip(self.follow_action.toolTip())
@@ -381,9 +517,41 @@ class MainWindow(QMainWindow):
         self.toolbar.addAction(self.new_session_action)
         self.toolbar.addAction(self.clear_action)
 
+        main = QToolBar("Main")
+        main.setObjectName("mainBar")
+        main.setMovable(False)
+        main.setFloatable(False)
+        main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for action in self.mode_actions.values():
+            main.addAction(action)
+        main.addSeparator()
+        main.addAction(self.browser_action)
+        main.addAction(self.compose_action)
+        main.addSeparator()
+        main.addAction(self.import_action)
+        main.addAction(self.export_action)
+        main.addSeparator()
+        self.redact_box = QCheckBox("Redact")
+        self.redact_box.setObjectName("redactBox")
+        self.redact_box.setToolTip(self.redact_action.toolTip())
+        self.redact_box.toggled.connect(self.redact_action.setChecked)
+        self.redact_action.toggled.connect(self.redact_box.setChecked)
+        main.addWidget(self.redact_box)
+        self.main_toolbar = main
+        self.insertToolBar(self.toolbar, main)
+        self.insertToolBarBreak(self.toolbar)
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.browser_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.import_action)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.save_window_action)
+        file_menu.addAction(self.save_card_action)
+        file_menu.addSeparator()
         file_menu.addAction(self.new_session_action)
         file_menu.addAction(self.clear_action)
         file_menu.addSeparator()
@@ -391,12 +559,21 @@ class MainWindow(QMainWindow):
         edit = bar.addMenu("&Edit")
         edit.addAction(self.find_action)
         edit.addSeparator()
-        for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action, self.copy_record_action):
+        for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action, self.copy_record_action,
+                       self.copy_markdown_action):
             edit.addAction(action)
         edit.addSeparator()
+        edit.addAction(self.compare_selected_action)
         edit.addAction(self.delete_action)
         view = bar.addMenu("&View")
+        for action in self.mode_actions.values():
+            view.addAction(action)
+        view.addSeparator()
         view.addAction(self.follow_action)
+        view.addAction(self.timeline_action)
+        view.addSeparator()
+        view.addAction(self.redact_action)
+        view.addAction(self.presentation_action)
         themes = view.addMenu("Theme")
         for action in self.theme_actions.values():
             themes.addAction(action)
@@ -404,11 +581,17 @@ class MainWindow(QMainWindow):
         server.addAction(self.start_action)
         server.addAction(self.ports_action)
         server.addAction(self.routing_action)
+        server.addSeparator()
+        server.addAction(self.browser_action)
+        server.addAction(self.compose_action)
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.routing_action)
         help_menu.addAction(self.about_action)
         self.addActions([self.find_action, self.copy_url_action, self.copy_curl_action, self.copy_record_action,
-                         self.new_session_action, self.clear_action, self.routing_action, self.quit_action])
+                         self.copy_markdown_action, self.new_session_action, self.clear_action, self.routing_action,
+                         self.quit_action, self.browser_action, self.compose_action, self.import_action,
+                         self.export_action, self.redact_action, self.presentation_action,
+                         self.compare_selected_action, *self.mode_actions.values()])
 
     # -- loading and live updates ---------------------------------------------
 
@@ -434,9 +617,12 @@ class MainWindow(QMainWindow):
 
     def _on_session_started(self, session: int) -> None:
         self._refresh_sessions()
-        self._flash(f"Session {session} started: new records go there")
+        if session == self.store.session:
+            self._flash(f"Session {session} started: new records go there")
 
     def _on_rows_appended(self, shown: int) -> None:
+        if shown:
+            self.timeline.schedule()
         if shown and self._current_id is None and not self.table.selectionModel().hasSelection():
             # Nothing chosen yet: show the newest record rather than an empty pane.
             newest = 0 if self.model.newest_on_top else self.model.rowCount() - 1
@@ -449,8 +635,9 @@ class MainWindow(QMainWindow):
 
     def _on_counts(self, shown: int, total: int, ok: int, invalid: int) -> None:
         self.table_stack.setCurrentIndex(0 if total == 0 else 1)
-        # Nothing to detail yet: the empty state gets the whole window.
-        self.detail.setVisible(total > 0)
+        self.timeline.setVisible(total > 0 and self.timeline_action.isChecked())
+        # Nothing to detail yet: the empty state gets the whole window (unless a check or comparison is open).
+        self._update_bottom_visibility()
         records = f"{total} record{'s' if total != 1 else ''}"
         if shown != total:
             records = f"{shown} of {records} shown"
@@ -521,7 +708,7 @@ class MainWindow(QMainWindow):
         self.show_record(record_id)
 
     def show_record(self, record_id: int | None) -> None:
-        """Load one record from the store into the detail pane."""
+        """Load one record from the store into the detail pane (redacted when redaction is on)."""
         self._current_id = record_id
         beacon = None
         if record_id is not None:
@@ -529,7 +716,20 @@ class MainWindow(QMainWindow):
                 beacon = self.store.get(record_id)
             except StoreError as exc:
                 self.report_error("Cannot read the record", str(exc))
-        self.detail.show_beacon(beacon)
+        self.detail.show_beacon(self.present(beacon) if beacon is not None else None)
+        self.timeline.set_marker(_moment(beacon.received_at) if beacon is not None else None)
+
+    def present(self, beacon: Beacon) -> Beacon:
+        """``beacon`` as the window shows, copies and exports it: redacted when redaction is on."""
+        return self.redactor.redact(beacon) if self.redactor is not None else beacon
+
+    def _show_record_details(self, record_id: int) -> None:
+        if self._select_or_say(record_id):
+            self.set_mode("details")
+
+    def _on_selection_changed(self, *_args: object) -> None:
+        if self.mode == "compare":
+            self._compare_timer.start()
 
     def select_record(self, record_id: int) -> bool:
         """Select and show ``record_id`` in the table (False when it is filtered out)."""
@@ -723,6 +923,411 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
+    # -- modes: details, opt-out check, compare ---------------------------------
+
+    def set_mode(self, name: str) -> None:
+        """Show ``details``, ``optout`` or ``compare`` in the lower pane.
+
+        Opening the opt-out check the first time starts watching.
+        """
+        if name not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}")
+        self.mode = name
+        self.mode_actions[name].setChecked(True)
+        self.bottom.setCurrentWidget({"details": self.detail, "optout": self.optout, "compare": self.compare}[name])
+        if name == "optout" and self.optout.watch is None:
+            self.start_opt_out_check()
+        if name == "compare":
+            self.update_compare()
+        self._update_bottom_visibility()
+
+    def _update_bottom_visibility(self) -> None:
+        self.bottom.setVisible(self.model.total > 0 or self.mode != "details")
+
+    def start_opt_out_check(self) -> bool:
+        """(Re)start the opt-out check: only requests from now on count."""
+        listening = self.server.listening if self.server is not None else None
+        if listening is None:
+            self.report_error("Cannot start the opt-out check",
+                              "The server is stopped, so nothing could arrive: start it first (Server ▸ Start server).")
+            return False
+        if self.mode != "optout":
+            self.mode = "optout"
+            self.mode_actions["optout"].setChecked(True)
+            self.bottom.setCurrentWidget(self.optout)
+            self._update_bottom_visibility()
+        started = self.optout.restart()
+        if started and not listening.https_port:
+            self._flash("Opt-out check started, but HTTPS is off: a browser's beacon cannot reach the inspector")
+        elif started:
+            self._flash("Opt-out check started: reload your app now")
+        return started
+
+    def stop_opt_out_check(self) -> None:
+        """Stop watching; the verdict stays."""
+        self.optout.stop()
+
+    def _on_optout_state(self) -> None:
+        verdict = self.optout.verdict
+        action = self.mode_actions["optout"]
+        if self.optout.watch is None or verdict is None:
+            action.setText("Opt-out check")
+        elif verdict.passed:
+            action.setText("Opt-out check: PASS" + (" so far" if self.optout.watching else ""))
+        else:
+            action.setText(f"Opt-out check: FAIL ({verdict.count})")
+
+    def _select_or_say(self, record_id: int) -> bool:
+        """Select ``record_id`` in the table, or say why it cannot be."""
+        if self.model.row_of(record_id) is None:
+            self.bridge.drain()  # the verdict can be quicker than the table's next batch
+        if self.select_record(record_id):
+            return True
+        self._flash(f"#{record_id} is hidden by the filter; clear the filter to see it")
+        return False
+
+    def update_compare(self) -> None:
+        """Compare the two selected records (oldest first unless swapped)."""
+        ids = self.selected_ids()
+        if len(ids) != 2:
+            self.compare.set_records(None, None)
+            if len(ids) > 2:
+                self.compare.title.setText(f"Compare: {len(ids)} records are selected; select exactly two")
+            return
+        try:
+            a, b = (self.store.get(i) for i in ids)
+        except StoreError as exc:
+            self.report_error("Cannot read the records", str(exc))
+            return
+        if a is None or b is None:
+            self.compare.set_records(None, None)
+            return
+        if self._compare_swapped:
+            a, b = b, a
+        self.compare.set_records(self.present(a), self.present(b))
+
+    def _swap_compare(self) -> None:
+        self._compare_swapped = not self._compare_swapped
+        self.update_compare()
+
+    # -- redaction, presentation, timeline --------------------------------------
+
+    def set_redaction(self, on: bool) -> None:
+        """Show pseudonyms for IP, hostname, email and projectId everywhere (remembered). The store is not changed."""
+        on = bool(on)
+        if on and self._run_redactor is None:
+            self._run_redactor = Redactor()
+        self.redactor = self._run_redactor if on else None
+        if self.redact_action.isChecked() != on:
+            self.redact_action.setChecked(on)  # comes back here; harmless
+        self.model.set_redactor(self.redactor)
+        self.redacted_label.setVisible(on)
+        self._update_redacted_badge()
+        if self._current_id is not None:
+            self.show_record(self._current_id)
+        self.optout.refresh_view()
+        if self.mode == "compare":
+            self.update_compare()
+        self.settings.setValue("view/redact", on)
+
+    def set_presentation(self, on: bool, *, save: bool = True) -> None:
+        """Presentation mode: every text larger (remembered)."""
+        on = bool(on)
+        self._apply_font_scale(theme.PRESENTATION_SCALE if on else 1.0, rescale_columns=True)
+        if self.presentation_action.isChecked() != on:
+            self.presentation_action.setChecked(on)
+        if save:
+            self.settings.setValue("view/presentation", on)
+
+    def _apply_font_scale(self, new: float, *, rescale_columns: bool) -> None:
+        app = QApplication.instance()
+        old = theme.font_scale()
+        if not isinstance(app, QApplication) or new == old:
+            return
+        theme.set_font_scale(app, new)
+        theme.refresh_derived_fonts(self)
+        if rescale_columns:
+            header = self.table.horizontalHeader()
+            for column in range(COLUMN_COUNT):
+                if not header.isSectionHidden(column):
+                    self.table.setColumnWidth(column, round(self.table.columnWidth(column) * new / old))
+        for tree_header in (self.detail.collected.header(), self.compare.tree.header()):
+            for column in range(tree_header.count() - 1):  # the last one stretches
+                tree_header.resizeSection(column, round(tree_header.sectionSize(column) * new / old))
+        # Item fonts follow the widgets' new fonts once Qt has delivered the change.
+        QTimer.singleShot(0, self._after_font_change)
+
+    def _after_font_change(self) -> None:
+        self.detail.show_beacon(self.detail.beacon)
+        self.optout.refresh_view()
+        if self.mode == "compare":
+            self.update_compare()
+
+    def _show_timeline(self, on: bool) -> None:
+        self.timeline.setVisible(bool(on) and self.model.total > 0)
+        if on:
+            self.timeline.schedule()
+        self.settings.setValue("view/timeline", bool(on))
+
+    # -- background jobs --------------------------------------------------------
+
+    def _run_job(self, job: Job, label: str | None = None, *, error_title: str | None = None) -> Job:
+        """Start ``job`` on the window's pool; with ``label``, a progress dialog that can cancel it.
+
+        A failure is reported as ``error_title`` (default "<job> failed") with the job's one-line message.
+        """
+        self.jobs.append(job)
+        self.last_job = job
+        job.failed.connect(lambda message: self.report_error(error_title or f"{job.title} failed", message))
+        job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
+        if label is not None:
+            dialog = QProgressDialog(label, "Cancel", 0, 0, self)
+            dialog.setWindowTitle(job.title)
+            dialog.setMinimumDuration(400)  # quick jobs never flash a dialog
+            dialog.setAutoClose(False)
+            dialog.setAutoReset(False)
+            dialog.setWindowModality(Qt.WindowModality.WindowModal)
+            dialog.canceled.connect(job.cancel)
+
+            def progressed(done: int, total: int) -> None:
+                if total > 0:
+                    dialog.setMaximum(total)
+                    dialog.setValue(min(done, total))
+                self.statusBar().showMessage(f"{label} {done}/{total}" if total else label, 2000)
+
+            def finished() -> None:
+                dialog.canceled.disconnect(job.cancel)
+                dialog.close()
+                dialog.deleteLater()
+
+            job.progressed.connect(progressed)
+            job.finished.connect(finished)
+            job.progress_dialog = dialog  # type: ignore[attr-defined]
+        return job.start(self.pool)
+
+    # -- export -----------------------------------------------------------------
+
+    def _export_counts(self) -> dict[str, int]:
+        return {"all": self.model.total, "shown": self.model.rowCount(), "selected": len(self.selected_ids())}
+
+    def show_export_dialog(self) -> ExportDialog:
+        """The export dialog (all / shown / selected; JSON, NDJSON, CSV, HAR; redaction)."""
+        folder = str(self.settings.value("export/folder", "") or Path.home())
+        fmt = str(self.settings.value("export/format", "json") or "json")
+        dialog = ExportDialog(self._export_counts(), redact=self.redactor is not None, folder=folder, fmt=fmt,
+                              parent=self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        def accepted() -> None:
+            scope, fmt, path, redact = dialog.values()
+            self.export_to(path, fmt, scope, redact)
+
+        dialog.accepted.connect(accepted)
+        dialog.open()
+        self.export_dialog = dialog
+        return dialog
+
+    def _selection_for(self, scope: str) -> tuple[RecordFilter, int]:
+        if scope == "selected":
+            ids = tuple(self.selected_ids())
+            return RecordFilter(ids=ids), len(ids)
+        if scope == "shown" and self.model.filtered:
+            m = self.model
+            if m._text:  # free text is the model's own: export exactly the rows it shows
+                ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
+                return RecordFilter(ids=ids), len(ids)
+            return RecordFilter(kind=m._kind, status=m._status, session=m._session), m.rowCount()
+        return RecordFilter(), self.model.total
+
+    def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:
+        """Write the records of ``scope`` (all, shown, selected) to ``path`` on a worker thread."""
+        selection, total = self._selection_for(scope)
+        if scope == "selected" and not total:
+            self.report_error("Nothing to export", "No record is selected.")
+            return None
+        self.settings.setValue("export/folder", str(Path(path).parent))
+        self.settings.setValue("export/format", fmt)
+        # The window's own redactor: the file uses the same pseudonyms the screen shows.
+        redactor = (self._run_redactor or Redactor()) if redact else None
+        if redact and self._run_redactor is None:
+            self._run_redactor = redactor
+        store = self.store
+
+        def work(progress: Callable[[int, int], bool]) -> int:
+            return export_records(selection.records(store), fmt, path, redactor=redactor, total=total,
+                                  progress=progress)
+
+        job = Job("Export", work, expected=(ExportError, StoreError))
+        job.succeeded.connect(lambda count: self._flash(
+            f"Exported {count} record{'s' if count != 1 else ''}{', redacted,' if redact else ''} "
+            f"as {fmt.upper()} to {path}"))
+        job.cancelled.connect(lambda: self._flash("Export cancelled; no file was written"))
+        return self._run_job(job, f"Exporting {total} record{'s' if total != 1 else ''}…", error_title="Cannot export")
+
+    # -- HAR import ---------------------------------------------------------------
+
+    def import_har(self, path: str | None = None) -> Job | None:
+        """Import a HAR file (asks for one when ``path`` is None) on a worker thread."""
+        if path is None:
+            folder = str(self.settings.value("import/folder", "") or Path.home())
+            path, _ = QFileDialog.getOpenFileName(self, "Import HAR", folder, "HAR files (*.har);;All files (*)")
+            if not path:
+                return None
+        if self.optout.watching:
+            self.report_error("Not imported", "An opt-out check is running: imported records would count as sent. "
+                                              "Stop the check first.")
+            return None
+        if any(job.title == "Import" and not job.done for job in self.jobs):
+            self._imports.append(path)  # one import at a time; this one follows
+            self._flash(f"{Path(path).name} will be imported next")
+            return None
+        self.settings.setValue("import/folder", str(Path(path).parent))
+        store = self.store
+
+        def work(progress: Callable[[int, int], bool]) -> ImportResult:
+            entries = load_har_entries(path)  # HarError before anything is written
+            return import_entries(store, entries, path, progress=progress)
+
+        job = Job("Import", work, expected=(HarError, StoreError))
+        job.succeeded.connect(self._on_imported)
+        job.finished.connect(self._next_import)
+        job.cancelled.connect(lambda: self._flash("Import cancelled; what was imported so far stays"))
+        return self._run_job(job, f"Importing {Path(path).name}…", error_title="Cannot import")
+
+    def _on_imported(self, result: ImportResult) -> None:
+        self.bridge.drain()
+        self.model.fetch_new()
+        text = result.summary()
+        if result.malformed:
+            text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"
+        if result.imported == 0:
+            text += ": no request to telemetry.refine.dev in this file"
+        self._flash(text)
+        self.statusBar().showMessage(text, 10000)
+        if result.ids and not self.select_record(result.ids[0]):
+            self.statusBar().showMessage(text + " (hidden by the filter)", 10000)
+
+    def _next_import(self) -> None:
+        if self._imports and not self._closing:
+            self.import_har(self._imports.pop(0))
+
+    @staticmethod
+    def _dropped_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:
+        mime = event.mimeData()
+        if mime is None or not mime.hasUrls():
+            return []
+        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if self._dropped_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        if self._dropped_files(event):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        files = self._dropped_files(event)
+        if not files:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        for path in files:
+            self.import_har(path)
+
+    # -- composer, routed browser, pictures ---------------------------------------
+
+    def _listening_url(self) -> str | None:
+        listening = self.server.listening if self.server is not None else None
+        return listening.http_url if listening is not None else None
+
+    def show_composer(self) -> ComposerDialog:
+        """The composer dialog (non-modal; one per window)."""
+        if self.composer is None:
+            self.composer = ComposerDialog(self._listening_url, self.pool, self)
+            self.composer.sent.connect(lambda url: self._flash(f"Sent {url[:120]}"))
+        self.composer.update_preview()
+        self.composer.show()
+        self.composer.raise_()
+        return self.composer
+
+    def open_routed_browser(self, url: str | None = None) -> Job | None:
+        """Start Chrome/Chromium/Edge routed to this inspector's HTTPS listener, at the app ``url``.
+
+        Asks for the URL (remembering the last one) when not given.
+        """
+        title = "Cannot open a routed browser"
+        listening = self.server.listening if self.server is not None else None
+        if listening is None:
+            self.report_error(title, "The server is stopped: start it first (Server ▸ Start server).")
+            return None
+        if not listening.https_port or not listening.spki_pin or not listening.https_url:
+            self.report_error(title, "HTTPS is off, and browsers send refine's beacon only over HTTPS: turn it on "
+                                     "in Server ▸ Change ports.")
+            return None
+        if url is None:
+            last = str(self.settings.value("browser/url", DEFAULT_APP_URL) or DEFAULT_APP_URL)
+            url, ok = QInputDialog.getText(self, "Open app in routed browser",
+                                           "Your app's URL (the browser's telemetry goes to this inspector):",
+                                           QLineEdit.EchoMode.Normal, last)
+            if not ok:
+                return None
+        url = url.strip()
+        problem = _app_url_problem(url)
+        if problem:
+            self.report_error(title, problem)
+            return None
+        self.settings.setValue("browser/url", url)
+        https_port, pin = listening.https_port, listening.spki_pin
+        host = urlsplit(listening.https_url).hostname or "127.0.0.1"
+
+        def work(_progress: Callable[[int, int], bool]) -> RoutedBrowser:
+            browser = launch_routed_browser(url, https_port, pin, host=host)
+            with self._browsers_lock:
+                self.browsers.append(browser)  # stopped on quit, even if the window closes first
+            return browser
+
+        job = Job("Open routed browser", work, expected=(BrowserNotFound, BrowserError))
+        job.succeeded.connect(lambda browser: self._flash(
+            f"Opened {Path(browser.executable).name} at {url}: its telemetry goes to {listening.https_url}; "
+            "it closes when the inspector quits"))
+        return self._run_job(job, error_title=title)
+
+    def save_png(self, which: str = "window", path: str | None = None) -> Job | None:
+        """Save the window (``window``) or the lower pane (``card``) as PNG (asks for a file when not given)."""
+        widget = self if which == "window" else self.bottom.currentWidget()
+        if widget is None or (widget is not self and not widget.isVisibleTo(self)):
+            self.report_error("Nothing to save", "The lower pane is not shown; select a record first.")
+            return None
+        if path is None:
+            folder = str(self.settings.value("png/folder", "") or Path.home())
+            name = "telemetry-inspector.png" if which == "window" else "telemetry-inspector-card.png"
+            path, _ = QFileDialog.getSaveFileName(self, "Save as PNG", str(Path(folder) / name),
+                                                  "PNG images (*.png)")
+            if not path:
+                return None
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        self.settings.setValue("png/folder", str(Path(path).parent))
+        image: QImage = widget.grab().toImage()  # rendering is GUI-thread work; writing the file is not
+
+        def work(_progress: Callable[[int, int], bool]) -> str:
+            target = Path(path)
+            if not target.parent.is_dir():
+                raise OSError(f"no folder {target.parent}")
+            temp = target.with_name(f".{target.name}.part")
+            if not image.save(str(temp), "PNG"):
+                raise OSError(f"cannot write {temp}")
+            os.replace(temp, target)
+            return str(target)
+
+        job = Job("Save PNG", work, expected=(OSError,))
+        job.succeeded.connect(lambda saved: self._flash(f"Saved {saved}"))
+        return self._run_job(job, error_title="Cannot save the picture")
+
     # -- messages -------------------------------------------------------------
 
     def _flash(self, text: str) -> None:
@@ -758,10 +1363,20 @@ class MainWindow(QMainWindow):
         """Re-pick the semantic colours after a palette change."""
         self.model.refresh_theme()
         self.detail.refresh_theme()
+        self.optout.refresh_view()
+        self.compare.refresh_theme()
+        self.timeline.update()
+        self._update_redacted_badge()
         self._update_server_status()
 
+    def _update_redacted_badge(self) -> None:
+        pal = self.redacted_label.palette()
+        pal.setColor(self.redacted_label.foregroundRole(), theme.scheme().note)
+        self.redacted_label.setPalette(pal)
+
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and hasattr(self, "compare"):
             self.refresh_theme()
         super().changeEvent(event)
 
@@ -779,17 +1394,28 @@ class MainWindow(QMainWindow):
             value = s.value(key)
             if isinstance(value, QByteArray) and not value.isEmpty():
                 splitter.restoreState(value)
+        presentation = _flag(s.value("view/presentation"), False)
         header = s.value("table/header")
+        restored_header = False
         if isinstance(header, QByteArray) and not header.isEmpty():
-            self.table.horizontalHeader().restoreState(header)
-            if self.table.horizontalHeader().count() != COLUMN_COUNT:
+            self.table.horizontalHeader().restoreState(header)  # widths as saved, at the saved text size
+            restored_header = self.table.horizontalHeader().count() == COLUMN_COUNT
+            if not restored_header:
                 self.table.apply_default_widths()
             # Re-apply the restored sort to our model.
             h = self.table.horizontalHeader()
             self.model.sort(h.sortIndicatorSection(), h.sortIndicatorOrder())
+        if presentation:
+            self._apply_font_scale(theme.PRESENTATION_SCALE, rescale_columns=not restored_header)
+            self.presentation_action.blockSignals(True)
+            self.presentation_action.setChecked(True)
+            self.presentation_action.blockSignals(False)
         follow = s.value("view/follow")
         if follow is not None:
-            self.follow_action.setChecked(str(follow).lower() in ("true", "1"))
+            self.follow_action.setChecked(_flag(follow, True))
+        self.timeline_action.setChecked(_flag(s.value("view/timeline"), True))
+        if _flag(s.value("view/redact"), False):
+            self.redact_action.setChecked(True)
         name = str(s.value("view/theme", "system"))
         for key, action in self.theme_actions.items():
             action.setChecked(key == (name if name in theme.THEMES else "system"))
@@ -806,9 +1432,53 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self._closing = True
         self.save_settings()
+        self.optout.stop()
         self.bridge.close()
+        for job in list(self.jobs):
+            job.cancel()
+        self.pool.waitForDone(15000)  # an export finishes its file or removes it; nothing half-written
+        self.stop_browsers()
         super().closeEvent(event)
+
+    def stop_browsers(self) -> None:
+        """Close every routed browser this window started (and delete their temporary profiles)."""
+        with self._browsers_lock:
+            browsers, self.browsers = list(self.browsers), []
+        for browser in browsers:
+            try:
+                browser.stop(timeout=5)
+            except Exception:  # noqa: BLE001 - quitting must not fail over a browser that is already gone
+                log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
+
+
+def _flag(value: object, default: bool) -> bool:
+    """A boolean from QSettings (INI files give back strings)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).lower() in ("true", "1")
+
+
+def _app_url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be opened as the app (one line), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises for a bad port
+    except ValueError as exc:
+        return f"Not a usable URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"Not an app URL: {url!r}; enter one like {DEFAULT_APP_URL}"
+    return None
+
+
+def _moment(iso: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _local_minute(iso: str) -> str:

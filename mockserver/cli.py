@@ -33,7 +33,8 @@ PROG = "telemetry-inspector"
 # One feature per module: each exposes add_command(subparsers) and sets
 # ``handler`` on its parser. A handler returns the exit status.
 COMMAND_MODULES: list[str] = ["mockserver.browser", "mockserver.verify", "mockserver.noderun",
-                              "mockserver.export", "mockserver.har", "mockserver.compose", "mockserver.diff"]
+                              "mockserver.export", "mockserver.har", "mockserver.compose", "mockserver.diff",
+                              "mockserver.screenshot"]
 
 
 class UsageError(Exception):

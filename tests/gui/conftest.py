@@ -8,11 +8,13 @@ certificate folder and settings file under ``tmp_path``.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -58,6 +60,68 @@ def send(url: str, *, method: str = "GET", body: bytes | None = None,
         return err.code
 
 
+def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | None = None,
+              headers: dict[str, str] | None = None) -> int:
+    """One real request whose client address is ``source_ip`` (any 127.x address works on Linux),
+    so a test can tell the client's IP from the server's own address; the target is sent as given."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source_ip, 0))
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection.request(method, target, body=body,
+                           headers={"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def widget_texts(root) -> list[str]:
+    """Every text a user could see or copy in ``root`` and its children, shown or not: labels, line and
+    text edits, buttons, combo items, tree/list items with tooltips, every cell and tooltip of item views."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QComboBox, QLabel, QLineEdit,
+                                   QPlainTextEdit, QTextEdit, QWidget)
+
+    texts: list[str] = [root.windowTitle()]
+    for widget in [root, *root.findChildren(QWidget)]:
+        texts.append(widget.toolTip())
+        if isinstance(widget, QLabel):
+            texts.append(widget.text())
+        elif isinstance(widget, QLineEdit):
+            texts += [widget.text(), widget.placeholderText()]
+        elif isinstance(widget, (QPlainTextEdit, QTextEdit)):
+            texts.append(widget.toPlainText())
+        elif isinstance(widget, QAbstractButton):
+            texts.append(widget.text())
+        elif isinstance(widget, QComboBox):
+            texts += [widget.itemText(i) for i in range(widget.count())]
+        if isinstance(widget, QAbstractItemView) and widget.model() is not None:
+            texts += model_texts(widget.model())
+    return [t for t in texts if t]
+
+
+def model_texts(model, parent=None) -> list[str]:
+    """Display and tooltip text of every cell of ``model`` (trees included)."""
+    from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
+
+    parent = parent if parent is not None else QModelIndex()
+    out: list[str] = []
+    flat = isinstance(model, QAbstractListModel)  # PySide6 keeps a list model's columnCount private
+    columns = 1 if flat else model.columnCount(parent)
+    for row in range(model.rowCount(parent)):
+        for column in range(columns):
+            index = model.index(row, column, parent)
+            for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                value = index.data(role)
+                if value is not None:
+                    out.append(str(value))
+            if column == 0 and not flat and model.rowCount(index) > 0:
+                out += model_texts(model, index)
+    return out
+
+
 def beacon_url(window, payload: dict[str, Any] | str) -> str:
     """The /telemetry URL of the window's running server for ``payload`` (raw text as given)."""
     encoded = payload if isinstance(payload, str) else btoa(payload)
@@ -86,7 +150,7 @@ def make_window(qtbot, tmp_path: Path, settings):
     made: list[tuple[Any, InspectorServer, BeaconStore]] = []
 
     def make(path: Path | str, *, port: int = 0, https_port: int | None = 0, start: bool = True,
-             theme: str = "light"):
+             theme: str | None = "light"):
         store = BeaconStore(path)
         server = InspectorServer(store, port=port, https_port=https_port, certificate_dir=tmp_path / "tls")
         window = build_window(store, server, settings=settings, start_server=start, theme=theme)

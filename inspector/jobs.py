@@ -1,0 +1,131 @@
+"""Background jobs: file I/O and network work off the GUI thread, results back on it.
+
+A :class:`Job` runs ``fn(progress)`` on a ``QThreadPool`` thread. The
+worker never touches a widget and never emits a Qt signal: it stores its
+progress or outcome under a lock and wakes the GUI thread with a queued
+``QMetaObject.invokeMethod`` (as :mod:`inspector.bridge` does; see
+:mod:`inspector.qtcompat` for why not ``Signal.emit``). The GUI-thread slot
+then emits the job's signals. Progress wake-ups are coalesced: however
+often the worker reports, at most one is queued at a time.
+
+``progress(done, total)`` returns ``False`` once :meth:`Job.cancel` was
+called, which :func:`mockserver.progress.report` turns into ``Cancelled``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QMetaObject, QObject, Qt, QThreadPool, Signal, Slot
+
+from mockserver.progress import Cancelled
+
+from .qtcompat import emit
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], bool]
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message, or its type when it has none."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class Job(QObject):
+    """One background task with progress, cancel, and a result or a one-line error.
+
+    Signals (GUI thread): ``progressed(done, total)``, ``succeeded(result)``,
+    ``failed(message)``, ``cancelled()``, and ``finished()`` after any of the last three.
+    """
+
+    progressed = Signal(int, int)
+    succeeded = Signal(object)
+    failed = Signal(str)
+    cancelled = Signal()
+    finished = Signal()
+
+    def __init__(self, title: str, fn: Callable[[ProgressFn], Any], *,
+                 expected: tuple[type[BaseException], ...] = (), parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.title = title
+        self._fn = fn
+        self._expected = expected  # errors whose message is for the user as it is
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+        self._progress: tuple[int, int] | None = None
+        self._outcome: tuple[str, Any] | None = None  # ("ok", result) | ("error", message) | ("cancelled", None)
+        self._woken = False
+        self.done = False
+        self.result: Any = None
+        self.error: str | None = None
+        self.was_cancelled = False
+
+    # -- the worker side ----------------------------------------------------
+
+    def start(self, pool: QThreadPool) -> Job:
+        """Run on ``pool``; returns self."""
+        pool.start(self._run)
+        return self
+
+    def cancel(self) -> None:
+        """Ask the job to stop at its next progress report."""
+        self._cancel.set()
+
+    def _report(self, done: int, total: int) -> bool:
+        with self._lock:
+            self._progress = (done, total)
+        self._wake()
+        return not self._cancel.is_set()
+
+    def _run(self) -> None:
+        try:
+            outcome: tuple[str, Any] = ("ok", self._fn(self._report))
+        except Cancelled:
+            outcome = ("cancelled", None)
+        except self._expected as exc:
+            outcome = ("error", one_line(exc))
+        except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not kill a thread
+            log.exception("%s failed", self.title)
+            outcome = ("error", f"{type(exc).__name__}: {one_line(exc)}")
+        with self._lock:
+            self._outcome = outcome
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._woken:
+                return
+            self._woken = True
+        QMetaObject.invokeMethod(self, "_on_wake", Qt.ConnectionType.QueuedConnection)
+
+    # -- the GUI side -------------------------------------------------------
+
+    @Slot()
+    def _on_wake(self) -> None:
+        with self._lock:
+            progress, self._progress = self._progress, None
+            outcome = self._outcome
+            self._woken = False
+        if self.done:
+            return
+        if progress is not None:
+            emit(self.progressed, *progress)
+        if outcome is None:
+            return
+        self.done = True
+        kind, value = outcome
+        if kind == "ok":
+            self.result = value
+            emit(self.succeeded, value)
+        elif kind == "error":
+            self.error = value
+            emit(self.failed, value)
+        else:
+            self.was_cancelled = True
+            emit(self.cancelled)
+        emit(self.finished)
