@@ -36,6 +36,8 @@ DEFAULT_REFERER = "http://localhost:5173/"
 class ComposerDialog(QDialog):
     """Compose and send a beacon to ``base_url()`` (None when the server is stopped)."""
 
+    #: a beacon is about to be sent
+    sending = Signal()
     #: a beacon was delivered: the exact URL sent
     sent = Signal(str)
 
@@ -50,7 +52,7 @@ class ComposerDialog(QDialog):
         self.job: Job | None = None
         self.sent_url: str | None = None
         self.result: SendResult | None = None
-        self.resize(760, 600)
+        self.resize(780, 580)
 
         layout = QVBoxLayout(self)
         intro = plain_label("Builds the request @refinedev/core sends for these inputs, byte for byte (key order, "
@@ -107,11 +109,13 @@ class ComposerDialog(QDialog):
         layout.addLayout(form)
 
         layout.addWidget(theme.derive_font(plain_label("Payload (JSON.stringify)"), bold=True))
-        self.json_preview = QLineEdit()
+        self.json_preview = QPlainTextEdit()
         self.json_preview.setObjectName("jsonPreview")
         self.json_preview.setReadOnly(True)
+        self.json_preview.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        self.json_preview.setWordWrapMode(self.json_preview.wordWrapMode().WrapAnywhere)
         theme.derive_font(self.json_preview, mono=True)
-        layout.addWidget(self.json_preview)
+        layout.addWidget(self.json_preview, 2)
         layout.addWidget(theme.derive_font(plain_label("Request"), bold=True))
         self.url_view = QPlainTextEdit()
         self.url_view.setObjectName("url")
@@ -119,7 +123,7 @@ class ComposerDialog(QDialog):
         self.url_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.url_view.setWordWrapMode(self.url_view.wordWrapMode().WrapAnywhere)
         theme.derive_font(self.url_view, mono=True)
-        layout.addWidget(self.url_view, 1)
+        layout.addWidget(self.url_view, 3)
         self.outcome = plain_label()
         self.outcome.setObjectName("outcome")
         self.outcome.setWordWrap(True)
@@ -168,14 +172,13 @@ class ComposerDialog(QDialog):
         except ValueError as exc:
             self.refusal = f"Cannot compose: {exc}"
         if self.request is not None:
-            self.json_preview.setText(self.request.json_text)
-            self.json_preview.setCursorPosition(0)
+            self.json_preview.setPlainText(self.request.json_text)
             base = self._base_url()
             shown = self.request.url(base) if base else self.request.url()
             self.url_view.setPlainText(f"{self.request.method} {printable(shown)}")
             self._say("", s.muted)
         else:
-            self.json_preview.setText("")
+            self.json_preview.setPlainText("")
             self.url_view.setPlainText("(nothing: refine would not send this beacon)")
             self._say(self.refusal or "", s.invalid)
         self.send_button.setEnabled(self.job is None or self.job.done)
@@ -203,6 +206,7 @@ class ComposerDialog(QDialog):
         self.sent_url = request.url(base)
         self.send_button.setEnabled(False)
         self._say(f"Sending to {base} …", s.muted)
+        emit(self.sending)
         job = Job("Send beacon", lambda _progress: send(request, base), expected=(SendError,), parent=self)
         job.succeeded.connect(self._on_sent)
         job.failed.connect(self._on_failed)

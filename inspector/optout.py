@@ -139,7 +139,7 @@ class OptOutPanel(QWidget):
         self.offending.itemClicked.connect(self._on_clicked)
         self.offending.itemActivated.connect(self._on_activated)
         self.offending.setIconSize(QSize(16, 16))
-        text_box.addWidget(self.offending, 1)
+        text_box.addWidget(self.offending, 10)
         self.advice_title = theme.derive_font(plain_label(), bold=True)
         text_box.addWidget(self.advice_title)
         self.advice = plain_label()
@@ -147,6 +147,7 @@ class OptOutPanel(QWidget):
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         text_box.addWidget(self.advice)
+        text_box.addStretch(1)  # labels stay together at the top when there is no list
         body.addLayout(text_box, 1)
         layout.addLayout(body, 1)
 

@@ -1248,11 +1248,35 @@ class MainWindow(QMainWindow):
         """The composer dialog (non-modal; one per window)."""
         if self.composer is None:
             self.composer = ComposerDialog(self._listening_url, self.pool, self)
-            self.composer.sent.connect(lambda url: self._flash(f"Sent {url[:120]}"))
+            self.composer.sending.connect(self._remember_last_id)
+            self.composer.sent.connect(self._show_sent)
         self.composer.update_preview()
         self.composer.show()
         self.composer.raise_()
         return self.composer
+
+    def _remember_last_id(self) -> None:
+        try:
+            self._before_send = self.store.last_id()
+        except StoreError:
+            self._before_send = None
+
+    def _show_sent(self, url: str) -> None:
+        """Select the record the composer's request became (matched by its exact query)."""
+        query = url.partition("?")[2]
+        since = getattr(self, "_before_send", None)
+        try:
+            arrived = self.store.query(since=since) if since is not None else []
+        except StoreError:
+            arrived = []
+        match = next((b for b in arrived if b.request.query == query), None)
+        result = self.composer.result if self.composer is not None else None
+        answer = f"{result.status} {result.reason}" if result is not None else "sent"
+        if match is None or match.id is None:
+            self._flash(f"Sent: {answer}")
+            return
+        self._select_or_say(match.id)
+        self._flash(f"Sent as #{match.id}: {answer}")
 
     def open_routed_browser(self, url: str | None = None) -> Job | None:
         """Start Chrome/Chromium/Edge routed to this inspector's HTTPS listener, at the app ``url``.

@@ -106,7 +106,7 @@ def test_composer_sends_the_exact_beacon_and_shows_the_url(window, qtbot):
                               "i18n": True, "notification": False, "accessControl": False},
                 "version": "5.0.12", "resourceCount": 3, "projectId": "café+/?"}
     wire = btoa(expected)  # btoa: Latin-1, 'é' is one byte
-    assert dialog.json_preview.text() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
+    assert dialog.json_preview.toPlainText() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
     job = dialog.send()
     with qtbot.waitSignal(job.finished, timeout=10000):
         pass
@@ -116,6 +116,8 @@ def test_composer_sends_the_exact_beacon_and_shows_the_url(window, qtbot):
     assert dialog.outcome.text() == "Sent. Answer: 200 OK image/gif"
     qtbot.waitUntil(lambda: window.model.total == 1, timeout=5000)
     record = window.store.get(1)
+    assert window.detail.beacon.id == 1  # the sent record is shown
+    assert window.statusBar().currentMessage() == "Sent as #1: 200 OK"
     assert record.payload == expected and list(record.payload) == list(expected)  # keys in refine's order
     assert record.request.query == f"payload={wire}" and record.encoding == "latin-1"
     assert base64.b64decode(record.raw_payload) == json.dumps(expected, separators=(",", ":"),
