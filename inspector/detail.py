@@ -8,6 +8,7 @@ HTML), and item views (which never interpret markup) hold the rest.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime
 
@@ -64,6 +65,17 @@ def _local(iso: str) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} {moment.strftime('%Z')} ({iso})"
 
 
+_LONG_RUN = re.compile(r"\S{24,}")
+
+
+def breakable(text: str) -> str:
+    """``text`` with a zero-width space between the characters of long unbroken runs (a 300-character
+    projectId, a base64 string), so word wrapping can break them instead of cutting them off."""
+    if len(text) < 24:
+        return text
+    return _LONG_RUN.sub(lambda m: "\u200b".join(m.group()), text)
+
+
 class WrappingDelegate(QStyledItemDelegate):
     """Measures wrapped text against the column's current width.
 
@@ -76,9 +88,15 @@ class WrappingDelegate(QStyledItemDelegate):
         super().__init__(view)
         self._view = view
 
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802
+        super().initStyleOption(option, index)
+        if option.text:
+            option.text = breakable(option.text)  # painted only: the item's own text is unchanged
+
     def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
         base = super().sizeHint(option, index)
         text = index.data(Qt.ItemDataRole.DisplayRole)
+        text = breakable(str(text)) if text else text
         if not text or self._view.isFirstColumnSpanned(index.row(), index.parent()):
             return base
         width = self._view.columnWidth(index.column()) - 20  # the style's text margins, with room to spare
