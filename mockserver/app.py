@@ -156,6 +156,9 @@ class BeaconFastPath:
         return response(environ, start_response)
 
 
+_LARGEST_ID = 2**63 - 1  # SQLite's largest integer
+
+
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
@@ -166,6 +169,8 @@ def _int_arg(name: str, default: int | None, low: int, high: int | None = None) 
         raise _BadArgument(f"{name} must be a whole number, got {raw!r}") from None
     if value < low or (high is not None and value > high):
         raise _BadArgument(f"{name} must be between {low} and {high}" if high else f"{name} must be at least {low}")
+    if value > _LARGEST_ID:  # SQLite cannot even compare with it
+        raise _BadArgument(f"{name} must be at most {_LARGEST_ID}")
     return value
 
 
@@ -277,9 +282,9 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
 
     @app.get(f"{API}/beacons/<record_id>")
     def one_beacon(record_id: str) -> Response:
-        if not record_id.isdigit():
+        if not (record_id.isascii() and record_id.isdigit()):
             return _error(f"record id must be a whole number, got {record_id!r}", 400)
-        beacon = store.get(int(record_id))
+        beacon = store.get(int(record_id)) if int(record_id) <= _LARGEST_ID else None
         if beacon is None:
             return _error(f"no record #{record_id}", 404)
         return _json(beacon.to_dict())

@@ -11,10 +11,15 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from cheroot import errors as cheroot_errors
+from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
@@ -26,8 +31,153 @@ from .tls import CertificateFiles, ensure_certificate
 
 log = logging.getLogger(__name__)
 
-THREADS = 24  # long polls and event streams each hold one while open
+THREADS = 24  # always running; long polls and event streams each hold one while open
+MAX_THREADS = 256  # the pool grows up to this while every worker is busy (slow clients, long polls)
+GROW_BY = 16  # workers added per check (every POOL_CHECK seconds) while none is idle
+POOL_CHECK = 0.1
+SHRINK_AFTER = 100  # checks in a row with spare workers (~10 s) before the extra ones go
+# Idle keep-alive connections wait in cheroot's selector (no thread each) until
+# they send again or time out. cheroot keeps at most 10 by default and closes
+# the rest after every response (a new TCP, and for HTTPS a new TLS handshake,
+# per request beyond the tenth client), and counting them costs a lock per
+# request: no limit here.
+KEEP_ALIVE_LIMIT = None
 MAX_HEADER_BYTES = 1024 * 1024  # beyond this cheroot answers 414 itself; below it we record
+# Connections the kernel completes before cheroot's accept loop takes them.
+# cheroot's default of 5 made a burst of new connections wait in SYN retries
+# (1 s, 3 s, ...): 80 connects took 13 s; with 128 they are immediate.
+LISTEN_BACKLOG = 128
+
+
+class _Connection(cheroot_server.HTTPConnection):
+    """A connection whose TLS handshake runs on the worker, not in cheroot's accept loop.
+
+    cheroot's BuiltinSSLAdapter handshakes inside the single thread that
+    accepts every connection: one client that connected and sent nothing (a
+    browser's preconnect, a port scan) stalled the whole HTTPS listener for the
+    socket timeout (10 s each; measured). Here the socket is wrapped without a
+    handshake; the worker that gets it (only once it has sent something, see
+    ``_Server.process_conn``) handshakes first, with cheroot's own error
+    handling: plain HTTP gets cheroot's 400, a dropped handshake is closed.
+    """
+
+    handshake_pending = False
+
+    def communicate(self) -> bool:
+        if self.handshake_pending:
+            self.handshake_pending = False
+            if not self._handshake():
+                return False
+        return super().communicate()
+
+    def _handshake(self) -> bool:
+        adapter = self.server.ssl_adapter
+        try:
+            self.socket.do_handshake()
+        except ssl.SSLError as exc:
+            if exc.errno == ssl.SSL_ERROR_SSL and "http request" in str(exc).lower():
+                self._plain_http_answer()
+            return False
+        except OSError:  # dropped, reset or timed out during the handshake
+            return False
+        self.ssl_env = adapter.get_environ(self.socket)
+        return True
+
+    def _plain_http_answer(self) -> None:
+        """What cheroot answers a plain HTTP request on the TLS port (see its connections.py)."""
+        msg = "The client sent a plain HTTP request, but this server only speaks HTTPS on this port."
+        text = (f"{self.server.protocol} 400 Bad Request\r\nContent-Length: {len(msg)}\r\n"
+                f"Content-Type: text/plain\r\n\r\n{msg}")
+        try:  # in the clear, on the TLS socket's descriptor
+            socket.socket.sendall(self.socket, text.encode("iso-8859-1"))
+        except OSError:  # the client is gone: nothing more to do
+            pass
+
+
+class _LazyHandshakeSSLAdapter(BuiltinSSLAdapter):
+    """BuiltinSSLAdapter that leaves the handshake to :class:`_Connection`."""
+
+    def wrap(self, sock: Any) -> tuple[Any, dict[str, str]]:
+        try:
+            wrapped = self.context.wrap_socket(sock, do_handshake_on_connect=False, server_side=True)
+        except OSError as exc:
+            raise cheroot_errors.FatalSSLAlert(*exc.args) from exc
+        return wrapped, {}
+
+
+class _Server(wsgi.Server):
+    """cheroot's WSGI server with three changes for many idle or slow clients.
+
+    * A new connection waits in cheroot's selector until it sends something,
+      instead of taking a worker thread at once: idle connections cost no thread.
+    * While no worker is idle, a watcher adds workers (up to MAX_THREADS), so
+      clients that send a request slowly (or long polls) cannot starve the
+      others; spare workers go again after a quiet spell.
+    * Idle keep-alive connections are all kept (cheroot closes all beyond 10).
+    """
+
+    ConnectionClass = _Connection
+    keep_alive_conn_limit = KEEP_ALIVE_LIMIT
+
+    def process_conn(self, conn: Any) -> None:
+        if conn.last_used is None and not conn.rfile.has_data():
+            if isinstance(conn.socket, ssl.SSLSocket):
+                conn.handshake_pending = True
+            self._connections.put(conn)  # back to the selector until readable
+            return
+        super().process_conn(conn)
+
+    def serve(self) -> None:
+        stop = threading.Event()
+        watcher = threading.Thread(target=self._watch_pool, args=(stop,), daemon=True,
+                                   name=f"pool-watch-{self.bind_addr[1]}")
+        watcher.start()
+        try:
+            super().serve()
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
+
+    def _watch_pool(self, stop: threading.Event) -> None:
+        pool = self.requests
+        calm = 0
+        while not stop.wait(POOL_CHECK):
+            if not self.ready:
+                continue
+            try:
+                size = len(pool._threads)
+                if pool.idle == 0 and size < pool.max:
+                    self._grow(pool, min(GROW_BY, int(pool.max - size)))
+                    calm = 0
+                elif pool.idle > GROW_BY and size > pool.min:
+                    calm += 1
+                    if calm >= SHRINK_AFTER:
+                        pool.shrink(GROW_BY)
+                        calm = 0
+                else:
+                    calm = 0
+            except Exception:  # the watcher must never take the server down
+                log.exception("thread pool watcher")
+
+    @staticmethod
+    def _grow(pool: Any, amount: int) -> None:
+        spawn = getattr(pool, "_spawn_worker", None)
+        if spawn is None:  # another cheroot: its own grow() (waits for each worker)
+            pool.grow(amount)
+            return
+        pool._threads.extend(spawn() for _ in range(amount))
+
+
+def make_wsgi_server(host: str, port: int, app: Any, *, threads: int = THREADS,
+                     certificate: CertificateFiles | None = None) -> wsgi.Server:
+    """The cheroot server both listeners use (and the benchmark's ceiling), not yet bound."""
+    server = _Server((host, port), app, numthreads=threads, max=max(MAX_THREADS, threads),
+                     server_name="telemetry-inspector", request_queue_size=LISTEN_BACKLOG)
+    server.max_request_header_size = MAX_HEADER_BYTES
+    server.error_log = _quiet_error_log
+    if certificate is not None:
+        server.ssl_adapter = _LazyHandshakeSSLAdapter(str(certificate.cert), str(certificate.key))
+    return server
 
 
 class ServerError(Exception):
@@ -91,13 +241,10 @@ class InspectorServer:
         return is_loopback(self.host)
 
     def _make(self, port: int, scheme: str) -> wsgi.Server:
-        server = wsgi.Server((self.host, port), self.app, numthreads=self.threads,
-                             server_name="telemetry-inspector")
-        server.max_request_header_size = MAX_HEADER_BYTES
-        server.error_log = _quiet_error_log
         if scheme == "https":
             assert self.certificate is not None
-            server.ssl_adapter = BuiltinSSLAdapter(str(self.certificate.cert), str(self.certificate.key))
+        server = make_wsgi_server(self.host, port, self.app, threads=self.threads,
+                                  certificate=self.certificate if scheme == "https" else None)
         try:
             server.prepare()
         except OSError as exc:

@@ -1,0 +1,76 @@
+"""Many idle or slow connections must not stop other clients from being served.
+
+More slow sockets than the server has worker threads: some connect and send
+nothing, some send half a request line, some stop inside the headers or the
+body, and on the HTTPS port some connect without a TLS handshake or stop in
+the middle of one. A normal beacon over HTTP and over HTTPS must still be
+answered 200 (within a generous bound: a starved pool answered after 10-30 s,
+when cheroot's socket timeout freed a thread).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+import pytest
+
+from mockserver.server import THREADS, InspectorServer
+from mockserver.store import BeaconStore
+from tests.reliability.support import connection, send
+
+SLOW_HTTP = {
+    "idle": b"",
+    "half request line": b"GET /telemetry?payload=eyJ2ZXJzaW9uIjoiNC41OC4wIn0= HT",
+    "inside the headers": b"GET /telemetry HTTP/1.1\r\nHost: telemetry.refine.dev\r\nUser-Agent: Mozi",
+    "inside the body": b"POST /cli HTTP/1.1\r\nHost: telemetry.refine.dev\r\nContent-Length: 500\r\n\r\n{\"com",
+}
+PER_KIND = 20  # 80 slow HTTP sockets
+TLS_IDLE, TLS_HALF_HELLO = 15, 15
+ANSWER_WITHIN = 8.0  # seconds; the starved pool needed 10-30 s
+
+
+@pytest.fixture
+def server(certificate_dir):
+    store = BeaconStore(":memory:")
+    srv = InspectorServer(store, port=0, https_port=0, certificate_dir=certificate_dir)
+    srv.start()
+    yield srv
+    srv.stop()
+    store.close()
+
+
+def test_slow_and_idle_connections_do_not_starve_other_clients(server):
+    listening = server.listening
+    assert PER_KIND * len(SLOW_HTTP) > THREADS and TLS_IDLE + TLS_HALF_HELLO > 2, "must outnumber the workers"
+    with contextlib.ExitStack() as open_sockets:
+        for data in SLOW_HTTP.values():
+            for _ in range(PER_KIND):
+                sock = open_sockets.enter_context(socket.create_connection(("127.0.0.1", listening.port), 10))
+                if data:
+                    sock.sendall(data)
+        for n in range(TLS_IDLE + TLS_HALF_HELLO):
+            sock = open_sockets.enter_context(socket.create_connection(("127.0.0.1", listening.https_port), 10))
+            if n >= TLS_IDLE:
+                sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # the start of a ClientHello
+
+        for scheme, port in (("http", listening.port), ("https", listening.https_port)):
+            conn = connection(port, scheme, timeout=ANSWER_WITHIN)
+            try:
+                assert send(conn, "beacon", f"normal-{scheme}") == 200, scheme
+                assert send(conn, "cli", f"normal-cli-{scheme}") == 200, scheme
+            finally:
+                conn.close()
+
+    markers = [b.payload.get("projectId") for b in server.store.query() if b.payload]
+    assert markers == ["normal-http", "normal-cli-http", "normal-https", "normal-cli-https"]
+
+
+def test_plain_http_on_the_https_port_still_gets_cheroots_400(server):
+    with socket.create_connection(("127.0.0.1", server.listening.https_port), 10) as sock:
+        sock.sendall(b"GET /telemetry HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert answer.endswith(b"The client sent a plain HTTP request, but this server only speaks HTTPS on this port.")
