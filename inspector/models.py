@@ -236,6 +236,16 @@ class BeaconTableModel(QAbstractTableModel):
         self._emit_counts()
 
     @property
+    def text_filtered(self) -> bool:
+        """True when the free-text filter is in use (the one filter the store cannot apply itself)."""
+        return bool(self._text)
+
+    @property
+    def column_filters(self) -> tuple[str | None, str | None, int | None]:
+        """(kind, status, session) as filtered now (None: any)."""
+        return self._kind, self._status, self._session
+
+    @property
     def filtered(self) -> bool:
         """True when any filter hides rows."""
         return bool(self._text or self._kind or self._status or self._session is not None)

@@ -1132,10 +1132,11 @@ class MainWindow(QMainWindow):
             return RecordFilter(ids=ids), len(ids)
         if scope == "shown" and self.model.filtered:
             m = self.model
-            if m._text:  # free text is the model's own: export exactly the rows it shows
+            if m.text_filtered:  # free text is the model's own: export exactly the rows it shows
                 ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
                 return RecordFilter(ids=ids), len(ids)
-            return RecordFilter(kind=m._kind, status=m._status, session=m._session), m.rowCount()
+            kind, status, session = m.column_filters
+            return RecordFilter(kind=kind, status=status, session=session), m.rowCount()
         return RecordFilter(), self.model.total
 
     def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:

@@ -71,6 +71,12 @@ def test_export_dialog_selected_and_filtered_and_redacted(three, qtbot, tmp_path
     assert records[0]["payload"]["projectId"] == "project-1" and records[0]["client"]["ip"] == "ip-1"
     assert "3f9c2a7e-demo" not in (tmp_path / "shown.json").read_text()
 
+    window.filter_edit.clear()
+    window.status_combo.setCurrentIndex(window.status_combo.findData("invalid"))  # a column filter
+    wait_job(qtbot, window.export_to(str(tmp_path / "invalid.csv"), "csv", "shown"))
+    rows = (tmp_path / "invalid.csv").read_text().splitlines()
+    assert len(rows) == 2 and rows[1].startswith("3,")
+
 
 def test_export_into_a_missing_folder_is_one_clear_line(three, qtbot, tmp_path):
     dialog = three.show_export_dialog()
@@ -176,3 +182,22 @@ def test_save_window_and_lower_pane_as_png(window, send_and_wait, qtbot, tmp_pat
     assert (card.width(), card.height()) == (window.detail.width(), window.detail.height())
     wait_job(qtbot, window.save_png("window", str(tmp_path / "missing" / "w.png")), ok=False)
     assert window.last_error == f"Cannot save the picture: no folder {tmp_path / 'missing'}"
+
+
+def test_a_large_import_reports_progress_in_a_dialog(window, qtbot, tmp_path):
+    entries = [{"startedDateTime": "2026-11-26T08:00:00.000Z",
+                "request": {"method": "GET", "url": f"https://telemetry.refine.dev/telemetry?payload="
+                                                    f"{btoa({**REFINE4, 'resourceCount': n})}",
+                            "headers": [{"name": "user-agent", "value": CHROME_UA}]}} for n in range(1500)]
+    path = tmp_path / "big.har"
+    path.write_text(json.dumps({"log": {"entries": entries}}))
+    job = window.import_har(str(path))
+    seen: list[tuple[int, int]] = []
+    job.progressed.connect(lambda done, total: seen.append((done, total)))
+    dialog = job.progress_dialog
+    assert dialog.labelText() == "Importing big.har…" and dialog.windowModality() == Qt.WindowModality.WindowModal
+    wait_job(qtbot, job)
+    assert seen and seen[-1] == (1500, 1500) and all(total == 1500 for _, total in seen)
+    assert len(seen) < 1500  # coalesced: not one GUI wake-up per entry
+    assert job.result.imported == 1500
+    qtbot.waitUntil(lambda: window.model.total == 1500, timeout=10000)

@@ -64,6 +64,23 @@ def test_100k_rows_load_filter_sort_and_insert_quickly(qtbot):
     assert [order[v] for v in versions] == sorted(order[v] for v in versions)
 
 
+def test_100k_rows_redaction_is_lazy_and_timeline_is_cheap(qtbot):
+    from mockserver.diff import timeline_buckets
+    from mockserver.redact import Redactor
+
+    store = FakeStore(ROWS)
+    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    model.reload()
+    assert timed(lambda: model.set_redactor(Redactor())) < 0.5  # rows are redacted when shown, not all at once
+    assert model.index(2, Column.PROJECT_ID).data() == "project-1"
+    assert model.index(2, Column.IP).data() == "ip-1"
+    assert timed(lambda: model.set_filter("127.0.0.1")) < 5.0  # the first redacted search builds its text once
+    assert model.rowCount() == 0  # the real address is not what is shown
+    assert timed(lambda: model.set_filter("ip-1")) < 1.0
+    assert model.rowCount() == ROWS
+    assert timed(lambda: timeline_buckets(model.shown_summaries(), 200)) < 1.0
+
+
 def test_the_table_uses_fixed_row_heights(window):
     header = window.table.verticalHeader()
     assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.Fixed
