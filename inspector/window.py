@@ -1015,6 +1015,8 @@ class MainWindow(QMainWindow):
     def set_redaction(self, on: bool) -> None:
         """Show pseudonyms for IP, hostname, email and projectId everywhere (remembered). The store is not changed."""
         on = bool(on)
+        if on == (self.redactor is not None) and self.redact_action.isChecked() == on:
+            return  # already so (the action and the check box both report a change)
         if on and self._run_redactor is None:
             self._run_redactor = Redactor()
         self.redactor = self._run_redactor if on else None
