@@ -267,8 +267,15 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
 
     @app.get(f"{API}/health")
     def health() -> Response:
-        return _json({"status": "ok", "version": __version__, "session": store.session,
-                      "database": store.path, "time": iso_utc(utc_now())})
+        health = {"status": "ok", "version": __version__, "session": store.session,
+                  "database": store.path, "time": iso_utc(utc_now())}
+        # Set by InspectorServer once bound: lets `verify --server` find the
+        # HTTPS side and its pin whatever ports were chosen.
+        listening = app.extensions.get("listening")
+        if listening is not None:
+            health.update(http_url=listening.http_url, https_url=listening.https_url,
+                          https_port=listening.https_port, spki_pin=listening.spki_pin)
+        return _json(health)
 
     @app.get(f"{API}/beacons")
     def list_beacons() -> Response:

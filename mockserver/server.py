@@ -275,6 +275,7 @@ class InspectorServer:
             self._threads.append(thread)
         self.listening = Listening(self.host, http.bind_addr[1], https_port,
                                    self.certificate.spki_pin if self.certificate else None)
+        self.app.extensions["listening"] = self.listening
         return self.listening
 
     def chromium_flags(self) -> list[str]:
@@ -297,6 +298,7 @@ class InspectorServer:
             thread.join(timeout=10)
         self._servers, self._threads = [], []
         self.listening = None
+        self.app.extensions["listening"] = None
 
     def __enter__(self) -> InspectorServer:
         self.start()

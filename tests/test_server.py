@@ -67,7 +67,11 @@ def test_https_as_telemetry_refine_dev_with_verified_certificate(live_server, jo
 def test_https_with_urllib_against_the_ip_address(live_server, certificate_dir):
     context = ssl.create_default_context(cafile=str(certificate_dir / "ca.pem"))
     status, _, body = http("GET", f"{live_server.listening.https_url}/__inspector/health", context=context)
-    assert status == 200 and json.loads(body)["status"] == "ok"
+    health = json.loads(body)
+    assert status == 200 and health["status"] == "ok"
+    listening = live_server.listening
+    assert (health["https_port"], health["spki_pin"], health["http_url"]) == (
+        listening.https_port, listening.spki_pin, listening.http_url)
 
 
 def test_pin_is_stable_across_restarts(store, certificate_dir):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from mockserver.server import InspectorServer
+
 from mockserver.capture import RawRequest, capture
 from mockserver.remote import RemoteError, RemoteInspector
 from mockserver.verdict import (CLI_OPT_OUT_ADVICE, OPT_OUT_ADVICE, Expectation, ExpectationError, FieldCheck,
@@ -220,9 +222,16 @@ def test_remote_inspector_finds_https_side_pin_and_last_id(live_server, journal)
     assert seen == [9]
 
 
-def test_remote_inspector_over_http_without_https_neighbour_says_what_to_pass(live_server):
-    with pytest.raises(RemoteError, match="pass its HTTPS URL instead"):
-        RemoteInspector.connect(live_server.listening.http_url)
+def test_remote_inspector_over_http_finds_the_https_side_from_health(live_server):
+    remote = RemoteInspector.connect(live_server.listening.http_url)
+    assert (remote.https_port, remote.spki_pin) == (live_server.listening.https_port,
+                                                     live_server.listening.spki_pin)
+
+
+def test_remote_inspector_without_https_says_what_to_pass(store):
+    with InspectorServer(store, port=0, https_port=None) as http_only:
+        with pytest.raises(RemoteError, match="pass its HTTPS URL instead"):
+            RemoteInspector.connect(http_only.listening.http_url)
 
 
 def test_remote_inspector_refuses_what_is_not_an_inspector(live_server):
