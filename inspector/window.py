@@ -168,13 +168,16 @@ class EmptyState(QWidget):
         row.addWidget(self.copy)
         column.addLayout(row)
         self.hint = plain_label(
-            "To capture a real refine app, the refine CLI or create-refine-app, route telemetry.refine.dev "
-            "here: Routing help shows the exact browser flags for the current ports.")
+            "To capture a real refine app, open it in a routed browser, or route telemetry.refine.dev here "
+            "yourself (Routing help shows the exact flags for the current ports). A HAR file saved from "
+            "DevTools can be dropped on this window.")
         self.hint.setWordWrap(True)
         self.hint.setAlignment(Qt.AlignmentFlag.AlignHCenter)
         column.addWidget(self.hint)
         button_row = QHBoxLayout()
         button_row.addStretch(1)
+        self.browser = QPushButton("Open app in routed browser…")
+        button_row.addWidget(self.browser)
         self.routing = QPushButton("Routing help…")
         button_row.addWidget(self.routing)
         button_row.addStretch(1)
@@ -285,6 +288,7 @@ class MainWindow(QMainWindow):
 
         self.empty = EmptyState()
         self.empty.routing.clicked.connect(self.show_routing_help)
+        self.empty.browser.clicked.connect(lambda: self.open_routed_browser())
         self.table_stack = QStackedWidget()
         self.table_stack.addWidget(self.empty)
         self.table_stack.addWidget(self.table)
