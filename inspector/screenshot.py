@@ -196,7 +196,7 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
         _quiet_platform_warnings()
     app = create_application()
     try:
-        store = BeaconStore(database)
+        store = BeaconStore(database, start_session=False)  # a picture leaves no empty session
     except StoreError as exc:
         raise ScreenshotError(f"cannot open {db}: {exc}") from None
     stopwatch = _Stopwatch()

@@ -363,12 +363,8 @@ def import_entries(store: BeaconStore, entries: list[Any], file: str, *, progres
                    trust_proxy: bool = False) -> ImportResult:
     """:func:`import_har` for entries already read with :func:`load_har_entries`."""
     label = session_label or f"import: {Path(file).name}"
-    previous = store.session
-    session = store.new_session(label)
-    if keep_current_session:
-        # BeaconStore has no "add a session without switching to it"; switch back at once
-        # so a running server's requests keep going to the live session.
-        store.session = previous
+    # Kept current, a running server's live requests keep going to their own session.
+    session = store.new_session(label, make_current=not keep_current_session)
     result = ImportResult(file=file, session=session, entries=len(entries))
     recorder = Recorder(store, trust_proxy=trust_proxy)  # its own duplicate detector: this file's beacons only
     total = len(entries)

@@ -123,4 +123,4 @@ def open_existing_store(path: str) -> BeaconStore:
     """
     if path != ":memory:" and not os.path.exists(os.path.expanduser(path)):
         raise SelectionError(f"no database at {path} (see --db)")
-    return BeaconStore(os.path.expanduser(path) if path != ":memory:" else path)
+    return BeaconStore(os.path.expanduser(path) if path != ":memory:" else path, start_session=False)

@@ -143,7 +143,7 @@ def _one_line(exc: BaseException) -> str:
 class BeaconStore:
     """Durable, thread-safe journal of captured requests."""
 
-    def __init__(self, path: str | Path = ":memory:") -> None:
+    def __init__(self, path: str | Path = ":memory:", *, start_session: bool = True) -> None:
         self.path = str(path)
         self.memory = self.path == ":memory:"
         self._write_lock = threading.Lock()
@@ -166,7 +166,9 @@ class BeaconStore:
         except sqlite3.DatabaseError as exc:
             self._conn.close()
             raise StoreError(self._explain(exc)) from exc
-        self.session: int = self.new_session()
+        # Reading commands (export, diff, screenshot) pass start_session=False so
+        # they leave no empty sessions behind; a first append still starts one.
+        self.session: int | None = self.new_session() if start_session else None
 
     # -- connections ------------------------------------------------------
 
@@ -264,15 +266,20 @@ class BeaconStore:
 
     # -- sessions ---------------------------------------------------------
 
-    def new_session(self, label: str = "") -> int:
-        """Start a new session; later appends carry its id."""
+    def new_session(self, label: str = "", *, make_current: bool = True) -> int:
+        """Add a session and return its id. When current (the default), later
+        appends carry it and listeners hear a ``session`` event; otherwise it is
+        only a place to put records explicitly (HAR import into a live journal)."""
         from .capture import iso_utc, utc_now
 
         with self._write_lock:
             cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
-            self.session = int(cur.lastrowid)
-        self._notify(StoreEvent("session", session=self.session))
-        return self.session
+            session = int(cur.lastrowid)
+            if make_current:
+                self.session = session
+        if make_current:
+            self._notify(StoreEvent("session", session=session))
+        return session
 
     def sessions(self) -> list[SessionInfo]:
         """All sessions, oldest first, with how many records each holds."""
@@ -301,6 +308,8 @@ class BeaconStore:
         """
         if self.damaged:
             raise StoreError(self.damaged)
+        if self.session is None and beacon.session is None:
+            self.new_session()
         item = _Pending(beacon, annotate)
         with self._queue_lock:
             self._queue.append(item)

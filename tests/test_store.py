@@ -89,3 +89,25 @@ def test_wait_for_count(store):
     assert store.wait_for_count(1, 0.05) == (False, 0)
     store.append(_beacon())
     assert store.wait_for_count(1, 5) == (True, 1)
+
+
+def test_reading_opens_leave_no_empty_sessions(tmp_path):
+    path = tmp_path / "j.sqlite3"
+    BeaconStore(path).close()
+    reader = BeaconStore(path, start_session=False)
+    assert reader.session is None
+    assert [s.id for s in reader.sessions()] == [1]
+    reader.append(_beacon())  # a first append still gets a session of its own
+    assert reader.session == 2
+    assert reader.get(1).session == 2
+    reader.close()
+
+
+def test_a_session_that_is_not_made_current(store):
+    heard = []
+    store.subscribe(lambda e: heard.append(e.type))
+    live = store.session
+    imported = store.new_session("import: x.har", make_current=False)
+    assert store.session == live and imported == live + 1
+    assert heard == []
+    assert [(s.id, s.label) for s in store.sessions()] == [(live, ""), (imported, "import: x.har")]
