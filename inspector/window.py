@@ -1203,6 +1203,7 @@ class MainWindow(QMainWindow):
     def _on_imported(self, result: ImportResult) -> None:
         self.bridge.drain()
         self.model.fetch_new()
+        self._refresh_sessions()  # the import's own session (added without becoming the current one)
         text = result.summary()
         if result.malformed:
             text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"

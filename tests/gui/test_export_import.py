@@ -130,6 +130,8 @@ def test_import_har_from_the_file_menu_adds_exact_decoded_rows(window, qtbot, tm
     assert message.startswith("imported 2 into session") and "skipped 1" in message
     assert window.detail.beacon.id == records[0].id  # the first imported record is shown
     assert records[0].session != window.store.session  # its own session; live requests keep theirs
+    combo = window.session_combo
+    assert any(combo.itemText(i).endswith("import: devtools.har") for i in range(combo.count()))
 
 
 def test_dropping_a_har_file_on_the_window_imports_it(window, qtbot, tmp_path):
