@@ -79,6 +79,7 @@ def _utf8_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 CHECK_AT_OPEN_BYTES = 32 * 2**20
+CHECK_DELAY = 3.0  # seconds after opening before a large file's background check starts
 
 
 def _quick_check(conn: sqlite3.Connection) -> str | None:
@@ -216,8 +217,9 @@ class BeaconStore:
         It reads every page: instant for a typical journal, but for a file over
         CHECK_AT_OPEN_BYTES (about 10,000 records) it would cost the open
         seconds with a cold disk cache, so there it runs on a background
-        thread instead; if it finds damage, appends are refused from then on
-        (StoreError: the HTTP answer is a 503) and the file gets no more writes.
+        thread a few seconds after opening; if it finds damage, appends are
+        refused from then on (StoreError: the HTTP answer is a 503) and the
+        file gets no more writes.
         """
         try:
             size = Path(self.path).stat().st_size
@@ -230,6 +232,11 @@ class BeaconStore:
             return
 
         def check_in_background() -> None:
+            # Later, not at once: reading the whole file would compete with the
+            # first listing of it (a cold open of 100,000 records: +0.3 s).
+            time.sleep(CHECK_DELAY)
+            if self._closed:
+                return
             try:
                 conn = self._connect()
                 try:

@@ -136,6 +136,7 @@ def test_damage_found_after_opening_a_large_database_stops_all_writes(tmp_path, 
     db = tmp_path / "big.sqlite3"
     _damaged_page(db)
     monkeypatch.setattr(store_module, "CHECK_AT_OPEN_BYTES", 0)
+    monkeypatch.setattr(store_module, "CHECK_DELAY", 0.0)
     store = BeaconStore(db)
     try:
         deadline = time.monotonic() + 60

@@ -1,0 +1,236 @@
+"""Ingestion throughput: ``serve`` (the full pipeline) against a naive mock and the stack's ceiling.
+
+Every target runs as its own process, one at a time, fresh for each measurement,
+while the load generator runs in another. Rounds interleave the targets (in a
+rotating order) so a noisy neighbour on the machine hurts them all alike; the
+table reports medians over the rounds.
+
+For the pipeline the database is a real file in a temporary folder, and the
+stored records are counted straight from SQLite before and after each run:
+every answered request must be there (zero loss), and nothing may be there
+that was never sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .load import WRK, LoadResult, run_python, run_wrk
+from .mix import Request
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = ("naive", "ceiling", "wsgi", "pipeline")
+LABELS = {
+    "naive": "naive mock: Flask GIF on werkzeug threaded",
+    "ceiling": "ceiling: cheroot + Flask, constant GIF",
+    "wsgi": "cheroot + bare WSGI, constant GIF",
+    "pipeline": "full pipeline: `serve` (decode, enrich, check, SQLite commit)",
+}
+
+
+@dataclass
+class Run:
+    """One measurement of one target."""
+
+    target: str
+    scheme: str
+    round: int
+    load: LoadResult
+    stored_ok: int | None = None
+    stored_invalid: int | None = None
+
+    @property
+    def lost(self) -> int | None:
+        """Answered requests with no record (must be 0); None for targets without a store."""
+        if self.stored_ok is None or self.stored_invalid is None:
+            return None
+        return max(0, self.load.ok_2xx - self.stored_ok) + max(0, self.load.other - self.stored_invalid)
+
+    @property
+    def phantom(self) -> int | None:
+        """Records for requests never sent (must be 0)."""
+        if self.stored_ok is None or self.stored_invalid is None:
+            return None
+        return max(0, self.stored_ok + self.stored_invalid - self.load.sent)
+
+
+@dataclass
+class Server:
+    """A running target process and where it listens."""
+
+    proc: subprocess.Popen
+    port: int
+    db: Path | None = None
+    log: Path | None = None
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(home), "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT)}
+
+
+def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
+    """Start one target on free loopback ports; return once it listens."""
+    home = work / "home"
+    if kind == "pipeline":
+        db = work / f"{tag}.sqlite3"
+        log = work / f"{tag}.out"
+        args = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--db", str(db)]
+        args += ["--https-port", "0"] if scheme == "https" else ["--no-https"]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(args, cwd=ROOT, env=_env(home), stdout=out, stderr=subprocess.STDOUT)
+        pattern = r"HTTPS +https://127\.0\.0\.1:(\d+)/" if scheme == "https" else r"HTTP +http://127\.0\.0\.1:(\d+)/"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = log.read_text()
+            found = re.search(pattern, text)
+            if found and "Ctrl-C stops" in text:
+                return Server(proc, int(found.group(1)), db=db, log=log)
+            if proc.poll() is not None:
+                raise RuntimeError(f"serve exited: {text}")
+            time.sleep(0.05)
+        proc.kill()
+        raise RuntimeError(f"serve did not start: {log.read_text()}")
+    args = [sys.executable, "-m", "bench.targets", kind, "--home", str(home)]
+    if scheme == "https":
+        args.append("--https")
+    proc = subprocess.Popen(args, cwd=ROOT, env=_env(home), stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline() if proc.stdout else ""
+    found = re.match(r"LISTENING (\d+)", line)
+    if not found:
+        proc.kill()
+        raise RuntimeError(f"{kind} did not start: {line!r}")
+    return Server(proc, int(found.group(1)))
+
+
+def stored_counts(db: Path) -> tuple[int, int]:
+    """(ok, invalid) records in the database, read straight from SQLite."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = dict(conn.execute("SELECT status, COUNT(*) FROM beacons GROUP BY status").fetchall())
+    finally:
+        conn.close()
+    return rows.get("ok", 0), rows.get("invalid", 0)
+
+
+def settled_counts(db: Path) -> tuple[int, int]:
+    """Counts once requests still in flight have been committed (two equal reads 0.2 s apart)."""
+    last = stored_counts(db)
+    for _ in range(100):
+        time.sleep(0.2)
+        now = stored_counts(db)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def measure(kind: str, scheme: str, round_no: int, mix: list[Request], work: Path, *,
+            seconds: float, warmup: float, connections: int, threads: int, use_wrk: bool) -> Run:
+    """Start ``kind``, warm it up, load it for ``seconds``, count, stop."""
+    server = start_target(kind, scheme, work, f"{kind}-{scheme}-{round_no}")
+    url = f"{scheme}://127.0.0.1:{server.port}/"
+
+    def load(duration: float) -> LoadResult:
+        if use_wrk:
+            return run_wrk(url, mix, seconds=duration, connections=connections, threads=threads, script_dir=work)
+        return run_python(url, mix, seconds=duration, connections=connections)
+
+    try:
+        if warmup:
+            load(warmup)
+        before = settled_counts(server.db) if server.db else None
+        result = load(seconds)
+        run = Run(kind, scheme, round_no, result)
+        if server.db and before is not None:
+            after = settled_counts(server.db)
+            run.stored_ok, run.stored_invalid = after[0] - before[0], after[1] - before[1]
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"{kind} ({scheme}) died during the run")
+        return run
+    finally:
+        server.stop()
+
+
+def run_all(mix: list[Request], work: Path, *, rounds: int, seconds: float, warmup: float, connections: int,
+            threads: int, schemes: tuple[str, ...] = ("http", "https"), targets: tuple[str, ...] = TARGETS,
+            use_wrk: bool | None = None, progress=print) -> list[Run]:
+    """All targets × schemes × rounds, interleaved."""
+    use_wrk = bool(WRK) if use_wrk is None else use_wrk
+    runs = []
+    for round_no in range(rounds):
+        for scheme in schemes:
+            order = list(targets[round_no % len(targets):]) + list(targets[:round_no % len(targets)])
+            for kind in order:
+                run = measure(kind, scheme, round_no, mix, work, seconds=seconds, warmup=warmup,
+                              connections=connections, threads=threads, use_wrk=use_wrk)
+                extra = "" if run.lost is None else f"  stored {run.stored_ok}+{run.stored_invalid} lost {run.lost}"
+                progress(f"  round {round_no + 1}/{rounds} {scheme:5} {kind:8} {run.load.rps:8.0f} req/s "
+                         f"(sent {run.load.sent}, 2xx {run.load.ok_2xx}, other {run.load.other}, "
+                         f"socket errors {run.load.socket_errors}){extra}")
+                runs.append(run)
+    return runs
+
+
+def summarise(runs: list[Run]) -> dict:
+    """Medians per target and scheme, ratios, loss totals."""
+    out: dict = {}
+    for scheme in sorted({r.scheme for r in runs}):
+        table = {}
+        for kind in TARGETS:
+            mine = [r for r in runs if r.scheme == scheme and r.target == kind]
+            if not mine:
+                continue
+            table[kind] = {
+                "median_rps": statistics.median(r.load.rps for r in mine),
+                "rps": [round(r.load.rps) for r in mine],
+                "median_p50_ms": statistics.median(r.load.latency_p50_ms for r in mine),
+                "median_p99_ms": statistics.median(r.load.latency_p99_ms for r in mine),
+                "socket_errors": sum(r.load.socket_errors for r in mine),
+                "answered": sum(r.load.answered for r in mine),
+                "answered_2xx": sum(r.load.ok_2xx for r in mine),
+                "lost": sum(r.lost or 0 for r in mine) if mine[0].lost is not None else None,
+                "phantom": sum(r.phantom or 0 for r in mine) if mine[0].phantom is not None else None,
+                "stored": sum((r.stored_ok or 0) + (r.stored_invalid or 0) for r in mine)
+                if mine[0].stored_ok is not None else None,
+                "unanswered_in_flight": sum(r.load.sent - r.load.answered for r in mine),
+            }
+        pipe = table.get("pipeline", {}).get("median_rps")
+        for kind in ("naive", "ceiling", "wsgi"):
+            if pipe and kind in table:
+                table[kind]["pipeline_ratio"] = pipe / table[kind]["median_rps"]
+                # the same ratio per round (paired), then the median: robust to drift between rounds
+                paired = []
+                for r in runs:
+                    if r.scheme == scheme and r.target == "pipeline":
+                        other = [o for o in runs if o.scheme == scheme and o.target == kind and o.round == r.round]
+                        if other and other[0].load.rps:
+                            paired.append(r.load.rps / other[0].load.rps)
+                if paired:
+                    table[kind]["pipeline_ratio_paired_median"] = statistics.median(paired)
+        out[scheme] = table
+    return out
+
+
+def as_dicts(runs: list[Run]) -> list[dict]:
+    """Raw runs, for the JSON results file."""
+    return [{**asdict(r), "rps": r.load.rps, "lost": r.lost, "phantom": r.phantom} for r in runs]
