@@ -390,7 +390,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 
 def cmd_browser(args: argparse.Namespace) -> int:
     """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
-    from .cli import PROG, LinePrinter, banner, open_store, run_until_stopped
+    from .cli import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
     from .remote import RemoteError, RemoteInspector
     from .server import InspectorServer
     from .store import StoreEvent
@@ -461,12 +461,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         if follower is not None:
             follower.join(timeout=5)
         if server is not None and store is not None:
-            server.stop()
-            unsubscribe()
-            printer.close()
-            captured = store.count(session=store.session)
-            store.close()
-            print(f"stopped: {captured} request(s) captured in session {store.session}", file=info, flush=True)
+            stop_capture(server, store, unsubscribe, printer, info)
         else:
             printer.close()
     return 0

@@ -256,13 +256,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         run_until_stopped(threading.Event())
     finally:
-        server.stop()
-        unsubscribe()
-        printer.close()
-        captured = store.count(session=store.session)
-        store.close()
-        print(f"stopped: {captured} request(s) captured in session {store.session}", file=info, flush=True)
+        stop_capture(server, store, unsubscribe, printer, info)
     return 0
+
+
+def stop_capture(server: InspectorServer, store: BeaconStore, unsubscribe: Callable[[], None],
+                 printer: LinePrinter, info: TextIO) -> None:
+    """Stop the mock, print what is still queued, close the journal and say how much was captured."""
+    server.stop()
+    unsubscribe()
+    printer.close()
+    captured = store.count(session=store.session)
+    store.close()
+    print(f"stopped: {captured} request(s) captured in session {store.session}", file=info, flush=True)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
