@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schemes", default="http,https")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, 20,000 records: a smoke run")
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT",
+                        help="also load `serve` from this checkout (e.g. a git worktree of an older commit)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     args = parser.parse_args(argv)
@@ -181,9 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             use_wrk = bool(WRK) and not args.python_load
             tool = "wrk (Lua script replaying bench/mix.py)" if use_wrk else "Python keep-alive clients (bench/load.py)"
             print(f"throughput: {len(mix)}-request mix, {expected_share(mix):.0%} answered 2xx", flush=True)
+            targets = tuple(t for t in throughput.TARGETS if t != "before")
+            if args.before:
+                throughput.BEFORE["tree"] = args.before.resolve()
+                targets += ("before",)
             runs = throughput.run_all(mix, work, rounds=args.rounds, seconds=args.seconds, warmup=1.0,
                                       connections=args.connections, threads=args.wrk_threads,
-                                      schemes=tuple(args.schemes.split(",")), use_wrk=use_wrk,
+                                      schemes=tuple(args.schemes.split(",")), targets=targets, use_wrk=use_wrk,
                                       progress=lambda s: print(s, flush=True))
             summary = throughput.summarise(runs)
             report["throughput"] = {"summary": summary, "runs": throughput.as_dicts(runs)}

@@ -28,13 +28,15 @@ from .load import WRK, LoadResult, run_python, run_wrk
 from .mix import Request
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("naive", "ceiling", "wsgi", "pipeline")
+TARGETS = ("naive", "ceiling", "wsgi", "pipeline", "before")
 LABELS = {
     "naive": "naive mock: Flask GIF on werkzeug threaded",
     "ceiling": "ceiling: cheroot + Flask, constant GIF",
     "wsgi": "cheroot + bare WSGI, constant GIF",
     "pipeline": "full pipeline: `serve` (decode, enrich, check, SQLite commit)",
+    "before": "the same `serve` from another checkout (`--before`)",
 }
+BEFORE: dict[str, Path] = {}  # "tree": a checkout whose `serve` runs as the "before" target
 
 
 @dataclass
@@ -91,13 +93,15 @@ def _env(home: Path) -> dict[str, str]:
 def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
     """Start one target on free loopback ports; return once it listens."""
     home = work / "home"
-    if kind == "pipeline":
+    if kind in ("pipeline", "before"):
+        tree = BEFORE["tree"] if kind == "before" else ROOT
         db = work / f"{tag}.sqlite3"
         log = work / f"{tag}.out"
         args = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--db", str(db)]
         args += ["--https-port", "0"] if scheme == "https" else ["--no-https"]
         with open(log, "w") as out:
-            proc = subprocess.Popen(args, cwd=ROOT, env=_env(home), stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(args, cwd=tree, env={**_env(home), "PYTHONPATH": str(tree)}, stdout=out,
+                                    stderr=subprocess.STDOUT)
         pattern = r"HTTPS +https://127\.0\.0\.1:(\d+)/" if scheme == "https" else r"HTTP +http://127\.0\.0\.1:(\d+)/"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -215,7 +219,7 @@ def summarise(runs: list[Run]) -> dict:
                 "unanswered_in_flight": sum(r.load.sent - r.load.answered for r in mine),
             }
         pipe = table.get("pipeline", {}).get("median_rps")
-        for kind in ("naive", "ceiling", "wsgi"):
+        for kind in ("naive", "ceiling", "wsgi", "before"):
             if pipe and kind in table:
                 table[kind]["pipeline_ratio"] = pipe / table[kind]["median_rps"]
                 # the same ratio per round (paired), then the median: robust to drift between rounds
