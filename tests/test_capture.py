@@ -153,3 +153,10 @@ def test_duplicate_beacon_within_window_is_noted(store):
                                 "(refine up to 4.28 sends twice under React StrictMode)")
     assert not any(n.startswith("duplicate") for n in later.notes + other_page.notes)
     assert store.get(second.id).notes == second.notes
+
+
+def test_request_json_form_carries_every_field():
+    from dataclasses import asdict
+
+    request = capture(beacon_request()).request
+    assert request.to_dict() == asdict(request)  # a field added later cannot be left out
