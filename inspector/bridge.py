@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 from collections import deque
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from mockserver.store import BeaconStore, StoreEvent
 
 from .qtcompat import emit
+from .wake import GuiWake
 
 BATCH_INTERVAL_MS = 50
 
@@ -41,7 +42,7 @@ class StoreBridge(QObject):
         self.store = store
         self._pending: deque[StoreEvent] = deque()
         self._lock = threading.Lock()
-        self._woken = False  # a wake-up is queued or the timer is running
+        self._wake = GuiWake(self, "_on_wake")  # stays set while the batch timer runs
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
@@ -52,12 +53,9 @@ class StoreBridge(QObject):
         """Runs on the writer's thread: enqueue, and wake the GUI thread once per batch."""
         with self._lock:
             self._pending.append(event)
-            if self._woken:
-                return
-            self._woken = True
         # A queued call: Qt posts an event to the GUI thread's loop; nothing
         # here touches a widget or the model.
-        QMetaObject.invokeMethod(self, "_on_wake", Qt.ConnectionType.QueuedConnection)
+        self._wake()
 
     @Slot()
     def _on_wake(self) -> None:
@@ -67,10 +65,10 @@ class StoreBridge(QObject):
     @Slot()
     def drain(self) -> None:
         """Take every pending event and emit one signal per kind of change."""
+        self._wake.reset()
         with self._lock:
             events = list(self._pending)
             self._pending.clear()
-            self._woken = False
         ids: list[int] = []
         must_reset = False
         sessions: list[int] = []

@@ -19,11 +19,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QMetaObject, QObject, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from mockserver.progress import Cancelled
 
 from .qtcompat import emit
+from .wake import GuiWake
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Job(QObject):
         self._cancel = threading.Event()
         self._progress: tuple[int, int] | None = None
         self._outcome: tuple[str, Any] | None = None  # ("ok", result) | ("error", message) | ("cancelled", None)
-        self._woken = False
+        self._wake = GuiWake(self, "_on_wake")
         self.done = False
         self.result: Any = None
         self.error: str | None = None
@@ -96,21 +97,14 @@ class Job(QObject):
             self._outcome = outcome
         self._wake()
 
-    def _wake(self) -> None:
-        with self._lock:
-            if self._woken:
-                return
-            self._woken = True
-        QMetaObject.invokeMethod(self, "_on_wake", Qt.ConnectionType.QueuedConnection)
-
     # -- the GUI side -------------------------------------------------------
 
     @Slot()
     def _on_wake(self) -> None:
+        self._wake.reset()
         with self._lock:
             progress, self._progress = self._progress, None
             outcome = self._outcome
-            self._woken = False
         if self.done:
             return
         if progress is not None:

@@ -8,12 +8,11 @@ stored a request; it only wakes the GUI thread with a queued call (as
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QMetaObject, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QHBoxLayout, QListWidget, QListWidgetItem, QPushButton, QSizePolicy, QVBoxLayout, QWidget,
@@ -27,6 +26,7 @@ from . import theme
 from .detail import plain_label
 from .icons import status_icon
 from .qtcompat import emit
+from .wake import GuiWake
 
 IDLE_HEADLINE = "—"
 RELOAD_HINT = ("Now reload the app (in the routed browser, or any browser routed here). A refine app sends its "
@@ -77,8 +77,7 @@ class OptOutPanel(QWidget):
         self.verdict: Verdict | None = None
         self.started_at: float | None = None
         self.stopped_at: float | None = None
-        self._wake_lock = threading.Lock()
-        self._woken = False
+        self._wake = GuiWake(self, "_on_wake")
         self.last_error: str | None = None
 
         layout = QVBoxLayout(self)
@@ -198,16 +197,11 @@ class OptOutPanel(QWidget):
 
     def _on_change(self, _watch: OptOutWatch) -> None:
         """Runs on the thread that stored a request: wake the GUI thread once per batch."""
-        with self._wake_lock:
-            if self._woken:
-                return
-            self._woken = True
-        QMetaObject.invokeMethod(self, "_on_wake", Qt.ConnectionType.QueuedConnection)
+        self._wake()
 
     @Slot()
     def _on_wake(self) -> None:
-        with self._wake_lock:
-            self._woken = False
+        self._wake.reset()
         if self.watching:
             self._refresh()
             emit(self.stateChanged)
