@@ -13,10 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-import pytest
-
-from mockserver.server import THREADS, InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.server import THREADS
 from tests.reliability.support import connection, send
 
 SLOW_HTTP = {
@@ -30,18 +27,8 @@ TLS_IDLE, TLS_HALF_HELLO = 15, 15
 ANSWER_WITHIN = 8.0  # seconds; the starved pool needed 10-30 s
 
 
-@pytest.fixture
-def server(certificate_dir):
-    store = BeaconStore(":memory:")
-    srv = InspectorServer(store, port=0, https_port=0, certificate_dir=certificate_dir)
-    srv.start()
-    yield srv
-    srv.stop()
-    store.close()
-
-
-def test_slow_and_idle_connections_do_not_starve_other_clients(server):
-    listening = server.listening
+def test_slow_and_idle_connections_do_not_starve_other_clients(live_server):
+    listening = live_server.listening
     assert PER_KIND * len(SLOW_HTTP) > THREADS and TLS_IDLE + TLS_HALF_HELLO > 2, "must outnumber the workers"
     with contextlib.ExitStack() as open_sockets:
         for data in SLOW_HTTP.values():
@@ -62,12 +49,12 @@ def test_slow_and_idle_connections_do_not_starve_other_clients(server):
             finally:
                 conn.close()
 
-    markers = [b.payload.get("projectId") for b in server.store.query() if b.payload]
+    markers = [b.payload.get("projectId") for b in live_server.store.query() if b.payload]
     assert markers == ["normal-http", "normal-cli-http", "normal-https", "normal-cli-https"]
 
 
-def test_plain_http_on_the_https_port_still_gets_cheroots_400(server):
-    with socket.create_connection(("127.0.0.1", server.listening.https_port), 10) as sock:
+def test_plain_http_on_the_https_port_still_gets_cheroots_400(live_server):
+    with socket.create_connection(("127.0.0.1", live_server.listening.https_port), 10) as sock:
         sock.sendall(b"GET /telemetry HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = b""
         while chunk := sock.recv(4096):
