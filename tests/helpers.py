@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
+import re
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -86,3 +89,36 @@ class Journal:
         status, _, body = http("GET", f"{self.base}/wait?count={before + 1}&timeout={delay}"
                                + "".join(f"&{k}={v}" for k, v in filters.items()), timeout=delay + 10)
         assert status == 408, f"expected no new record for {delay}s, got {body!r}"
+
+
+# -- reading a child process's output without hanging -------------------------
+
+_readers: dict[object, queue.Queue] = {}  # keyed by the pipe itself (kept alive, so ids never repeat)
+
+
+def read_line(stream, timeout: float = 30) -> str:
+    """One line from a child's pipe, failing (not hanging) if none comes in time.
+
+    A thread per pipe does the blocking reads (select() cannot see lines
+    already sitting in the text wrapper's buffer).
+    """
+    lines = _readers.get(stream)
+    if lines is None:
+        lines = _readers[stream] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
+                         daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        raise AssertionError(f"no output from the child within {timeout}s") from None
+
+
+def read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, list[str]]:
+    """Lines from a child's pipe up to the first matching ``pattern``: (match, lines read)."""
+    lines = []
+    while line := read_line(stream, timeout):
+        lines.append(line)
+        found = re.search(pattern, line)
+        if found:
+            return found, lines
+    raise AssertionError(f"{pattern!r} never printed; got {lines}")

@@ -6,22 +6,19 @@ import base64
 import hashlib
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import ssl
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from mockserver.server import InspectorServer, ServerError
 from mockserver.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http
+from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http, read_line, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
@@ -114,53 +111,23 @@ def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-_readers: dict[object, queue.Queue] = {}  # keyed by the pipe itself (kept alive, so ids never repeat)
-
-
-def _read_line(stream, timeout: float = 30) -> str:
-    """One line from a child's pipe, failing (not hanging) if none comes in time.
-
-    A thread per pipe does the blocking reads (select() cannot see lines
-    already sitting in the text wrapper's buffer).
-    """
-    lines = _readers.get(stream)
-    if lines is None:
-        lines = _readers[stream] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
-                         daemon=True).start()
-    try:
-        return lines.get(timeout=timeout)
-    except queue.Empty:
-        raise AssertionError(f"no output from the child within {timeout}s") from None
-
-
-def _read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, list[str]]:
-    lines = []
-    while line := _read_line(stream, timeout):
-        lines.append(line)
-        found = re.search(pattern, line)
-        if found:
-            return found, lines
-    raise AssertionError(f"{pattern!r} never printed; got {lines}")
-
-
 def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_path):
     proc = _serve(tmp_path, "--db", str(tmp_path / "j.sqlite3"))
     try:
-        port, banner = _read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        _, rest = _read_until(proc.stdout, r"Ctrl-C stops")
+        port, banner = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        _, rest = read_until(proc.stdout, r"Ctrl-C stops")
         text = "".join(banner + rest)
         assert re.search(r"SPKI pin  [A-Za-z0-9+/]{43}=", text)
         assert "--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:" in text
         assert "--ignore-certificate-errors-spki-list=" in text
         http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}",
              headers={"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"})
-        line, _ = _read_until(proc.stdout, r"#1 ")
+        line, _ = read_until(proc.stdout, r"#1 ")
         assert re.fullmatch(r"\d\d:\d\d:\d\d  #1     beacon     ok      GET /telemetry  localhost · refine 4\.58\.0 · "
                             r"2 resources · providers: router data · projectId >>>>\? · Chrome 156\.0\.0 on Linux · "
                             r"127\.0\.0\.1\n", line.string)
         proc.send_signal(signal.SIGINT)
-        _, rest = _read_until(proc.stdout, r"^stopped: ")  # the reader thread owns the pipe now
+        _, rest = read_until(proc.stdout, r"^stopped: ")  # the reader thread owns the pipe now
         proc.wait(timeout=20)
     finally:
         proc.kill()
@@ -171,9 +138,9 @@ def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_pa
 def test_serve_json_prints_records_as_ndjson(tmp_path):
     proc = _serve(tmp_path, "--db", ":memory:", "--json")
     try:
-        port, _ = _read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        port, _ = read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
         http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")
-        record = json.loads(_read_line(proc.stdout))
+        record = json.loads(read_line(proc.stdout))
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=20)
     finally:
@@ -211,7 +178,7 @@ def test_acknowledged_requests_survive_kill_9(tmp_path):
     db = tmp_path / "durable.sqlite3"
     proc = _serve(tmp_path, "--db", str(db), "--no-https")
     try:
-        port, _ = _read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        port, _ = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
         acknowledged = sum(http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")[0] == 200
                            for _ in range(50))
         proc.send_signal(signal.SIGKILL)
