@@ -48,14 +48,26 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535 (0 = any free port), got {value}")
-    return value
+def whole_number(low: int, high: int | None = None, *, what: str = "a whole number",
+                 hint: str = "") -> Callable[[str], int]:
+    """An argparse ``type`` taking a whole number in ``low``..``high`` (no upper bound when None).
+
+    Errors read e.g. ``port must be 0-65535 (0 = any free port), got 70000``.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} is a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}-{high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{what} must be {allowed}{hint}, got {value}")
+        return value
+
+    return parse
+
+
+_port = whole_number(0, 65535, what="port", hint=" (0 = any free port)")
 
 
 def add_server_options(parser: argparse.ArgumentParser, *, db_default: str | None = None) -> None:

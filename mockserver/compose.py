@@ -283,18 +283,10 @@ def _providers(text: str) -> list[str]:
     return names
 
 
-def _resources(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
-    return value
-
-
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``send``."""
+    from .cli import whole_number
+
     parser = subparsers.add_parser(
         "send", help="send the exact beacon @refinedev/core sends for given inputs (exit 0 sent, 1 refine "
                      "would send nothing, 2 error)",
@@ -310,7 +302,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     parser.add_argument("--providers", type=_providers, default=list(DEFAULT_PROVIDERS), metavar="LIST",
                         help="comma-separated providers that are on; the others are sent as false "
                              f"(default {','.join(DEFAULT_PROVIDERS)}; known: {','.join(PROVIDERS)})")
-    parser.add_argument("--resources", type=_resources, default=DEFAULT_RESOURCES, metavar="N",
+    parser.add_argument("--resources", type=whole_number(0, what="resource count"), default=DEFAULT_RESOURCES,
+                        metavar="N",
                         help="resourceCount: the length of the resources prop (default %(default)s)")
     parser.add_argument("--project-id", metavar="ID", help="options.projectId (omitted when not given, as refine does)")
     parser.add_argument("--encoding", choices=ENCODINGS, default=BROWSER,

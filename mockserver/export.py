@@ -184,19 +184,9 @@ def export_store(store: BeaconStore, fmt: str, path: str | Path, *, selection: R
 
 # -- the command -----------------------------------------------------------------
 
-def _session(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a session is a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"sessions start at 1, got {value}")
-    return value
-
-
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``export``."""
-    from .cli import add_db_option
+    from .cli import add_db_option, whole_number
 
     parser = subparsers.add_parser(
         "export", help="write records as JSON, NDJSON, CSV or HAR (optionally redacted)",
@@ -210,7 +200,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
                         help="mask IP addresses, hostnames, emails and projectIds with stable pseudonyms")
     parser.add_argument("--kind", choices=KINDS, metavar="KIND", help=f"only this kind ({', '.join(KINDS)})")
     parser.add_argument("--status", choices=STATUSES, metavar="STATUS", help=f"only {' or '.join(STATUSES)}")
-    parser.add_argument("--session", type=_session, metavar="N", help="only records of session N")
+    parser.add_argument("--session", type=whole_number(1, what="session"), metavar="N",
+                        help="only records of session N")
     parser.add_argument("--since", metavar="WHEN",
                         help="only records received at or after WHEN (ISO 8601, e.g. 2026-11-26 or "
                              "2026-11-26T06:00Z; local time without a zone)")

@@ -239,7 +239,8 @@ def test_export_command_formats_and_filters(tmp_path, capsys):
     (["--ids", "x"], "record ids are whole numbers"),
     (["--since", "yesterday"], "--since wants an ISO 8601"),
     (["--kind", "beacons"], "invalid choice"),
-    (["--session", "0"], "sessions start at 1"),
+    (["--session", "0"], "session must be 1 or more, got 0"),
+    (["--session", "one"], "session is a whole number, got 'one'"),
     (["--format", "xml"], "invalid choice"),
 ])
 def test_export_command_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):

@@ -172,3 +172,15 @@ def test_send_to_nothing_listening_exits_2(capsys):
     assert "could not send" in err and err.count("\n") == 1
     with pytest.raises(SendError):
         send(compose_beacon(), f"http://127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["send", "--resources", "-1"], "argument --resources: resource count must be 0 or more, got -1"),
+    (["send", "--resources", "two"], "argument --resources: resource count is a whole number, got 'two'"),
+    (["serve", "--port", "65536"], "argument --port: port must be 0-65535 (0 = any free port), got 65536"),
+    (["serve", "--https-port", "x"], "argument --https-port: port is a whole number, got 'x'"),
+])
+def test_whole_number_arguments_say_what_is_wrong(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
