@@ -55,30 +55,41 @@ def _verdict(ok: bool) -> str:
     return "met" if ok else "**missed**"
 
 
+def _cpu_note(row: dict) -> str:
+    ratio = row.get("pipeline_cpu_ratio")
+    return "" if ratio is None else f" (by CPU time per request: {ratio:.1%})"
+
+
 def throughput_md(summary: dict, seconds: float, rounds: int, connections: int, threads: int, tool: str) -> str:
     lines = [f"Load: {tool}, {threads} thread(s), {connections} keep-alive connections, {seconds:g} s per run after "
              f"1 s warm-up, {rounds} rounds interleaved; each server its own process, fresh per run.", ""]
     for scheme, table in summary.items():
         lines += [f"**{scheme.upper()}**", "",
-                  "| target | median req/s | runs (req/s) | p50 / p99 latency | full pipeline ÷ this |",
-                  "|---|---:|---|---|---:|"]
+                  "| target | median req/s | runs (req/s) | p50 / p99 latency | server CPU per request "
+                  "(context switches) | full pipeline ÷ this: req/s (paired); CPU |",
+                  "|---|---:|---|---|---:|---:|"]
         for kind in throughput.TARGETS:
             if kind not in table:
                 continue
             row = table[kind]
             ratio = row.get("pipeline_ratio")
             paired = row.get("pipeline_ratio_paired_median")
-            ratio_text = "" if ratio is None else f"{ratio:.2f}× (paired {paired:.2f}×)"
+            ratio_text = "" if ratio is None else f"{ratio:.2f}× ({paired:.2f}×)"
+            if row.get("pipeline_cpu_ratio"):
+                ratio_text += f"; {row['pipeline_cpu_ratio']:.2f}×"
+            cpu = row.get("median_cpu_us")
+            cpu_text = "" if cpu is None else f"{cpu:,.0f} µs ({row['median_switches']:.0f})"
             lines.append(f"| {throughput.LABELS[kind]} | {row['median_rps']:,.0f} | "
                          f"{', '.join(f'{x:,}' for x in row['rps'])} | "
-                         f"{row['median_p50_ms']:.1f} / {row['median_p99_ms']:.1f} ms | {ratio_text} |")
+                         f"{row['median_p50_ms']:.1f} / {row['median_p99_ms']:.1f} ms | {cpu_text} | {ratio_text} |")
         pipe = table.get("pipeline")
         if pipe:
             naive = table.get("naive", {}).get("pipeline_ratio")
             ceiling = table.get("ceiling", {}).get("pipeline_ratio")
             lines += ["",
                       f"Targets ({scheme.upper()}): ≥ 2× naive: {naive:.2f}× {_verdict(naive >= TARGETS['vs_naive'])}; "
-                      f"≥ 80 % of ceiling: {ceiling:.0%} {_verdict(ceiling >= TARGETS['vs_ceiling'])}; "
+                      f"≥ 80 % of ceiling: {ceiling:.1%} {_verdict(ceiling >= TARGETS['vs_ceiling'])}"
+                      f"{_cpu_note(table.get('ceiling', {}))}; "
                       f"zero loss: {pipe['answered']:,} answered ({pipe['answered_2xx']:,} 2xx), "
                       f"{pipe['lost']} answered-but-not-stored, {pipe['phantom']} stored-but-never-sent "
                       f"{_verdict(pipe['lost'] == 0 and pipe['phantom'] == 0)} "

@@ -49,6 +49,8 @@ class Run:
     load: LoadResult
     stored_ok: int | None = None
     stored_invalid: int | None = None
+    cpu_us: float | None = None  # the server process's CPU time (user + system) per answered request
+    switches: float | None = None  # its threads' context switches per answered request
 
     @property
     def lost(self) -> int | None:
@@ -126,6 +128,28 @@ def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
     return Server(proc, int(found.group(1)))
 
 
+def process_usage(pid: int) -> tuple[float, int] | None:
+    """(CPU seconds, context switches) of process ``pid`` and all its threads so far; None off Linux.
+
+    CPU per request is steadier than requests per second on a shared machine:
+    a neighbour's load slows a run down but adds little CPU time to it.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        switches = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            try:
+                for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
+                    if "ctxt_switches:" in line:  # voluntary and nonvoluntary
+                        switches += int(line.split()[1])
+            except OSError:  # a thread that ended meanwhile
+                continue
+        return seconds, switches
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def stored_counts(db: Path) -> tuple[int, int]:
     """(ok, invalid) records in the database, read straight from SQLite."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
@@ -163,8 +187,13 @@ def measure(kind: str, scheme: str, round_no: int, mix: list[Request], work: Pat
         if warmup:
             load(warmup)
         before = settled_counts(server.db) if server.db else None
+        usage_before = process_usage(server.proc.pid)
         result = load(seconds)
+        usage_after = process_usage(server.proc.pid)
         run = Run(kind, scheme, round_no, result)
+        if usage_before and usage_after and result.answered:
+            run.cpu_us = 1e6 * (usage_after[0] - usage_before[0]) / result.answered
+            run.switches = (usage_after[1] - usage_before[1]) / result.answered
         if server.db and before is not None:
             after = settled_counts(server.db)
             run.stored_ok, run.stored_invalid = after[0] - before[0], after[1] - before[1]
@@ -195,6 +224,11 @@ def run_all(mix: list[Request], work: Path, *, rounds: int, seconds: float, warm
     return runs
 
 
+def _median_or_none(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
 def summarise(runs: list[Run]) -> dict:
     """Medians per target and scheme, ratios, loss totals."""
     out: dict = {}
@@ -209,6 +243,8 @@ def summarise(runs: list[Run]) -> dict:
                 "rps": [round(r.load.rps) for r in mine],
                 "median_p50_ms": statistics.median(r.load.latency_p50_ms for r in mine),
                 "median_p99_ms": statistics.median(r.load.latency_p99_ms for r in mine),
+                "median_cpu_us": _median_or_none([r.cpu_us for r in mine]),
+                "median_switches": _median_or_none([r.switches for r in mine]),
                 "socket_errors": sum(r.load.socket_errors for r in mine),
                 "answered": sum(r.load.answered for r in mine),
                 "answered_2xx": sum(r.load.ok_2xx for r in mine),
@@ -231,6 +267,9 @@ def summarise(runs: list[Run]) -> dict:
                             paired.append(r.load.rps / other[0].load.rps)
                 if paired:
                     table[kind]["pipeline_ratio_paired_median"] = statistics.median(paired)
+                cpu_pipe, cpu_other = table["pipeline"]["median_cpu_us"], table[kind]["median_cpu_us"]
+                if cpu_pipe and cpu_other:  # the same ratio from CPU time per request
+                    table[kind]["pipeline_cpu_ratio"] = cpu_other / cpu_pipe
         out[scheme] = table
     return out
 
