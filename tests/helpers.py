@@ -113,6 +113,14 @@ def read_line(stream, timeout: float = 30) -> str:
         raise AssertionError(f"no output from the child within {timeout}s") from None
 
 
+def read_rest(stream, timeout: float = 30) -> list[str]:
+    """Every line left on a child's pipe, up to its end (the child has exited or is exiting)."""
+    lines = []
+    while line := read_line(stream, timeout):
+        lines.append(line)
+    return lines
+
+
 def read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, list[str]]:
     """Lines from a child's pipe up to the first matching ``pattern``: (match, lines read)."""
     lines = []

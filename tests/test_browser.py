@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from mockserver.browser import (NOT_FOUND_HINT, BrowserError, BrowserNotFound, b
                                 find_browser, launch_routed_browser, routed_browser_args)
 from mockserver.config import ENV_BROWSER
 from mockserver.routing import QUIET_CHROMIUM_FLAGS
-from tests.helpers import REFINE_4_PAYLOAD, js_stringify
+from tests.helpers import REFINE_4_PAYLOAD, js_stringify, read_rest, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="
@@ -247,37 +246,30 @@ def test_a_browser_that_dies_at_start_is_a_clear_error(tmp_path, live_server):
 # -- the `browser` command ----------------------------------------------------------
 
 def browser_cli(*args: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args], cwd=ROOT, text=True,
+    return subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    # A blocked readline() must not hang the suite: end the command after a minute whatever happens.
-    watchdog = threading.Timer(60, proc.kill)
-    watchdog.daemon = True
-    watchdog.start()
-    return proc
+
+
+def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
+    """Ctrl-C the command; (everything it printed on stdout, its stderr)."""
+    proc.send_signal(signal.SIGINT)
+    err = "".join(read_rest(proc.stderr))  # both pipes drained by reader threads: no deadlock on a full one
+    proc.wait(timeout=30)
+    return "".join(lines + read_rest(proc.stdout)), err
 
 
 def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_site):
     proc = browser_cli(beacon_site, "--headless", "--port", "0", "--https-port", "0", "--db", ":memory:")
-    lines: list[str] = []
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if " beacon " in line:
-                break
-        assert any(" beacon " in line and "refine 4.58.0" in line for line in lines), "".join(lines)
+        _, lines = read_until(proc.stdout, r" beacon .*refine 4\.58\.0")
         https_line = next(line for line in lines if line.strip().startswith("HTTPS"))
         port = https_line.split("127.0.0.1:")[1].split("/")[0]
         assert _processes_with(f"127.0.0.1:{port}"), "the routed browser should be running"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        out, err = interrupt(proc, lines)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
     assert proc.returncode == 0, err
     assert "stopped: 1 request(s) captured" in out
     assert _processes_with(f"MAP telemetry.refine.dev 127.0.0.1:{port}") == []
@@ -308,24 +300,14 @@ def test_browser_command_errors_are_one_line_exit_2(args, message):
 def test_browser_command_with_a_running_inspector(chromium, beacon_site, live_server):
     proc = browser_cli(beacon_site, "--headless", "--server", live_server.listening.https_url)
     try:
-        deadline = time.monotonic() + 30
-        lines = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if " beacon " in line:
-                break
-        assert any(" beacon " in line for line in lines), "".join(lines)
+        _, lines = read_until(proc.stdout, r" beacon ")
         assert live_server.store.count() == 1
-        proc.send_signal(signal.SIGINT)
-        proc.communicate(timeout=30)
+        out, err = interrupt(proc, lines)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0
+            proc.wait()
+    assert proc.returncode == 0, err
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX shell stand-in")
