@@ -15,6 +15,10 @@ takes seconds, not minutes). Each measurement is a fresh process
 * ``rss_mb`` (peak resident memory of the process) and ``rss_before_open_mb``
   (after imports, before the database is opened).
 
+Then the real window opens the same database (``bench/window_probe.py``): time
+to the table painted with every record, memory, and how long scrolling,
+filtering and sorting hold the GUI thread.
+
 Each is measured with the OS page cache warm and cold (the database's own
 pages dropped with ``posix_fadvise(DONTNEED)`` first; nothing else is evicted).
 """
@@ -141,7 +145,43 @@ def run(work: Path, rounds: int, records: int = 100_000, progress=print) -> dict
     summary["file_mb"] = db.stat().st_size / 2**20
     summary["rounds"] = runs
     summary["cold_rounds"] = cold_runs
+    summary["window"] = window(db, work, rounds, progress)
     return summary
+
+
+def window(db: Path, work: Path, rounds: int, progress=print) -> dict:
+    """The real window over ``db`` (``bench/window_probe.py``), ``rounds`` fresh processes: medians."""
+    runs = []
+    for n in range(rounds):
+        started = time.time()
+        out = subprocess.run([sys.executable, "-m", "bench.window_probe", str(db), str(work), f"{started:.6f}"],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen"})
+        found = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+        if out.returncode or not found:
+            raise RuntimeError(f"the window probe failed: {out.stderr[-2000:]}")
+        runs.append(json.loads(found[0][len("RESULT "):]))
+        progress(f"  window {n + 1}/{rounds}: shown with {runs[-1]['rows']:,} rows after {runs[-1]['shown_s']:.2f} s")
+
+    def median(pick) -> float:
+        return statistics.median(pick(r) for r in runs)
+
+    scroll = sorted(x for r in runs for x in r["scroll_s"])
+    return {
+        "rows": runs[0]["rows"],
+        "shown_s": median(lambda r: r["shown_s"]),
+        "rss_mb": median(lambda r: r["rss_mb"]),
+        "scroll_p50_s": statistics.median(scroll),
+        "scroll_max_s": scroll[-1],
+        "filter_s": {k: median(lambda r, k=k: r["filter_s"][k]) for k in runs[0]["filter_s"]},
+        "filter_rows": runs[0]["filter_rows"],
+        "clear_s": median(lambda r: r["clear_s"]),
+        "sort_s": {k: median(lambda r, k=k: r["sort_s"][k]) for k in runs[0]["sort_s"]},
+        "redact_s": median(lambda r: r["redact_s"]),
+        "redacted_filter_s": median(lambda r: r["redacted_filter_s"]),
+        "redacted_sort_s": {k: median(lambda r, k=k: r["redacted_sort_s"][k]) for k in runs[0]["redacted_sort_s"]},
+        "runs": runs,
+    }
 
 
 if __name__ == "__main__":
