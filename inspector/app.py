@@ -9,6 +9,7 @@ in a one-line message, never a traceback.
 from __future__ import annotations
 
 import ctypes.util
+import gc
 import os
 import signal
 import sys
@@ -73,6 +74,12 @@ def create_application(argv: list[str] | None = None):
     app = QApplication.instance()
     if app is None:
         app = QApplication(argv if argv is not None else [sys.argv[0]])
+        # Everything imported so far (Qt's bindings, Flask, the user-agent tables: ~60,000 objects)
+        # lives as long as the process. Out of the collector's sight, a full collection, which the
+        # embedded server's garbage triggers now and then and which holds the GIL throughout, scans
+        # only what came later: 5-15 ms instead of ~45 ms with 12,000 rows loaded, so the window is
+        # not frozen that long under a burst of requests.
+        gc.freeze()
     app.setWindowIcon(app_icon())
     return app
 

@@ -35,6 +35,15 @@ Index = QModelIndex | QPersistentModelIndex
 RECORD_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 SUMMARY_ROLE = Qt.ItemDataRole.UserRole + 2
 
+# Roles as plain ints: _value() runs for every role of every painted cell, and comparing enums costs more.
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_TEXT_ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
+_CENTRED = int(Qt.AlignmentFlag.AlignCenter)
+_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
 
 def _version_key(text: str | None) -> tuple[Any, ...]:
     if text is None:
@@ -136,6 +145,7 @@ class BeaconTableModel(QAbstractTableModel):
         self._hay: list[str] = []
         self._shown: list[int] = []  # indices into _rows, in display order
         self._last_id = 0
+        self.last_batch: list[Summary] = []  # the rows the last fetch_new added to those shown (real values)
         self._ok = 0
         self._invalid = 0
         self._text: list[str] = []
@@ -188,6 +198,8 @@ class BeaconTableModel(QAbstractTableModel):
         self._ok += ok
         self._invalid += len(new) - ok
         accepted = self._accepted(range(start, len(self._rows)))
+        rows = self._rows
+        self.last_batch = [rows[i] for i in accepted]
         if accepted:
             self._insert(accepted)
         self._emit_counts()
@@ -413,27 +425,47 @@ class BeaconTableModel(QAbstractTableModel):
         row = index.row()
         if not index.isValid() or row >= len(self._shown):
             return None
+        return self._value(self._rows[self._shown[row]], index.column(), role)
+
+    def multiData(self, index: Index, roleDataSpan: Any) -> None:  # noqa: N802, N803 - Qt override
+        """Every role the delegate asks for, in one call per cell (the same values as :meth:`data`).
+
+        Qt's delegate asks for 7 roles for each cell it paints; the inherited
+        ``multiData`` calls :meth:`data` once per role. Nothing here calls a Qt
+        function that lets go of the GIL (constructors such as ``QModelIndex()``
+        or ``createIndex`` do): under a burst of requests the embedded server's
+        threads would take it at each, and the paint would wait for it back.
+        """
+        row = index.row()
+        if not index.isValid() or row >= len(self._shown):
+            for item in roleDataSpan:
+                item.clearData()
+            return
         s = self._rows[self._shown[row]]
         column = index.column()
-        if self._redactor is not None and role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole,
-                                                   SUMMARY_ROLE):
-            s = self.view(s)
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._display(s, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(s, column)
-        if role == Qt.ItemDataRole.ForegroundRole and column == Column.STATUS:
-            return self._scheme.ok if s.status == "ok" else self._scheme.invalid
-        if role == Qt.ItemDataRole.DecorationRole and column == Column.STATUS:
-            return status_icon(s.status, self._scheme)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column == Column.SESSION:
-            return int(Qt.AlignmentFlag.AlignCenter)
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.ID, Column.RESOURCES):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        value = self._value
+        for item in roleDataSpan:
+            item.setData(value(s, column, item.role()))
+
+    def _value(self, s: Summary, column: int, role: int) -> Any:
+        """The value of ``role`` in ``column`` for the row ``s`` (real values: redacted here when on)."""
+        if role == _DISPLAY:
+            return self._display(s if self._redactor is None else self.view(s), column)
+        if role == _TEXT_ALIGNMENT:
+            if column == Column.SESSION:
+                return _CENTRED
+            return _RIGHT if column == Column.ID or column == Column.RESOURCES else None
+        if column == Column.STATUS:
+            if role == _FOREGROUND:
+                return self._scheme.ok if s.status == "ok" else self._scheme.invalid
+            if role == _DECORATION:
+                return status_icon(s.status, self._scheme)
+        if role == _TOOLTIP:
+            return self._tooltip(s if self._redactor is None else self.view(s), column)
         if role == RECORD_ID_ROLE:
             return s.id
         if role == SUMMARY_ROLE:
-            return s
+            return s if self._redactor is None else self.view(s)
         return None
 
     def _display(self, s: Summary, column: int) -> str:

@@ -1,31 +1,115 @@
 """A small timeline strip: requests over time, ok and invalid stacked, for the rows the table shows.
 
-Buckets come from :func:`mockserver.diff.timeline_buckets`. They are
-recomputed only when the rows change (coalesced by a single-shot timer whose
-delay grows with the cost of the last computation, so a flood of live
-requests over 100,000 rows cannot keep the GUI thread busy); painting only
-draws the cached bars. Hover shows a bucket's time range and counts; a click
-selects the first record in it.
+The buckets are those of :func:`mockserver.diff.timeline_buckets` over the
+shown rows, counted from :class:`TimelineCounts`: every shown row's time, kept
+sorted by status. Live rows are added to it as they arrive (``append``), so a
+batch costs its own rows plus a binary search per bar, never a pass over every
+row; only a change of the shown set (filter, reload) reads all rows again.
+Recounting is coalesced by a single-shot timer; painting only draws the cached
+bars. Hover shows a bucket's time range and counts; a click selects the first
+record in it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from bisect import bisect_left, insort
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta, timezone
 
 from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from mockserver.beacon import Summary
-from mockserver.diff import TimeBucket, timeline_buckets
+from mockserver.beacon import STATUSES, Summary
+from mockserver.diff import TimeBucket
 
 from . import theme
 from .qtcompat import emit
 
 BAR_WIDTH = 6  # pixels per bucket (bar plus gap)
 MIN_DELAY_MS = 150
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(text: str) -> int:
+    """Microseconds since 1970 of an ISO time, read as :func:`mockserver.diff.timeline_buckets` reads it."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+class TimelineCounts:
+    """The times of a set of rows, sorted, one list per status: rows can be added one batch at a time.
+
+    :meth:`buckets` gives exactly ``timeline_buckets(rows, width)`` (same edges,
+    same counts), by binary search in the sorted times: O(width · log rows)
+    instead of parsing every row's time again.
+    """
+
+    def __init__(self, rows: Iterable[Summary] = ()) -> None:
+        self._times: dict[str, list[int]] = {}  # status -> microseconds since 1970, ascending
+        self.size = 0  # rows added (a row whose time cannot be read is counted here, not charted)
+        self.add(rows)
+
+    def add(self, rows: Iterable[Summary]) -> None:
+        """Count ``rows`` too (a row whose time cannot be read is counted in ``size`` only)."""
+        times = self._times
+        late: dict[str, list[int]] = {}  # times earlier than the last one of their status
+        for s in rows:
+            self.size += 1
+            try:
+                moment = _micros(s.received_at)
+            except (TypeError, ValueError):
+                continue
+            same = times.get(s.status)
+            if same is None:
+                times[s.status] = [moment]
+            elif same[-1] <= moment:
+                same.append(moment)  # the usual case: live rows arrive in time order
+            else:
+                late.setdefault(s.status, []).append(moment)
+        for status, moments in late.items():
+            same = times[status]
+            if len(moments) > 64:
+                same.extend(moments)
+                same.sort()
+            else:
+                for moment in moments:
+                    insort(same, moment)
+
+    def buckets(self, width: int) -> list[TimeBucket]:
+        """``width`` equal time buckets from the first to the last row, counted by status."""
+        if width < 1:
+            raise ValueError(f"width must be at least 1 bucket, got {width}")
+        lists = [(status, times) for status, times in self._times.items() if times]
+        if not lists:
+            return []
+        first_us = min(times[0] for _, times in lists)
+        first = _EPOCH + timedelta(microseconds=first_us)
+        last = _EPOCH + timedelta(microseconds=max(times[-1] for _, times in lists))
+        # From here on the same arithmetic as timeline_buckets, so edges and counts are identical.
+        span = last - first
+        if span <= timedelta(0):
+            span = timedelta(seconds=1)
+        size = (span / width) // _MICROSECOND
+        edges = [first + span * i / width for i in range(width)] + [first + span]
+        buckets = [TimeBucket(edges[i], edges[i + 1], dict.fromkeys(STATUSES, 0)) for i in range(width)]
+
+        def index(moment: int) -> int:  # the bucket of a time: (moment - first) / size, as a timedelta ratio
+            return min(width - 1, int((moment - first_us) / size))
+
+        for status, times in lists:
+            lo, n = 0, len(times)
+            while lo < n:  # one bisection per non-empty bucket (index() grows with the time)
+                i = index(times[lo])
+                hi = n if i == width - 1 else bisect_left(times, i + 1, lo, n, key=index)
+                counts = buckets[i].counts
+                counts[status] = counts.get(status, 0) + hi - lo
+                lo = hi
+        return buckets
 
 
 def _clock(moment: datetime, with_date: bool) -> str:
@@ -38,10 +122,15 @@ class TimelineStrip(QWidget):
 
     bucketClicked = Signal(int)
 
-    def __init__(self, rows: Callable[[], Sequence[Summary]], parent: QWidget | None = None) -> None:
+    def __init__(self, rows: Callable[[], Sequence[Summary]], parent: QWidget | None = None,
+                 count: Callable[[], int] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("timeline")
         self._rows = rows
+        self._count = count  # how many rows there are, cheaply (a check that appends kept up)
+        self._counts = TimelineCounts()
+        self._stale = True  # the shown rows changed as a whole: read them all again
+        self.full_recounts = 0  # how often every row was read (for tests)
         self.buckets: list[TimeBucket] = []
         self.marker: datetime | None = None  # the selected record's time
         self.last_cost = 0.0  # seconds the last recomputation took
@@ -63,7 +152,17 @@ class TimelineStrip(QWidget):
     # -- data -----------------------------------------------------------------
 
     def schedule(self) -> None:
-        """Recompute soon (rows changed); bursts collapse into one recomputation."""
+        """Recompute soon from all the rows (the shown set changed); bursts collapse into one recomputation."""
+        self._stale = True
+        self._start()
+
+    def append(self, rows: Iterable[Summary]) -> None:
+        """``rows`` were added to those shown: count them, and redraw soon."""
+        if not self._stale:
+            self._counts.add(rows)
+        self._start()
+
+    def _start(self) -> None:
         if not self._timer.isActive():
             self._timer.start(max(MIN_DELAY_MS, int(self.last_cost * 5000)))
 
@@ -71,12 +170,14 @@ class TimelineStrip(QWidget):
         return max(10, (self.width() - 16) // BAR_WIDTH)
 
     def recompute(self) -> None:
-        """Rebuild the buckets from the rows now."""
+        """Bring the buckets up to date now."""
         self._timer.stop()
         started = time.perf_counter()
-        rows = self._rows()
-        width = self._bar_count()
-        self.buckets = timeline_buckets(rows, width) if rows else []
+        if self._stale or (self._count is not None and self._count() != self._counts.size):
+            self._counts = TimelineCounts(self._rows())
+            self._stale = False
+            self.full_recounts += 1
+        self.buckets = self._counts.buckets(self._bar_count())
         self.last_cost = time.perf_counter() - started
         self.update()
 
@@ -108,18 +209,24 @@ class TimelineStrip(QWidget):
         peak = max(1, max(b.total for b in self.buckets))
         step = plot.width() / len(self.buckets)
         bar = max(1.0, step - 1.5)
+        left, bottom, height = plot.left(), plot.bottom(), plot.height()
+        # One rectangle, moved for each bar: constructing a QRectF lets go of the GIL, and
+        # the embedded server's threads would take it (and keep it a while) at each bar.
+        rect = QRectF()
         for i, bucket in enumerate(self.buckets):
             if not bucket.total:
                 continue
-            x = plot.left() + i * step
+            x = left + i * step
             ok = bucket.counts.get("ok", 0)
             bad = bucket.total - ok
-            ok_h = plot.height() * ok / peak
-            bad_h = plot.height() * bad / peak
+            ok_h = height * ok / peak
+            bad_h = height * bad / peak
             if ok:
-                painter.fillRect(QRectF(x, plot.bottom() - ok_h, bar, ok_h), s.ok)
+                rect.setRect(x, bottom - ok_h, bar, ok_h)
+                painter.fillRect(rect, s.ok)
             if bad:
-                painter.fillRect(QRectF(x, plot.bottom() - ok_h - bad_h, bar, bad_h), s.invalid)
+                rect.setRect(x, bottom - ok_h - bad_h, bar, bad_h)
+                painter.fillRect(rect, s.invalid)
         if self.marker is not None:
             start, end = self.buckets[0].start, self.buckets[-1].end
             if start <= self.marker <= end:
@@ -186,7 +293,7 @@ class TimelineStrip(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         super().resizeEvent(event)
         if len(self.buckets) != self._bar_count():
-            self.schedule()
+            self._start()
 
     def changeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
         from PySide6.QtCore import QEvent

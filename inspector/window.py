@@ -264,9 +264,11 @@ class MainWindow(QMainWindow):
         self.bridge.sessionStarted.connect(self._on_session_started)
         self.model.countsChanged.connect(self._on_counts)
         self.model.rowsAppended.connect(self._on_rows_appended)
+        self.model.rowsAppended.connect(self._chart_batch)
         self.model.modelReset.connect(self._restore_selection)
+        # The timeline charts the shown set: a reset changes it (a re-sort only reorders it; appended
+        # rows are added one batch at a time, in _chart_batch).
         self.model.modelReset.connect(self.timeline.schedule)
-        self.model.layoutChanged.connect(self.timeline.schedule)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.detail.message.connect(self._flash)
@@ -293,7 +295,7 @@ class MainWindow(QMainWindow):
         self.table_stack.addWidget(self.empty)
         self.table_stack.addWidget(self.table)
 
-        self.timeline = TimelineStrip(self.model.shown_summaries)
+        self.timeline = TimelineStrip(self.model.shown_summaries, count=self.model.rowCount)
         self.timeline.bucketClicked.connect(self.select_record)
         top = QWidget()
         top_layout = QVBoxLayout(top)
@@ -624,9 +626,11 @@ class MainWindow(QMainWindow):
         if session == self.store.session:
             self._flash(f"Session {session} started: new records go there")
 
-    def _on_rows_appended(self, shown: int) -> None:
+    def _chart_batch(self, shown: int) -> None:
         if shown:
-            self.timeline.schedule()
+            self.timeline.append(self.model.last_batch)
+
+    def _on_rows_appended(self, shown: int) -> None:
         if shown and self._current_id is None and not self.table.selectionModel().hasSelection():
             # Nothing chosen yet: show the newest record rather than an empty pane.
             newest = 0 if self.model.newest_on_top else self.model.rowCount() - 1
