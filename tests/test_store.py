@@ -43,6 +43,31 @@ def test_summaries_match_the_records(store):
         "4.58.0", "2", "router data", "<b>x</b>")
 
 
+def test_summaries_put_every_column_in_its_place_and_share_repeated_values(store):
+    from mockserver.beacon import Beacon, RequestInfo
+
+    def record(n: int) -> Beacon:
+        return Beacon(kind="beacon", status="invalid", received_at=f"2026-11-26T08:00:0{n}.000000Z",
+                      request=RequestInfo("GET", "https", "/telemetry", "payload=x", {}, None, 0),
+                      problems=["payload is not valid base64"],
+                      payload={"version": "4.58.0", "resourceCount": 7, "providers": {"data": True, "i18n": True},
+                               "projectId": "proj-1"},
+                      client={"hostname": "app.example", "browser": {"family": "Chrome", "version": "156"},
+                              "os": {"family": "Linux"}, "ip": "10.0.0.9"})
+
+    first, second = store.append(record(1)), store.append(record(2))
+    rows = store.summaries()
+    assert rows == [first.summary(), second.summary()]
+    assert rows[0]._asdict() == {
+        "id": 1, "session": store.session, "received_at": "2026-11-26T08:00:01.000000Z", "kind": "beacon",
+        "status": "invalid", "method": "GET", "path": "/telemetry", "hostname": "app.example", "version": "4.58.0",
+        "resource_count": "7", "providers": "data i18n", "browser": "Chrome 156", "os": "Linux", "ip": "10.0.0.9",
+        "project_id": "proj-1", "problem": "payload is not valid base64"}
+    # one string per distinct value: 100,000 rows stay small (README, Benchmarks)
+    assert all(a is b for a, b in zip(rows[0][3:], rows[1][3:]))
+    assert store.summaries(since=1) == [second.summary()] and store.summaries(limit=1) == [first.summary()]
+
+
 def test_listeners_hear_appends_after_commit_and_failures_do_not_break_capture(store):
     heard = []
 
