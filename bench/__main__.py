@@ -153,7 +153,10 @@ def window_md(w: dict) -> str:
              f"{len(w['runs'])} fresh processes; each step runs on the GUI thread, so its time is how long the "
              "window cannot answer):", "",
              "| step | time |", "|---|---:|",
-             f"| process start → window painted with every record | {w['shown_s']:.2f} s |",
+             f"| process start → window painted (the first {w['first_rows']:,} rows) | {w['shown_s']:.2f} s |",
+             f"| process start → every record in the table (read in steps between events) | "
+             f"{w['loaded_s']:.2f} s |",
+             f"| longest step while reading (the window waits for it) | {ms(w['load_step_max_s'])} |",
              f"| peak memory (RSS) | {w['rss_mb']:.0f} MB |",
              f"| scroll: jump anywhere and repaint, p50 / max of {40 * len(w['runs'])} | "
              f"{ms(w['scroll_p50_s'])} / {ms(w['scroll_max_s'])} |"]
@@ -166,7 +169,9 @@ def window_md(w: dict) -> str:
               for name, t in w["redacted_sort_s"].items()]
     slowest = max([*w["filter_s"].values(), w["clear_s"], *w["sort_s"].values(), w["redact_s"],
                    w["redacted_filter_s"], *w["redacted_sort_s"].values()])
-    lines += ["", f"Targets for the window: open ≤ 1 s: {w['shown_s']:.2f} s {_verdict(w['shown_s'] <= TARGETS['open_s'])}; "
+    lines += ["", f"Targets for the window: open ≤ 1 s: painted after {w['shown_s']:.2f} s "
+                  f"{_verdict(w['shown_s'] <= TARGETS['open_s'])}, every record in after {w['loaded_s']:.2f} s "
+                  f"{_verdict(w['loaded_s'] <= TARGETS['open_s'])}; "
                   f"≤ 300 MB: {w['rss_mb']:.0f} MB {_verdict(w['rss_mb'] <= TARGETS['rss_mb'])}; "
                   f"slowest filter or sort: {ms(slowest)}."]
     return "\n".join(lines)

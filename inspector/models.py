@@ -45,6 +45,7 @@ _CENTRED = int(Qt.AlignmentFlag.AlignCenter)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
+@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
 def _version_key(text: str | None) -> tuple[Any, ...]:
     if text is None:
         return (1,)
@@ -52,6 +53,7 @@ def _version_key(text: str | None) -> tuple[Any, ...]:
     return (0, *((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
 
 
+@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
 def _number_key(text: str | None) -> tuple[int, float, str]:
     if text is None:
         return (2, 0.0, "")
@@ -61,6 +63,7 @@ def _number_key(text: str | None) -> tuple[int, float, str]:
         return (1, 0.0, text)
 
 
+@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
 def _text_key(text: str | None) -> tuple[int, str]:
     return (1, "") if text is None else (0, text.casefold())
 
@@ -119,6 +122,7 @@ _COLUMNS: list[tuple[str, str, str, Callable[[Any], Any]]] = [
 ]
 COLUMN_COUNT = len(_COLUMNS)
 _FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
+_BISECT_MAX = 256  # appended rows put in place one by one; more than this (and 1/8 of the rows): one re-sort
 _NATURAL = (Column.ID, Column.TIME)  # both mean arrival order (record id)
 _MASKED_COLUMNS = (Column.HOSTNAME, Column.IP, Column.PROJECT_ID)  # redaction changes these
 
@@ -142,7 +146,7 @@ class BeaconTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.store = store
         self._rows: list[Summary] = []  # every record, id ascending
-        self._hay: list[str] = []
+        self._hay: list[str] | None = None  # search text of every row, made when a text filter first needs it
         self._shown: list[int] = []  # indices into _rows, in display order
         self._last_id = 0
         self.last_batch: list[Summary] = []  # the rows the last fetch_new added to those shown (real values)
@@ -165,12 +169,13 @@ class BeaconTableModel(QAbstractTableModel):
 
     # -- loading ------------------------------------------------------------
 
-    def reload(self) -> None:
-        """Read every summary from the store again (start, clear, delete)."""
-        rows = self.store.summaries()
+    def reload(self, limit: int | None = None) -> bool:
+        """Read the summaries from the store again (start, clear, delete): all of them, or the
+        oldest ``limit``. True when more may remain: :meth:`fetch_new` reads them on."""
+        rows = self.store.summaries(limit=limit)
         self.beginResetModel()
         self._rows = rows
-        self._hay = [_haystack(s) for s in rows]
+        self._hay = None  # made on the first text filter: opening 100,000 rows need not wait for it
         self._hay_masked = None
         self._last_id = rows[-1].id if rows else 0
         self._ok = sum(1 for s in rows if s.status == "ok")
@@ -178,19 +183,22 @@ class BeaconTableModel(QAbstractTableModel):
         self._shown = self._order(self._accepted(range(len(rows))))
         self.endResetModel()
         self._emit_counts()
+        return limit is not None and len(rows) == limit
 
-    def fetch_new(self) -> int:
-        """Append records newer than the last one loaded; returns how many arrived.
+    def fetch_new(self, limit: int | None = None) -> int:
+        """Append records newer than the last one loaded (at most ``limit``); returns how many.
 
         Reads ``summaries(since=last id)`` rather than trusting event order, so
-        no row is missed or doubled however the notifications interleave.
+        no row is missed or doubled however the notifications interleave; the
+        rest of a journal being opened in steps arrives the same way.
         """
-        new = self.store.summaries(since=self._last_id)
+        new = self.store.summaries(since=self._last_id, limit=limit)
         if not new:
             return 0
         start = len(self._rows)
         self._rows.extend(new)
-        self._hay.extend(_haystack(s) for s in new)
+        if self._hay is not None:
+            self._hay.extend(_haystack(s) for s in new)
         if self._hay_masked is not None:
             self._hay_masked.extend(_haystack(self.view(s)) for s in new)
         self._last_id = new[-1].id or self._last_id
@@ -218,6 +226,9 @@ class BeaconTableModel(QAbstractTableModel):
         self._shown.extend(accepted)
         self.endInsertRows()
         if self._keys is None:
+            return
+        if len(accepted) > max(_BISECT_MAX, first // 8):  # a big step of an opening journal
+            self._relayout(self._order(self._shown), self._keys)
             return
         # Sorted by a value: move the new rows into place by binary insertion
         # (a full re-sort of 100,000 rows per batch would stall the GUI).
@@ -293,6 +304,8 @@ class BeaconTableModel(QAbstractTableModel):
     def _search_text(self) -> list[str]:
         """What the filter searches: the values as displayed (pseudonyms when redacted)."""
         if self._redactor is None:
+            if self._hay is None:
+                self._hay = [_haystack(s) for s in self._rows]
             return self._hay
         if self._hay_masked is None:
             self._hay_masked = [_haystack(self.view(s)) for s in self._rows]
@@ -300,7 +313,7 @@ class BeaconTableModel(QAbstractTableModel):
 
     def _accepted(self, indices: range) -> list[int]:
         rows = self._rows
-        hay = self._search_text() if self._text else self._hay
+        hay = self._search_text() if self._text else None
         kind, status, session, tokens = self._kind, self._status, self._session, self._text
         if not (kind or status or session is not None or tokens):
             return list(indices)

@@ -11,8 +11,6 @@ from functools import lru_cache
 from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from user_agents import parse as parse_user_agent_string
-
 # Low-entropy hints are sent by default on HTTPS; the rest only when asked for.
 _CLIENT_HINTS = {
     "sec-ch-ua": "brands",
@@ -25,6 +23,16 @@ _CLIENT_HINTS = {
 }
 
 
+def preload() -> None:
+    """Import the User-Agent parser now (``InspectorServer.start`` does it in the background).
+
+    ``user_agents`` compiles ua-parser's regex tables at import, ~0.1 s: every
+    process that imported this module paid it at start-up, the window before it
+    could show a journal. Now the first User-Agent parsed pays it, unless this ran first.
+    """
+    import user_agents  # noqa: F401
+
+
 @lru_cache(maxsize=4096)
 def parse_user_agent(ua: str) -> dict[str, Any]:
     """Browser, OS and device facts for a User-Agent string.
@@ -32,6 +40,8 @@ def parse_user_agent(ua: str) -> dict[str, Any]:
     Cached per string: an uncached parse costs about a millisecond and a
     running app sends the same string every time.
     """
+    from user_agents import parse as parse_user_agent_string
+
     parsed = parse_user_agent_string(ua)
     return {
         "browser": {"family": parsed.browser.family, "version": parsed.browser.version_string},

@@ -25,6 +25,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from .app import create_app
 from .config import DEFAULT_HOST, is_loopback, tls_dir
+from .enrich import preload as preload_user_agents
 from .routing import chromium_routing_flags
 from .store import BeaconStore
 from .tls import CertificateFiles, ensure_certificate
@@ -276,6 +277,8 @@ class InspectorServer:
         self.listening = Listening(self.host, http.bind_addr[1], https_port,
                                    self.certificate.spki_pin if self.certificate else None)
         self.app.extensions["listening"] = self.listening
+        # Listening already; the first beacon need not wait for the parser's import.
+        threading.Thread(target=preload_user_agents, name="preload-user-agents", daemon=True).start()
         return self.listening
 
     def chromium_flags(self) -> list[str]:

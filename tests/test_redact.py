@@ -168,3 +168,28 @@ def test_summaries_get_the_same_tokens_as_records():
     assert (row.ip, row.hostname, row.project_id) == (record.client["ip"], record.client["hostname"],
                                                       record.payload["projectId"])
     assert row == record.summary()._replace(id=row.id, session=row.session)
+
+
+def test_many_rows_share_masks_and_each_problem_is_scrubbed_with_its_own_values(monkeypatch):
+    from mockserver import redact
+    from mockserver.beacon import Summary
+
+    def row(n: int, ip: str, problem: str | None) -> Summary:
+        return Summary(n, 1, "2026-11-26T08:00:00Z", "beacon", "invalid" if problem else "ok", "GET", "/telemetry",
+                       "shop.example.com", "4.58.0", "3", "data", "Chrome 156", "Linux", ip, None, problem)
+
+    monkeypatch.setattr(redact, "SUMMARY_MASKS_KEPT", 2)  # beyond the memory: masked all the same
+    redactor = Redactor()
+    rows = [row(1, "10.0.0.1", None), row(2, "10.0.0.2", "from 10.0.0.2 to shop.example.com"),
+            row(3, "10.0.0.1", None), row(4, "10.0.0.3", "from 10.0.0.3 to shop.example.com"),
+            row(5, "10.0.0.2", "from 10.0.0.2 to shop.example.com")]
+    masked = [redactor.redact_summary(r) for r in rows]
+    assert [(m.id, m.hostname, m.ip, m.problem) for m in masked] == [
+        (1, "host-1", "ip-1", None),
+        (2, "host-1", "ip-2", "from ip-2 to host-1"),
+        (3, "host-1", "ip-1", None),
+        (4, "host-1", "ip-3", "from ip-3 to host-1"),
+        (5, "host-1", "ip-2", "from ip-2 to host-1"),
+    ]
+    assert masked[0].hostname is masked[2].hostname  # remembered, not masked again
+    assert len(redactor._summary_masks) == 2

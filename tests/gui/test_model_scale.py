@@ -1,8 +1,10 @@
-"""BeaconTableModel at 100,000 rows: loading, filtering, sorting and live inserts stay fast."""
+"""BeaconTableModel at 100,000 rows: loading (in steps), filtering, sorting and live inserts stay exact.
+
+How fast they are is measured by the benchmarks (``python3 -m bench --only scale`` opens the real
+window on 100,000 records), not asserted here: the machines are shared and noisy.
+"""
 
 from __future__ import annotations
-
-import time
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView
@@ -28,24 +30,17 @@ class FakeStore:
         self.rows = [summary(n) for n in range(1, count + 1)]
 
     def summaries(self, *, since=None, session=None, limit=None):
-        if since is None:
-            return list(self.rows)
-        return [s for s in self.rows[since - 1 if since > 0 else 0:] if s.id > since]
-
-
-def timed(action) -> float:
-    start = time.perf_counter()
-    action()
-    return time.perf_counter() - start
+        rows = self.rows if since is None else [s for s in self.rows[max(since - 1, 0):] if s.id > since]
+        return list(rows[:limit] if limit is not None else rows)
 
 
 def test_100k_rows_load_filter_sort_and_insert_quickly(qtbot):
     store = FakeStore(ROWS)
     model = BeaconTableModel(store)  # type: ignore[arg-type]
-    assert timed(model.reload) < 2.0
+    assert model.reload() is False  # everything read: nothing more to fetch
     assert model.rowCount() == ROWS
 
-    assert timed(lambda: model.set_filter("5.0.12 project")) < 1.0
+    model.set_filter("5.0.12 project")
     expected = sum(1 for s in store.rows if s.version == "5.0.12" and s.project_id)
     assert model.rowCount() == expected
     model.set_filter("")
@@ -53,11 +48,11 @@ def test_100k_rows_load_filter_sort_and_insert_quickly(qtbot):
     assert model.rowCount() == sum(1 for s in store.rows if s.status == "invalid")
     model.set_filter(status=None)
 
-    assert timed(lambda: model.sort(Column.VERSION, Qt.SortOrder.DescendingOrder)) < 3.0
+    model.sort(Column.VERSION, Qt.SortOrder.DescendingOrder)
     store.rows += [summary(n) for n in range(ROWS + 1, ROWS + 51)]
     inserted: list[int] = []
     model.rowsInserted.connect(lambda _p, first, last: inserted.append(last - first + 1))
-    assert timed(model.fetch_new) < 0.5  # one live batch, placed by binary insertion
+    assert model.fetch_new() == 50  # one live batch, placed by binary insertion
     assert inserted == [50]  # one beginInsertRows for the batch
     versions = [model.summary(r).version for r in range(model.rowCount())]
     order = {v: i for i, v in enumerate(["5.0.12", "4.58.0", "4.27.0", "4.9.1"])}
@@ -71,17 +66,76 @@ def test_100k_rows_redaction_is_lazy_and_timeline_is_cheap(qtbot):
     store = FakeStore(ROWS)
     model = BeaconTableModel(store)  # type: ignore[arg-type]
     model.reload()
-    assert timed(lambda: model.set_redactor(Redactor())) < 0.5  # rows are redacted when shown, not all at once
+    model.set_redactor(Redactor())
+    assert model._masked == {}  # rows are redacted when shown, not all at once
     assert model.index(2, Column.PROJECT_ID).data() == "project-1"
     assert model.index(2, Column.IP).data() == "ip-1"
-    assert timed(lambda: model.set_filter("127.0.0.1")) < 5.0  # the first redacted search builds its text once
+    model.set_filter("127.0.0.1")  # the first redacted search builds its text once
     assert model.rowCount() == 0  # the real address is not what is shown
-    assert timed(lambda: model.set_filter("ip-1")) < 1.0
+    model.set_filter("ip-1")
     assert model.rowCount() == ROWS
-    assert timed(lambda: timeline_buckets(model.shown_summaries(), 200)) < 1.0
+    buckets = timeline_buckets(model.shown_summaries(), 200)
+    assert sum(b.total for b in buckets) == ROWS
 
 
 def test_the_table_uses_fixed_row_heights(window):
     header = window.table.verticalHeader()
     assert header.sectionResizeMode(0) == QHeaderView.ResizeMode.Fixed
     assert window.table.indexWidget(window.model.index(0, 0)) is None
+
+
+def test_a_journal_read_in_steps_ends_exactly_as_one_read_all_at_once(qtbot):
+    """Sorted by a value and filtered while the steps arrive: the same rows, in the same order."""
+    store = FakeStore(5_000)
+    whole = BeaconTableModel(store)  # type: ignore[arg-type]
+    whole.reload()
+    stepped = BeaconTableModel(store)  # type: ignore[arg-type]
+    assert stepped.reload(limit=700) is True and stepped.total == 700
+    for model in (whole, stepped):
+        model.sort(Column.PROJECT_ID, Qt.SortOrder.DescendingOrder)
+        model.set_filter(status="ok")
+    steps = []
+    while (got := stepped.fetch_new(limit=700)) == 700:
+        steps.append(got)
+    assert steps == [700] * 6 and got == 100 and stepped.fetch_new(limit=700) == 0
+    assert stepped.counts() == whole.counts() == (sum(s.status == "ok" for s in store.rows), 5_000,
+                                                  sum(s.status == "ok" for s in store.rows),
+                                                  sum(s.status == "invalid" for s in store.rows))
+    order = [stepped.record_id(r) for r in range(stepped.rowCount())]
+    assert order == [whole.record_id(r) for r in range(whole.rowCount())]
+    def key(i: int) -> tuple[int, str]:
+        project = store.rows[i - 1].project_id
+        return (1, "") if project is None else (0, project.casefold())
+
+    ok = [s.id for s in store.rows if s.status == "ok"]
+    assert order == sorted(ok, key=key, reverse=True)  # stable: ties keep arrival order
+
+
+def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(make_window, db_path, qtbot,
+                                                                                 monkeypatch):
+    from inspector import window as window_module
+    from mockserver.store import BeaconStore
+    from tests.gui.conftest import beacon_url, send
+    from tests.helpers import REFINE_4_PAYLOAD
+
+    seed = BeaconStore(db_path)
+    for n in range(23):
+        seed.append(_record(n))
+    seed.close()
+    monkeypatch.setattr(window_module, "LOAD_STEP", 5)
+    window = make_window(db_path)
+    assert window.loading and window.model.total == 5  # painted with the first step
+    assert window.statusBar().currentMessage() == ""  # the steps run from the event loop
+    assert send(beacon_url(window, REFINE_4_PAYLOAD)) == 200  # arrives while the journal is being read
+    qtbot.waitUntil(lambda: not window.loading and window.model.total == 24, timeout=10_000)
+    ids = [window.model.record_id(r) for r in range(window.model.rowCount())]
+    assert ids == list(range(1, 25))  # every record once, in order, the live one last
+    assert window.counts_label.text() == "24 records  ·  24 ok  ·  0 invalid"
+
+
+def _record(n: int):
+    from mockserver.capture import RawRequest, capture
+    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}",
+                              {"Referer": f"http://localhost:{5000 + n}/"}, peer="127.0.0.1"))
