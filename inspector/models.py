@@ -347,10 +347,22 @@ class BeaconTableModel(QAbstractTableModel):
         if self._sort_column in _NATURAL:
             self._keys = None
             return sorted(indices, reverse=self._sort_order == Qt.SortOrder.DescendingOrder)
+        # The same keys as _key(), made in one pass (100,000 rows: a click on a header stays short).
+        indices = list(indices)
+        column = self._sort_column
+        key_of, field = _COLUMNS[column][3], _FIELD_INDEX[_COLUMNS[column][2]]
+        rows = self._rows
+        if self._redactor is not None and column in _MASKED_COLUMNS:
+            view = self.view
+            keys = [key_of(view(rows[i])[field]) for i in indices]
+        else:
+            keys = [key_of(rows[i][field]) for i in indices]
+        if self._sort_order == Qt.SortOrder.DescendingOrder:
+            keys = [_Descending(k) for k in keys]
         # Python's sort is stable: ties keep arrival order.
-        pairs = sorted(((self._key(i), i) for i in indices), key=lambda pair: pair[0])
-        self._keys = [k for k, _ in pairs]
-        return [i for _, i in pairs]
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        self._keys = [keys[n] for n in order]
+        return [indices[n] for n in order]
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Sort by ``column`` (called by the header)."""
