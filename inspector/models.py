@@ -127,11 +127,26 @@ _NATURAL = (Column.ID, Column.TIME)  # both mean arrival order (record id)
 _MASKED_COLUMNS = (Column.HOSTNAME, Column.IP, Column.PROJECT_ID)  # redaction changes these
 
 
-def _haystack(s: Summary) -> str:
-    """Everything the free-text filter searches, lower-cased once."""
-    parts = (s.kind, s.status, s.method, s.path, s.hostname, s.version, s.resource_count, s.providers,
-             s.browser, s.os, s.ip, s.project_id, s.problem, f"#{s.id}", s.received_at)
+# The free-text filter searches every column's text, lower-cased once, in two parts: the columns
+# redaction never changes, one string per row, and those it does change (host, IP, projectId,
+# problem), one string per distinct combination, shared by the rows that have it. A filter word
+# never holds whitespace, so it is found in the whole row exactly when it is found in one part.
+
+def _plain_text(s: Summary) -> str:
+    parts = (s.kind, s.status, s.method, s.path, s.version, s.resource_count, s.providers, s.browser, s.os,
+             f"#{s.id}", s.received_at)
     return "\n".join(p for p in parts if p).casefold()
+
+
+_MASKABLE_FIELDS = ("hostname", "ip", "project_id", "problem")  # the order of Redactor.masked_columns
+
+
+def _maskable(s: Summary) -> tuple[str | None, str | None, str | None, str | None]:
+    return s.hostname, s.ip, s.project_id, s.problem
+
+
+def _maskable_text(values: tuple[str | None, ...]) -> str:
+    return "\n".join(p for p in values if p).casefold()
 
 
 class BeaconTableModel(QAbstractTableModel):
@@ -146,7 +161,11 @@ class BeaconTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.store = store
         self._rows: list[Summary] = []  # every record, id ascending
-        self._hay: list[str] | None = None  # search text of every row, made when a text filter first needs it
+        # Search text (see _plain_text), made when a text filter first needs it: per row, and the
+        # maskable part per row as shown (real or redacted) with its cache by distinct values.
+        self._hay: list[str] | None = None
+        self._hay_maskable: list[str] | None = None
+        self._maskable_texts: dict[tuple[str | None, ...], str] = {}
         self._shown: list[int] = []  # indices into _rows, in display order
         self._last_id = 0
         self.last_batch: list[Summary] = []  # the rows the last fetch_new added to those shown (real values)
@@ -165,7 +184,6 @@ class BeaconTableModel(QAbstractTableModel):
         # Redaction: rows are shown through the redactor (the store keeps the truth).
         self._redactor: Redactor | None = None
         self._masked: dict[int, Summary] = {}  # record id -> redacted row, made when first shown
-        self._hay_masked: list[str] | None = None  # search text of redacted rows, made when first filtered
 
     # -- loading ------------------------------------------------------------
 
@@ -176,7 +194,7 @@ class BeaconTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = rows
         self._hay = None  # made on the first text filter: opening 100,000 rows need not wait for it
-        self._hay_masked = None
+        self._hay_maskable = None
         self._last_id = rows[-1].id if rows else 0
         self._ok = sum(1 for s in rows if s.status == "ok")
         self._invalid = len(rows) - self._ok
@@ -198,9 +216,9 @@ class BeaconTableModel(QAbstractTableModel):
         start = len(self._rows)
         self._rows.extend(new)
         if self._hay is not None:
-            self._hay.extend(_haystack(s) for s in new)
-        if self._hay_masked is not None:
-            self._hay_masked.extend(_haystack(self.view(s)) for s in new)
+            self._hay.extend(_plain_text(s) for s in new)
+        if self._hay_maskable is not None:
+            self._hay_maskable.extend(self._maskable_search_text(new))
         self._last_id = new[-1].id or self._last_id
         ok = sum(1 for s in new if s.status == "ok")
         self._ok += ok
@@ -281,7 +299,8 @@ class BeaconTableModel(QAbstractTableModel):
             return
         self._redactor = redactor
         self._masked = {}
-        self._hay_masked = None
+        self._hay_maskable = None
+        self._maskable_texts = {}
         self.beginResetModel()
         self._shown = self._order(self._accepted(range(len(self._rows))))
         self.endResetModel()
@@ -301,19 +320,29 @@ class BeaconTableModel(QAbstractTableModel):
             masked = self._masked[s.id] = self._redactor.redact_summary(s)  # type: ignore[index]
         return masked
 
-    def _search_text(self) -> list[str]:
-        """What the filter searches: the values as displayed (pseudonyms when redacted)."""
-        if self._redactor is None:
-            if self._hay is None:
-                self._hay = [_haystack(s) for s in self._rows]
-            return self._hay
-        if self._hay_masked is None:
-            self._hay_masked = [_haystack(self.view(s)) for s in self._rows]
-        return self._hay_masked
+    def _maskable_search_text(self, rows: Iterable[Summary]) -> list[str]:
+        """The maskable part of each row's search text, as displayed (pseudonyms when redacted)."""
+        texts, redactor, out = self._maskable_texts, self._redactor, []
+        for s in rows:
+            values = _maskable(s)
+            text = texts.get(values)
+            if text is None:
+                shown = values if redactor is None else redactor.masked_columns(s)
+                text = texts[values] = _maskable_text(shown)
+            out.append(text)
+        return out
+
+    def _search_text(self) -> tuple[list[str], list[str]]:
+        """What the filter searches, in its two parts: the values as displayed."""
+        if self._hay is None:
+            self._hay = [_plain_text(s) for s in self._rows]
+        if self._hay_maskable is None:
+            self._hay_maskable = self._maskable_search_text(self._rows)
+        return self._hay, self._hay_maskable
 
     def _accepted(self, indices: range) -> list[int]:
         rows = self._rows
-        hay = self._search_text() if self._text else None
+        plain, maskable = self._search_text() if self._text else ([], [])
         kind, status, session, tokens = self._kind, self._status, self._session, self._text
         if not (kind or status or session is not None or tokens):
             return list(indices)
@@ -327,8 +356,8 @@ class BeaconTableModel(QAbstractTableModel):
             if session is not None and s.session != session:
                 continue
             if tokens:
-                h = hay[i]
-                if not all(t in h for t in tokens):
+                a, b = plain[i], maskable[i]
+                if not all(t in a or t in b for t in tokens):
                     continue
             out.append(i)
         return out
@@ -352,9 +381,9 @@ class BeaconTableModel(QAbstractTableModel):
         column = self._sort_column
         key_of, field = _COLUMNS[column][3], _FIELD_INDEX[_COLUMNS[column][2]]
         rows = self._rows
-        if self._redactor is not None and column in _MASKED_COLUMNS:
-            view = self.view
-            keys = [key_of(view(rows[i])[field]) for i in indices]
+        if self._redactor is not None and column in _MASKED_COLUMNS:  # by pseudonym, as displayed
+            masked, at = self._redactor.masked_columns, _MASKABLE_FIELDS.index(_COLUMNS[column][2])
+            keys = [key_of(masked(rows[i])[at]) for i in indices]
         else:
             keys = [key_of(rows[i][field]) for i in indices]
         if self._sort_order == Qt.SortOrder.DescendingOrder:

@@ -143,3 +143,19 @@ def _record(n: int):
 
     return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}",
                               {"Referer": f"http://localhost:{5000 + n}/"}, peer="127.0.0.1"))
+
+
+def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
+    from mockserver.redact import Redactor
+
+    store = FakeStore(0)
+    store.rows = [summary(n)._replace(ip=ip) for n, ip in enumerate(("10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.3"), 1)]
+    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    model.reload()
+    model.set_redactor(Redactor())
+    model.sort(Column.IP)  # pseudonyms are numbered as first met: .2 -> ip-1, .1 -> ip-2, .3 -> ip-3
+    assert [model.record_id(r) for r in range(4)] == [1, 3, 2, 4]  # by the real address: 2, 1, 3, 4
+    assert [model.index(r, Column.IP).data() for r in range(4)] == ["ip-1", "ip-1", "ip-2", "ip-3"]
+    store.rows.append(summary(5)._replace(ip="10.0.0.1"))
+    assert model.fetch_new() == 1  # placed by binary insertion, by its pseudonym too
+    assert [model.record_id(r) for r in range(5)] == [1, 3, 2, 5, 4]
