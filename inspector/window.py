@@ -289,6 +289,7 @@ class MainWindow(QMainWindow):
 
         self.loading = False  # True while a large journal is still being read in steps
         self._load_generation = 0
+        self._load_total = 0  # records in the journal when a read in steps began (for its progress)
         self._load()
         self._restore_settings()
         if start_server and server is not None:
@@ -620,16 +621,20 @@ class MainWindow(QMainWindow):
     def _load(self) -> None:
         """Read the journal: the first LOAD_STEP rows now (the window paints with them), the rest
         a step per turn of the event loop, so a large journal never freezes the window."""
+        self._load_generation += 1  # a read still in steps stops here
         try:
             more = self.model.reload(limit=LOAD_STEP)
             self._refresh_sessions()
         except StoreError as exc:
+            more = False
             self.report_error("Cannot read the database", str(exc))
-            return
-        self._load_generation += 1
         self.loading = more
         if more:
             generation = self._load_generation
+            try:
+                self._load_total = self.store.count()
+            except StoreError:  # only the progress message needs it
+                self._load_total = 0
             QTimer.singleShot(0, self, lambda: self._load_more(generation))
         else:
             _loaded()
@@ -643,7 +648,8 @@ class MainWindow(QMainWindow):
             more = False
             self.report_error("Cannot read the database", str(exc))
         if more:
-            self.statusBar().showMessage(f"Reading the journal: {self.model.total:,} records so far…")
+            of = f" of {self._load_total:,}" if self._load_total > self.model.total else ""
+            self.statusBar().showMessage(f"Reading the journal: {self.model.total:,}{of} records…")
             QTimer.singleShot(0, self, lambda: self._load_more(generation))
         else:
             self.loading = False

@@ -43,14 +43,20 @@ def _comparable(value):  # noqa: ANN001, ANN202
     return ("icon", value.cacheKey()) if isinstance(value, QIcon) else value
 
 
-@pytest.mark.parametrize("redacted", [False, True])
-def test_multi_data_answers_what_data_answers_for_every_cell_and_role(qtbot, redacted):
+def _loaded(cls, count: int, redacted: bool):  # noqa: ANN001, ANN202
+    """A model of ``cls`` over ``count`` rows, shown through a redactor when ``redacted``."""
     store = FakeStore(0)
-    store.rows = _rows(40)
-    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    store.rows = _rows(count)
+    model = cls(store)  # type: ignore[arg-type]
     model.reload()
     if redacted:
         model.set_redactor(Redactor())
+    return model
+
+
+@pytest.mark.parametrize("redacted", [False, True])
+def test_multi_data_answers_what_data_answers_for_every_cell_and_role(qtbot, redacted):
+    model = _loaded(BeaconTableModel, 40, redacted)
     checked = 0
     for row in range(model.rowCount()):
         for column in range(model.columnCount()):
@@ -88,12 +94,7 @@ def test_the_table_paints_the_same_pixels_with_one_call_per_cell(qtbot, redacted
     images = []
     per_role = None
     for cls in (BeaconTableModel, PerRoleModel):
-        store = FakeStore(0)
-        store.rows = _rows(30)
-        model = cls(store)  # type: ignore[arg-type]
-        model.reload()
-        if redacted:
-            model.set_redactor(Redactor())
+        model = _loaded(cls, 30, redacted)
         model.sort(Column.STATUS, Qt.SortOrder.DescendingOrder)  # ok and invalid rows side by side
         table = BeaconTable()
         qtbot.addWidget(table)

@@ -137,6 +137,23 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
     assert gc.get_freeze_count() > frozen  # the loaded rows are out of the cyclic collector's sight
 
 
+def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkeypatch):
+    from inspector import window as window_module
+    from mockserver.store import BeaconStore
+
+    seed = BeaconStore(db_path)
+    for n in range(12):
+        seed.append(_record(n))
+    seed.close()
+    monkeypatch.setattr(window_module, "LOAD_STEP", 5)
+    window = make_window(db_path, start=False)
+    messages: list[str] = []
+    window.statusBar().messageChanged.connect(messages.append)
+    qtbot.waitUntil(lambda: not window.loading, timeout=10_000)
+    assert messages == ["Reading the journal: 10 of 12 records…", ""]
+    assert window.model.total == 12
+
+
 def _record(n: int):
     from mockserver.capture import RawRequest, capture
     from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
