@@ -243,7 +243,7 @@ class TimelineStrip(QWidget):
                          _clock(last, with_date))
         total = sum(b.total for b in self.buckets)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         f"{total} request{'s' if total != 1 else ''} over {_span(last - first)}")
+                         f"{total:,} request{'s' if total != 1 else ''} over {_span(last - first)}")
         painter.end()
 
     # -- mouse ------------------------------------------------------------------
@@ -263,7 +263,7 @@ class TimelineStrip(QWidget):
         bucket = self.buckets[index]
         with_date = bucket.start.astimezone().date() != self.buckets[-1].end.astimezone().date()
         text = (f"{_clock(bucket.start, with_date)} – {_clock(bucket.end, with_date)}\n"
-                f"{bucket.total} request{'s' if bucket.total != 1 else ''}: "
+                f"{bucket.total:,} request{'s' if bucket.total != 1 else ''}: "
                 f"{bucket.counts.get('ok', 0)} ok, {bucket.total - bucket.counts.get('ok', 0)} invalid")
         QToolTip.showText(self.mapToGlobal(QPoint(int(event.position().x()), 0)), text, self)
 

@@ -27,7 +27,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-    QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
+    QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyle,
     QTableView, QToolBar, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -132,6 +132,22 @@ class BeaconTable(QTableView):
         """The initial column widths (used until the user's own are saved)."""
         for column, width in _WIDTHS.items():
             self.setColumnWidth(column, round(width * theme.font_scale()))
+
+    def fit_growing_columns(self) -> None:
+        """Widen # and Time when their text outgrows them (ids past 9,999; records from another day
+        show the date too); never narrower than the user made them otherwise."""
+        model = self.model()
+        rows = model.rowCount() if model is not None else 0
+        if not rows:
+            return
+        metrics = self.fontMetrics()
+        # What the item delegate keeps either side of a cell's text, and a pixel of slack.
+        padding = 2 * (self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1) + 2
+        for column in (Column.ID, Column.TIME):
+            text = max((str(model.index(r, column).data() or "") for r in (0, rows - 1)), key=len)
+            needed = metrics.horizontalAdvance(text) + padding
+            if self.columnWidth(column) < needed:
+                self.setColumnWidth(column, needed)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.FontChange:
@@ -676,6 +692,8 @@ class MainWindow(QMainWindow):
             self.timeline.append(self.model.last_batch)
 
     def _on_rows_appended(self, shown: int) -> None:
+        if self.loading:  # the steps of a journal being opened: as if read at once (no jump, no pick)
+            return
         if shown and self._current_id is None and not self.table.selectionModel().hasSelection():
             # Nothing chosen yet: show the newest record rather than an empty pane.
             newest = 0 if self.model.newest_on_top else self.model.rowCount() - 1
@@ -691,10 +709,11 @@ class MainWindow(QMainWindow):
         self.timeline.setVisible(total > 0 and self.timeline_action.isChecked())
         # Nothing to detail yet: the empty state gets the whole window (unless a check or comparison is open).
         self._update_bottom_visibility()
-        records = f"{total} record{'s' if total != 1 else ''}"
+        records = f"{total:,} record{'s' if total != 1 else ''}"
         if shown != total:
-            records = f"{shown} of {records} shown"
-        self.counts_label.setText(f"{records}  ·  {ok} ok  ·  {invalid} invalid")
+            records = f"{shown:,} of {records} shown"
+        self.counts_label.setText(f"{records}  ·  {ok:,} ok  ·  {invalid:,} invalid")
+        self.table.fit_growing_columns()
 
     # -- sessions -------------------------------------------------------------
 

@@ -436,3 +436,26 @@ def test_signals_do_not_eat_references_to_true(window, send_and_wait):
     finally:
         gc.enable()
     assert after >= before - 20  # unrepaired, this falls by hundreds
+
+
+def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
+    import sqlite3
+    from datetime import datetime, timezone
+
+    from inspector.models import Column
+    from mockserver.capture import RawRequest, capture
+    from mockserver.store import BeaconStore
+    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+
+    seed = BeaconStore(db_path)
+    seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}", {}),
+                        received_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)))
+    seed.close()
+    with sqlite3.connect(db_path) as conn:  # as if 1,234,566 records had come and gone
+        conn.execute("UPDATE beacons SET id = 1234567")
+    window = make_window(db_path, start=False)
+    table, metrics = window.table, window.table.fontMetrics()
+    shown = {c: window.model.index(0, c).data() for c in (Column.ID, Column.TIME)}
+    assert shown[Column.ID] == "1234567" and shown[Column.TIME].startswith("2026-01-0")  # a date: another day
+    for column, text in shown.items():
+        assert table.columnWidth(column) > metrics.horizontalAdvance(text), (column, text)
