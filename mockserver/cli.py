@@ -47,8 +47,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see --help)")
 
 
-def whole_number(low: int, high: int | None = None, *, what: str = "a whole number",
-                 hint: str = "") -> Callable[[str], int]:
+def whole_number(low: int, high: int | None = None, *, what: str, hint: str = "") -> Callable[[str], int]:
     """An argparse ``type`` taking a whole number in ``low``..``high`` (no upper bound when None).
 
     Errors read e.g. ``port must be 0-65535 (0 = any free port), got 70000``.

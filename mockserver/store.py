@@ -425,13 +425,18 @@ class BeaconStore:
             row = conn.execute("SELECT id, record FROM beacons WHERE id = ?", (record_id,)).fetchone()
         return _load(*row) if row else None
 
-    def _select(self, columns: str, kind: str | None, status: str | None, since: int | None,
-                session: int | None, limit: int | None, source: str = "beacons") -> list[tuple[Any, ...]]:
+    def _select_sql(self, columns: str, kind: str | None, status: str | None, since: int | None,
+                    session: int | None, limit: int | None, source: str = "beacons") -> tuple[str, list[Any]]:
         where, params = self._where(kind, status, since, session)
         sql = f"SELECT {columns} FROM {source}{where} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
+        return sql, params
+
+    def _select(self, columns: str, kind: str | None, status: str | None, since: int | None,
+                session: int | None, limit: int | None) -> list[tuple[Any, ...]]:
+        sql, params = self._select_sql(columns, kind, status, since, session, limit)
         with self._reader() as conn:
             return conn.execute(sql, params).fetchall()
 
@@ -443,11 +448,8 @@ class BeaconStore:
     def summaries(self, *, since: int | None = None, session: int | None = None,
                   limit: int | None = None) -> list[Summary]:
         """At-a-glance rows, oldest first, without parsing any record's JSON."""
-        where, params = self._where(None, None, since, session)
-        sql = f"SELECT id, {', '.join(_SUMMARY_COLUMNS)} FROM {_SUMMARY_SOURCE}{where} ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}", None, None, since, session, limit,
+                                       _SUMMARY_SOURCE)
         # Most columns repeat (a handful of browsers, versions, hosts): one string
         # per distinct value, made row by row from the cursor, keeps 100,000 rows
         # in ~30 MB instead of ~115 MB at no cost in time (see the README's Benchmarks).
