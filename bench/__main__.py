@@ -156,6 +156,8 @@ def window_md(w: dict) -> str:
              f"| process start → window painted (the first {w['first_rows']:,} rows) | {w['shown_s']:.2f} s |",
              f"| process start → every record in the table (read in steps between events) | "
              f"{w['loaded_s']:.2f} s |",
+             f"| process start → the filter's search text made too (in steps, after the rows) | "
+             f"{w['search_ready_s']:.2f} s |",
              f"| longest step while reading (the window waits for it) | {ms(w['load_step_max_s'])} |",
              f"| peak memory (RSS) | {w['rss_mb']:.0f} MB |",
              f"| scroll: jump anywhere and repaint, p50 / max of {40 * len(w['runs'])} | "

@@ -173,6 +173,7 @@ def window(db: Path, work: Path, rounds: int, progress=print) -> dict:
         "shown_s": median(lambda r: r["shown_s"]),
         "first_rows": runs[0]["first_rows"],
         "loaded_s": median(lambda r: r["loaded_s"]),
+        "search_ready_s": median(lambda r: r["search_ready_s"]),
         "load_step_max_s": max(r["load_step_max_s"] for r in runs),
         "rss_mb": median(lambda r: r["rss_mb"]),
         "scroll_p50_s": statistics.median(scroll),

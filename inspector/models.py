@@ -164,6 +164,7 @@ class BeaconTableModel(QAbstractTableModel):
         # Search text (see _plain_text), made when a text filter first needs it: per row, and the
         # maskable part per row as shown (real or redacted) with its cache by distinct values.
         self._hay: list[str] | None = None
+        self._hay_partial: list[str] = []  # _hay while prepare_search_text makes it
         self._hay_maskable: list[str] | None = None
         self._maskable_texts: dict[tuple[str | None, ...], str] = {}
         self._shown: list[int] = []  # indices into _rows, in display order
@@ -194,6 +195,7 @@ class BeaconTableModel(QAbstractTableModel):
         self.beginResetModel()
         self._rows = rows
         self._hay = None  # made on the first text filter: opening 100,000 rows need not wait for it
+        self._hay_partial = []
         self._hay_maskable = None
         self._last_id = rows[-1].id if rows else 0
         self._ok = sum(1 for s in rows if s.status == "ok")
@@ -332,10 +334,22 @@ class BeaconTableModel(QAbstractTableModel):
             out.append(text)
         return out
 
+    def prepare_search_text(self, step: int) -> bool:
+        """Make up to ``step`` more rows' search text ahead of the first text filter (the window
+        does it a step per turn of the event loop once a journal is read); True when all is made."""
+        if self._hay is not None:
+            return True
+        done = self._hay_partial
+        done.extend(_plain_text(s) for s in self._rows[len(done):len(done) + step])
+        if len(done) < len(self._rows):
+            return False
+        self._hay, self._hay_partial = done, []
+        return True
+
     def _search_text(self) -> tuple[list[str], list[str]]:
         """What the filter searches, in its two parts: the values as displayed."""
         if self._hay is None:
-            self._hay = [_plain_text(s) for s in self._rows]
+            self.prepare_search_text(len(self._rows))
         if self._hay_maskable is None:
             self._hay_maskable = self._maskable_search_text(self._rows)
         return self._hay, self._hay_maskable

@@ -82,7 +82,7 @@ MODES = ("details", "optout", "compare")
 DEFAULT_APP_URL = "http://localhost:5173/"
 
 
-def _loaded() -> None:
+def _freeze_rows() -> None:
     """The journal's rows are in: out of the cyclic collector's sight from now on.
 
     Rows are tuples of strings that no cycle can hold, freed as ever when dropped;
@@ -645,15 +645,26 @@ class MainWindow(QMainWindow):
             more = False
             self.report_error("Cannot read the database", str(exc))
         self.loading = more
+        generation = self._load_generation
         if more:
-            generation = self._load_generation
             try:
                 self._load_total = self.store.count()
             except StoreError:  # only the progress message needs it
                 self._load_total = 0
             QTimer.singleShot(0, self, lambda: self._load_more(generation))
         else:
-            _loaded()
+            self._loaded(generation)
+
+    def _loaded(self, generation: int) -> None:
+        """Every row is in: freeze them (see _freeze_rows), then make the filter's search text
+        a step at a time, so that the first filter need not."""
+        _freeze_rows()
+        if self.model.total > _INSTANT_FILTER_ROWS:  # small journals: the first filter makes it at once
+            QTimer.singleShot(0, self, lambda: self._prepare_search(generation))
+
+    def _prepare_search(self, generation: int) -> None:
+        if generation == self._load_generation and not self.model.prepare_search_text(LOAD_STEP):
+            QTimer.singleShot(0, self, lambda: self._prepare_search(generation))
 
     def _load_more(self, generation: int) -> None:
         if generation != self._load_generation:  # the journal was read again meanwhile (cleared)
@@ -671,7 +682,7 @@ class MainWindow(QMainWindow):
             self.loading = False
             self.statusBar().clearMessage()
             self._refresh_sessions()
-            _loaded()
+            self._loaded(generation)
 
     def _on_appended(self, _ids: list[int]) -> None:
         try:

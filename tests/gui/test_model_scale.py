@@ -125,6 +125,7 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
         seed.append(_record(n))
     seed.close()
     monkeypatch.setattr(window_module, "LOAD_STEP", 5)
+    monkeypatch.setattr(window_module, "_INSTANT_FILTER_ROWS", 10)  # "large": search text made ahead
     frozen = gc.get_freeze_count()
     window = make_window(db_path)
     assert window.loading and window.model.total == 5  # painted with the first step
@@ -135,6 +136,13 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
     assert ids == list(range(1, 25))  # every record once, in order, the live one last
     assert window.counts_label.text() == "24 records  ·  24 ok  ·  0 invalid"
     assert gc.get_freeze_count() > frozen  # the loaded rows are out of the cyclic collector's sight
+    qtbot.waitUntil(lambda: window.model.prepare_search_text(0), timeout=10_000)  # made ahead, in steps
+    window.filter_edit.setText("localhost:5003")
+    window.apply_text_filter()
+    assert [window.model.record_id(r) for r in range(window.model.rowCount())] == []  # the host, not the port
+    window.filter_edit.setText("#7 ok")
+    window.apply_text_filter()
+    assert [window.model.record_id(r) for r in range(window.model.rowCount())] == [7]
 
 
 def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkeypatch):
@@ -176,3 +184,21 @@ def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
     store.rows.append(summary(5)._replace(ip="10.0.0.1"))
     assert model.fetch_new() == 1  # placed by binary insertion, by its pseudonym too
     assert [model.record_id(r) for r in range(5)] == [1, 3, 2, 5, 4]
+
+
+def test_search_text_made_ahead_in_steps_filters_exactly_as_made_at_once(qtbot):
+    store = FakeStore(1_000)
+    ahead = BeaconTableModel(store)  # type: ignore[arg-type]
+    ahead.reload()
+    assert ahead.prepare_search_text(300) is False and ahead.prepare_search_text(300) is False
+    store.rows += [summary(n) for n in range(1_001, 1_101)]  # rows arrive between the steps
+    assert ahead.fetch_new() == 100
+    assert [ahead.prepare_search_text(300) for _ in range(3)] == [False, True, True]  # 1,100 rows: 4 steps
+    at_once = BeaconTableModel(store)  # type: ignore[arg-type]
+    at_once.reload()
+    for model in (ahead, at_once):
+        model.set_filter("project-10 5.0.12")
+    expected = [s.id for s in store.rows if s.version == "5.0.12" and "project-10" in (s.project_id or "")]
+    assert len(expected) == 9  # 105, 1005, 1017, …: an oracle independent of the model
+    assert [ahead.record_id(r) for r in range(ahead.rowCount())] == expected
+    assert [at_once.record_id(r) for r in range(at_once.rowCount())] == expected
