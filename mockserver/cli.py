@@ -68,6 +68,14 @@ def whole_number(low: int, high: int | None = None, *, what: str, hint: str = ""
 _port = whole_number(0, 65535, what="port", hint=" (0 = any free port)")
 
 
+def record_id(text: str) -> int:
+    """An argparse ``type`` for a record id: ``12``, or ``#12`` as the table shows it."""
+    value = text.strip().lstrip("#")
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a record id is a whole number such as 12, got {text!r}")
+    return int(value)
+
+
 def add_server_options(parser: argparse.ArgumentParser, *, db_default: str | None = None) -> None:
     """The options every command that runs the mock shares (``serve`` and the GUI)."""
     group = parser.add_argument_group("mock server")

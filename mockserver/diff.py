@@ -178,24 +178,17 @@ def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime
 
 # -- the command -----------------------------------------------------------------
 
-def _record_id(text: str) -> int:
-    value = text.lstrip("#")
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"a record id is a whole number such as 12, got {text!r}")
-    return int(value)
-
-
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``diff``."""
-    from .cli import add_db_option
+    from .cli import add_db_option, record_id
 
     parser = subparsers.add_parser(
         "diff", help="field-level differences between two records (exit 0 same, 1 different, 2 error)",
         description="Compare two records: payload fields (providers.i18n, version, …), header-derived facts "
                     "(client.browser.version, …) and contact. Exit 0 when they are the same, 1 when they "
                     "differ, 2 on errors (like diff).")
-    parser.add_argument("first", type=_record_id, metavar="ID1", help="the record to compare from")
-    parser.add_argument("second", type=_record_id, metavar="ID2", help="the record to compare to")
+    parser.add_argument("first", type=record_id, metavar="ID1", help="the record to compare from")
+    parser.add_argument("second", type=record_id, metavar="ID2", help="the record to compare to")
     add_db_option(parser)
     parser.add_argument("--json", action="store_true", help="print {a, b, changes: [...]} as JSON")
     parser.set_defaults(handler=cmd_diff)

@@ -15,24 +15,19 @@ VIEWS = ("details", "opt-out", "compare")
 GUI_MODULE = "inspector.screenshot"
 
 
-def _record_id(text: str) -> int:
-    value = text.strip().lstrip("#")
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"a record id is a whole number such as 6, got {text!r}")
-    return int(value)
-
-
 def _id_pair(text: str) -> tuple[int, int]:
+    from .cli import record_id
+
     parts = [p for p in text.replace(" ", "").split(",") if p]
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"--compare wants two record ids such as 3,6, got {text!r}")
-    first, second = (_record_id(p) for p in parts)
+    first, second = (record_id(p) for p in parts)
     return first, second
 
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``screenshot``."""
-    from .cli import add_db_option
+    from .cli import add_db_option, record_id
 
     parser = subparsers.add_parser(
         "screenshot", help="save a PNG of the window (offscreen; --demo gives the same picture every run)",
@@ -44,7 +39,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--demo", action="store_true", help="fixed demo data and clock instead of a database")
     add_db_option(source)
-    parser.add_argument("--select", type=_record_id, metavar="ID",
+    parser.add_argument("--select", type=record_id, metavar="ID",
                         help="the record whose details are shown (default: demo #6, else the newest)")
     parser.add_argument("--theme", choices=("light", "dark"), default="light", help="colours (default %(default)s)")
     parser.add_argument("--redact", action="store_true",

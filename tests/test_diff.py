@@ -121,6 +121,15 @@ def test_diff_command_errors(db, capsys, argv, message):
     assert message in err and err.count("\n") == 1
 
 
+def test_diff_and_screenshot_read_record_ids_alike(db, capsys):
+    """One record-id type for both commands: ``#12`` as the table shows it, the same error otherwise."""
+    assert cli.main(["diff", "#1", "#2", "--db", db]) in (0, 1)  # read as 1 and 2: compared
+    capsys.readouterr()
+    for argv in (["diff", "#x", "2", "--db", db], ["screenshot", "--out", "x.png", "--select", "#x"]):
+        assert cli.main(argv) == 2
+        assert "a record id is a whole number such as 12, got '#x'" in capsys.readouterr().err
+
+
 def test_diff_command_missing_database(tmp_path, capsys):
     assert cli.main(["diff", "1", "2", "--db", str(tmp_path / "none.sqlite3")]) == 2
     assert "no database at" in capsys.readouterr().err
