@@ -250,6 +250,17 @@ def browser_cli(*args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+@contextlib.contextmanager
+def killed_at_end(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``proc``, killed on the way out if a failed check left it running."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
     """Ctrl-C the command; (everything it printed on stdout, its stderr)."""
     proc.send_signal(signal.SIGINT)
@@ -259,17 +270,13 @@ def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
 
 
 def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_site):
-    proc = browser_cli(beacon_site, "--headless", "--port", "0", "--https-port", "0", "--db", ":memory:")
-    try:
+    with killed_at_end(browser_cli(beacon_site, "--headless", "--port", "0", "--https-port", "0",
+                                   "--db", ":memory:")) as proc:
         _, lines = read_until(proc.stdout, r" beacon .*refine 4\.58\.0")
         https_line = next(line for line in lines if line.strip().startswith("HTTPS"))
         port = https_line.split("127.0.0.1:")[1].split("/")[0]
         assert _processes_with(f"127.0.0.1:{port}"), "the routed browser should be running"
         out, err = interrupt(proc, lines)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert "stopped: 1 request(s) captured" in out
     assert _processes_with(f"MAP telemetry.refine.dev 127.0.0.1:{port}") == []
@@ -298,15 +305,10 @@ def test_browser_command_errors_are_one_line_exit_2(args, message):
 
 
 def test_browser_command_with_a_running_inspector(chromium, beacon_site, live_server):
-    proc = browser_cli(beacon_site, "--headless", "--server", live_server.listening.https_url)
-    try:
+    with killed_at_end(browser_cli(beacon_site, "--headless", "--server", live_server.listening.https_url)) as proc:
         _, lines = read_until(proc.stdout, r" beacon ")
         assert live_server.store.count() == 1
         out, err = interrupt(proc, lines)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
 
 
