@@ -203,6 +203,13 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _LOOKAHEAD = 3
 
 
+def _size_text(size: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
+
 class HarError(Exception):
     """The file cannot be imported as HAR; the message is one line."""
 
@@ -255,7 +262,7 @@ class _JsonStream:
         self.lines = 0  # newlines before buf[0], for error positions
         self.column_base = 0  # characters between the last of those newlines and buf[0]
 
-    def _more(self, at_least: int = _CHUNK) -> None:
+    def _more(self, at_least: int = 0) -> None:
         data = self.handle.read(max(_CHUNK, at_least))
         try:
             text = self.decoder.decode(data, final=not data)
@@ -298,6 +305,8 @@ class _JsonStream:
         while True:
             try:
                 value, end = _DECODER.raw_decode(self.buf, self.pos)
+                if end - self.pos > MAX_ENTRY_CHARS:
+                    break
                 if self.eof or end + _LOOKAHEAD <= len(self.buf):
                     self.pos = end
                     return value
@@ -308,9 +317,11 @@ class _JsonStream:
             except RecursionError:
                 raise HarError(f"{self.name} is not a HAR file: JSON nested too deeply") from None
             if len(self.buf) - self.pos > MAX_ENTRY_CHARS:
-                raise HarError(f"{self.name}: {what} is over {MAX_ENTRY_CHARS // (1024 * 1024)} MiB of JSON, "
-                               "the most one entry may be")
+                break
             self._more(len(self.buf) - self.pos)  # doubles: a large value is parsed O(1) times over
+        size = os.fstat(self.handle.fileno()).st_size
+        raise HarError(f"{self.name}: {what} is over {_size_text(MAX_ENTRY_CHARS)} of JSON, the most one "
+                       f"entry may take (the file is {_size_text(size)}); nothing was imported")
 
     def members(self) -> Iterator[str]:
         """The keys of the object starting here; the caller reads each value."""

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import cli
+from mockserver import cli, har
 from mockserver.capture import RawRequest, capture
 from mockserver.collected import raw_url
 from mockserver.har import HarError, HarFile, import_har
@@ -464,3 +464,32 @@ def test_memory_stays_bounded_whatever_the_file_size(tmp_path):
     assert peak - baseline < size_kib // 2, (baseline, peak, size_kib)  # json.load of the file: > 3x its size
     sessions, rows = journal(tmp_path / "b.sqlite3")
     assert len(sessions) == 1 and len(rows) == (count + 499) // 500
+
+
+def test_an_entry_over_the_limit_refuses_the_file_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(har, "MAX_ENTRY_CHARS", 4096)
+    path = _write(tmp_path, {"log": {"entries": [beacon_entry(), beacon_entry(comment="x" * 5000)]}}, "big.har")
+    db = tmp_path / "j.sqlite3"
+    assert cli.main(["import", str(path), "--db", str(db)]) == 2
+    size = f"{path.stat().st_size / 1024:.1f}".removesuffix(".0")
+    assert capsys.readouterr().err == (f"import: {path}: entry 1 is over 4 KiB of JSON, the most one entry may take "
+                                       f"(the file is {size} KiB); nothing was imported\n")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+@pytest.mark.parametrize("chunk", [1, 7, 4096])
+def test_the_stream_reads_the_same_whatever_the_chunk_size(tmp_path, monkeypatch, chunk, ascii_only):
+    """Values, numbers, escapes and multi-byte characters cut at every place a read can cut them."""
+    document, _ = realistic_har()
+    document["log"]["entries"][0]["time"] = 12.5e-3
+    document["log"]["entries"][0]["comment"] = "é中😀 \\u00e9 \" \\\\"
+    document["log"]["pages"][0]["pageTimings"]["onLoad"] = -1.25e+2
+    # Numbers and literals right in the document and in log, before the entries: read by the stream itself
+    document = {"_size": 1234.5e-1, "log": {"_count": 123456, "_flag": True, **document["log"]}}
+    path = tmp_path / "s.har"
+    path.write_text(json.dumps(document, ensure_ascii=ascii_only, indent=1), encoding="utf-8-sig")
+    monkeypatch.setattr(har, "_CHUNK", chunk)
+    with HarFile(path) as checked:
+        assert checked.count == len(document["log"]["entries"])
+        assert [entry for _, entry in checked.entries()] == document["log"]["entries"]
