@@ -6,8 +6,9 @@ back into a :class:`RawRequest` (method, raw query from ``request.url``,
 headers, ``postData.text``) and goes through the same :class:`Recorder`
 as a live request, with the entry's own time, so it is decoded exactly as
 if it had been received. Everything else in the file is skipped and
-counted. ``telemetry-inspector import FILE.har`` and the window's
-drag-and-drop both call :func:`import_har`.
+counted: the URL's host decides, whatever else an entry says (even this
+app's own ``_inspector`` field). ``telemetry-inspector import FILE.har``
+and the window's File menu and drag-and-drop all call :func:`import_har`.
 
 Export: :func:`har_entry` writes one record as a HAR 1.2 entry; the
 response is what the mock answered (see :func:`mock_response`).
@@ -683,7 +684,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
         "import", help="decode the telemetry.refine.dev requests in a HAR file saved from DevTools",
         description="Read a HAR file (DevTools > Network > Export HAR) and record every request to "
                     f"{REFINE_HOST} in it exactly as if the mock had received it, with its original time, "
-                    "into a new session 'import: FILE'. Other requests are skipped and counted.")
+                    "into a new session 'import: FILE' (none when nothing is imported). Requests to other "
+                    "hosts are skipped and counted; so are requests whose request line and headers are over the "
+                    f"server's {MAX_HEADER_BYTES // 1024} KiB cap. The whole file is checked first: a file that is "
+                    f"not HAR, or has an entry over {_size_text(MAX_ENTRY_CHARS)} of JSON, is refused and "
+                    "nothing is stored.")
     parser.add_argument("file", metavar="FILE.har", help="the HAR file")
     add_db_option(parser)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
