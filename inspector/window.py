@@ -35,7 +35,7 @@ from mockserver.beacon import KINDS, STATUSES, Beacon
 from mockserver.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
 from mockserver.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.export import ExportError, export_records
-from mockserver.har import HarError, ImportResult, import_entries, load_har_entries
+from mockserver.har import HarError, ImportResult, import_har
 from mockserver.redact import Redactor
 from mockserver.selection import RecordFilter
 from mockserver.server import InspectorServer, ServerError
@@ -1270,8 +1270,7 @@ class MainWindow(QMainWindow):
         store = self.store
 
         def work(progress: Callable[[int, int], bool]) -> ImportResult:
-            entries = load_har_entries(path)  # HarError before anything is written
-            return import_entries(store, entries, path, progress=progress)
+            return import_har(store, path, progress=progress)  # checks the whole file before writing
 
         job = Job("Import", work, expected=(HarError, StoreError))
         job.succeeded.connect(self._on_imported)
@@ -1284,7 +1283,7 @@ class MainWindow(QMainWindow):
         self.model.fetch_new()
         self._refresh_sessions()  # the import's own session (added without becoming the current one)
         text = result.summary()
-        if result.malformed:
+        if result.warnings:
             text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"
         if result.imported == 0:
             text += ": no request to telemetry.refine.dev in this file"

@@ -123,9 +123,9 @@ def build_parser() -> _Parser:
 
 # -- serve ----------------------------------------------------------------
 
-def open_store(path: str) -> BeaconStore:
-    """Open the journal; StoreError carries a one-line reason."""
-    return BeaconStore(path)
+def open_store(path: str, *, start_session: bool = True) -> BeaconStore:
+    """Open the journal; StoreError carries a one-line reason. ``start_session=False``: make no session now."""
+    return BeaconStore(path, start_session=start_session)
 
 
 def format_line(beacon: Beacon) -> str:

@@ -6,8 +6,9 @@ back into a :class:`RawRequest` (method, raw query from ``request.url``,
 headers, ``postData.text``) and goes through the same :class:`Recorder`
 as a live request, with the entry's own time, so it is decoded exactly as
 if it had been received. Everything else in the file is skipped and
-counted. ``telemetry-inspector import FILE.har`` and the window's
-drag-and-drop both call :func:`import_har`.
+counted: the URL's host decides, whatever else an entry says (even this
+app's own ``_inspector`` field). ``telemetry-inspector import FILE.har``
+and the window's File menu and drag-and-drop all call :func:`import_har`.
 
 Export: :func:`har_entry` writes one record as a HAR 1.2 entry; the
 response is what the mock answered (see :func:`mock_response`).
@@ -17,15 +18,18 @@ from __future__ import annotations
 
 import argparse
 import base64
+import codecs
+import ipaddress
 import json
 import os
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
 from .app import GIF
@@ -35,6 +39,7 @@ from .collected import raw_url, request_target
 from .config import DISPLAY_NAME, REFINE_HOST
 from .progress import ProgressCallback, report
 from .recorder import Recorder
+from .server import MAX_HEADER_BYTES
 from .store import BeaconStore
 
 HAR_VERSION = "1.2"
@@ -184,6 +189,27 @@ def har_log(beacons: Iterable[Beacon]) -> dict[str, Any]:
 
 
 # -- import ----------------------------------------------------------------------
+#
+# The file is read as a stream, one entry at a time, twice: the first pass
+# checks the whole file (JSON, HAR structure, the type of every field used)
+# and counts the entries, so a bad file is refused before anything is
+# written and progress has a total; the second pass records. Memory is
+# bounded by the largest entry (MAX_ENTRY_CHARS), not by the file.
+
+MAX_ENTRY_CHARS = 64 * 1024 * 1024  # one entry's JSON text; DevTools keeps response bodies far smaller
+_CHUNK = 1024 * 1024  # bytes read at a time
+_DECODER = json.JSONDecoder()
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+# A value that ends this close to the end of what was read may go on in the next chunk ("1." + "5").
+_LOOKAHEAD = 3
+
+
+def _size_text(size: int) -> str:
+    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{size} bytes"
+
 
 class HarError(Exception):
     """The file cannot be imported as HAR; the message is one line."""
@@ -194,199 +220,457 @@ class ImportResult:
     """What an import did."""
 
     file: str
-    session: int
+    session: int | None = None  # None: nothing was imported, so no session was made
     entries: int = 0  # entries in the file
     imported: int = 0  # recorded (ok or invalid)
     invalid: int = 0  # of the imported, how many did not decode
     skipped: int = 0  # requests to other hosts
-    malformed: int = 0  # entries without a usable request
+    malformed: int = 0  # entries without a usable request (unreadable URL, bad base64 body)
+    refused: int = 0  # request line and headers over the server's cap: it would have recorded nothing
     ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        """One line for people: ``imported 3 (1 invalid), skipped 12 …``."""
+        """One line for people: ``imported 3 (1 invalid) into session 5, skipped 12 …``."""
         text = f"imported {self.imported}"
         if self.invalid:
             text += f" ({self.invalid} invalid)"
-        text += f" into session {self.session}, skipped {self.skipped} (not {REFINE_HOST})"
+        if self.session is not None:
+            text += f" into session {self.session}"
+        text += f", skipped {self.skipped} (not {REFINE_HOST})"
         if self.malformed:
             text += f", {self.malformed} malformed"
+        if self.refused:
+            text += f", {self.refused} over the {MAX_HEADER_BYTES // 1024} KiB header cap"
         return text + f" of {self.entries} entries in {self.file}"
 
 
-def load_har_entries(path: str | Path) -> list[Any]:
-    """``log.entries`` of a HAR file; :class:`HarError` with a clear reason when it is not one."""
-    name = str(path)
+class _JsonStream:
+    """Just enough of an incremental JSON reader to walk ``{"log": {"entries": [...]}}``.
+
+    Each value is parsed by the standard library's decoder once it is wholly
+    in the buffer; the buffer only ever holds the value being read.
+    """
+
+    def __init__(self, handle: BinaryIO, name: str) -> None:
+        self.handle = handle
+        self.name = name
+        self.decoder = codecs.getincrementaldecoder("utf-8-sig")()
+        self.buf = ""
+        self.pos = 0
+        self.eof = False
+        self.bytes_read = 0
+        self.lines = 0  # newlines before buf[0], for error positions
+        self.column_base = 0  # characters between the last of those newlines and buf[0]
+
+    def _more(self, at_least: int = 0) -> None:
+        data = self.handle.read(max(_CHUNK, at_least))
+        try:
+            text = self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise HarError(f"{self.name} is not a HAR file: not UTF-8 text (byte {self.bytes_read + exc.start})") \
+                from None
+        self.bytes_read += len(data)
+        self.eof = not data
+        done = self.buf[:self.pos]
+        newline = done.rfind("\n")
+        self.lines += done.count("\n")
+        self.column_base = len(done) - newline - 1 if newline >= 0 else self.column_base + len(done)
+        self.buf = self.buf[self.pos:] + text
+        self.pos = 0
+
+    def not_json(self, msg: str, at: int) -> HarError:
+        """``not JSON (msg at line L column C)`` for buffer position ``at``."""
+        newline = self.buf.rfind("\n", 0, at)
+        line = self.lines + self.buf.count("\n", 0, at) + 1
+        column = at - newline if newline >= 0 else self.column_base + at + 1
+        return HarError(f"{self.name} is not a HAR file: not JSON ({msg} at line {line} column {column})")
+
+    def peek(self) -> str:
+        """The next character that is not whitespace ('' at the end of the file)."""
+        while True:
+            self.pos = _WHITESPACE.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf) or self.eof:
+                return self.buf[self.pos:self.pos + 1]
+            self._more()
+
+    def take(self, char: str, expected: str) -> None:
+        """Consume ``char``, or fail with ``Expecting <expected>``."""
+        if self.peek() != char:
+            raise self.not_json(f"Expecting {expected}", self.pos)
+        self.pos += 1
+
+    def value(self, what: str) -> Any:
+        """The next JSON value, parsed; at most MAX_ENTRY_CHARS of text."""
+        self.peek()
+        while True:
+            try:
+                value, end = _DECODER.raw_decode(self.buf, self.pos)
+                if end - self.pos > MAX_ENTRY_CHARS:
+                    break
+                if self.eof or end + _LOOKAHEAD <= len(self.buf):
+                    self.pos = end
+                    return value
+            except json.JSONDecodeError as exc:
+                if self.eof or not (exc.msg.startswith("Unterminated string")
+                                    or exc.pos + 12 >= len(self.buf)):  # cut short, not wrong
+                    raise self.not_json(exc.msg, exc.pos) from None
+            except RecursionError:
+                raise HarError(f"{self.name} is not a HAR file: JSON nested too deeply") from None
+            if len(self.buf) - self.pos > MAX_ENTRY_CHARS:
+                break
+            self._more(len(self.buf) - self.pos)  # doubles: a large value is parsed O(1) times over
+        size = os.fstat(self.handle.fileno()).st_size
+        raise HarError(f"{self.name}: {what} is over {_size_text(MAX_ENTRY_CHARS)} of JSON, the most one "
+                       f"entry may take (the file is {_size_text(size)}); nothing was imported")
+
+    def members(self) -> Iterator[str]:
+        """The keys of the object starting here; the caller reads each value."""
+        self.take("{", "'{'")
+        if self.peek() == "}":
+            self.pos += 1
+            return
+        while True:
+            if self.peek() != '"':
+                raise self.not_json("Expecting property name enclosed in double quotes", self.pos)
+            key = self.value("a key")
+            self.take(":", "':' delimiter")
+            yield key
+            if self.peek() == "}":
+                self.pos += 1
+                return
+            self.take(",", "',' delimiter")
+
+    def items(self, what: str) -> Iterator[Any]:
+        """The values of the array starting here, parsed one by one."""
+        self.take("[", "'['")
+        if self.peek() == "]":
+            self.pos += 1
+            return
+        index = 0
+        while True:
+            yield self.value(f"{what} {index}")
+            index += 1
+            if self.peek() == "]":
+                self.pos += 1
+                return
+            self.take(",", "',' delimiter")
+
+
+def _stream_entries(handle: BinaryIO, name: str) -> Iterator[Any]:
+    """Each of ``log.entries``, parsed one at a time; :class:`HarError` when the file is not HAR."""
+    stream = _JsonStream(handle, name)
+    no_entries = HarError(f"{name} is not a HAR file: JSON without log.entries "
+                          "(save it from DevTools' Network panel: Export HAR)")
+    seen = False
+    if stream.peek() != "{":
+        stream.value("the document")  # not JSON, or JSON of another shape
+        raise no_entries
+    for key in stream.members():
+        if key != "log":
+            stream.value("a value beside log")
+        elif seen or stream.peek() != "{":
+            stream.value("log")
+            raise no_entries if not seen else HarError(f"{name} is not a HAR file: more than one log")
+        else:
+            for log_key in stream.members():
+                if log_key != "entries":
+                    stream.value("a value in log")
+                elif seen:
+                    raise HarError(f"{name} is not a HAR file: more than one log.entries")
+                elif stream.peek() != "[":
+                    stream.value("log.entries")
+                    raise HarError(f"{name} is not a HAR file: log.entries is not a list")
+                else:
+                    seen = True
+                    yield from stream.items("entry")
+    if stream.peek():
+        raise stream.not_json("Extra data", stream.pos)
+    if not seen:
+        raise no_entries
+
+
+class HarFile:
+    """A HAR file checked from end to end; :meth:`entries` then reads it again, entry by entry.
+
+    Opening reads the whole file once as a stream and raises
+    :class:`HarError` (one line) for anything that is not importable: not
+    UTF-8, not JSON, no ``log.entries`` list, a field of the wrong type, an
+    entry over MAX_ENTRY_CHARS. ``progress(entries read, 0)`` is called as
+    it goes (returning ``False`` cancels). The file stays open until
+    :meth:`close`.
+    """
+
+    def __init__(self, path: str | Path, *, progress: ProgressCallback | None = None) -> None:
+        self.path = str(path)
+        try:
+            self._handle: BinaryIO = open(path, "rb")  # noqa: SIM115 - kept open for the second pass
+            self.size = os.fstat(self._handle.fileno()).st_size
+        except IsADirectoryError:
+            raise HarError(f"{self.path} is a folder, not a HAR file") from None
+        except FileNotFoundError:
+            raise HarError(f"no such file: {self.path}") from None
+        except OSError as exc:
+            raise HarError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        try:
+            self.count = 0
+            for index, entry in self.entries():
+                entry_request(entry, index, self.path)  # every type checked now, before anything is written
+                self.count = index + 1
+                report(progress, self.count, 0)
+        except BaseException:
+            self.close()
+            raise
+
+    def entries(self) -> Iterator[tuple[int, Any]]:
+        """(index, entry) for each entry, read from the start of the file."""
+        self._handle.seek(0)
+        try:
+            yield from enumerate(_stream_entries(self._handle, self.path))
+        except OSError as exc:
+            raise HarError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        """Close the file."""
+        self._handle.close()
+
+    def __enter__(self) -> HarFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- one entry -------------------------------------------------------------------
+
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", bool: "true or false", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def _typed(container: dict[str, Any], key: str, kind: type, where: str, problem: Callable[[str], HarError],
+           *, required: bool = False) -> Any:
+    """``container[key]`` when it is a ``kind`` (None when absent or null and not required)."""
+    value = container.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind):
+        got = "missing" if key not in container else _JSON_TYPES.get(type(value), type(value).__name__)
+        raise problem(f"{where}{key} is {got}, not {_JSON_TYPES[kind]}")
+    return value
+
+
+def _pairs_of(container: dict[str, Any], key: str, where: str, problem: Callable[[str], HarError]) -> list[
+        tuple[str, str]]:
+    """A HAR list of ``{"name", "value"}`` objects (headers, queryString, params) as checked pairs."""
+    pairs = []
+    for n, item in enumerate(_typed(container, key, list, where, problem) or []):
+        spot = f"{where}{key}[{n}]."
+        if not isinstance(item, dict):
+            raise problem(f"{where}{key}[{n}] is {_JSON_TYPES.get(type(item), 'not an object')}, not an object")
+        pairs.append((_typed(item, "name", str, spot, problem, required=True),
+                      _typed(item, "value", str, spot, problem) or ""))
+    return pairs
+
+
+def _without_userinfo(netloc: str) -> str:
+    # user:pass@host -> host: credentials are never stored
+    return netloc.rpartition("@")[2]
+
+
+def _url_without_userinfo(url: str) -> str:
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except IsADirectoryError:
-        raise HarError(f"{name} is a folder, not a HAR file") from None
-    except FileNotFoundError:
-        raise HarError(f"no such file: {name}") from None
-    except OSError as exc:
-        raise HarError(f"cannot read {name}: {exc.strerror or exc}") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise HarError(f"{name} is not a HAR file: not UTF-8 text (byte {exc.start})") from None
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise HarError(f"{name} is not a HAR file: not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise HarError(f"{name} is not a HAR file: JSON nested too deeply") from None
-    log = document.get("log") if isinstance(document, dict) else None
-    if not isinstance(log, dict) or "entries" not in log:
-        raise HarError(f"{name} is not a HAR file: JSON without log.entries "
-                       "(save it from DevTools' Network panel: Export HAR)")
-    entries = log["entries"]
-    if not isinstance(entries, list):
-        raise HarError(f"{name} is not a HAR file: log.entries is not a list")
-    return entries
+        parts = urlsplit(url)
+    except ValueError:
+        return url.rpartition("@")[2] if "@" in url.partition("?")[0] else url
+    return urlunsplit(parts._replace(netloc=_without_userinfo(parts.netloc))) if "@" in parts.netloc else url
 
 
-def _header_name(name: str) -> str:
-    # As the mock's WSGI layer presents them (HTTP/2 HARs have lower-case names).
-    return name.title()
+_URL_HEADERS = frozenset(("Referer", "Origin"))
 
 
-def _headers(items: Any, url_netloc: str) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    authority = None
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+def _headers(pairs: list[tuple[str, str]], authority: str) -> dict[str, str]:
+    """Headers as the mock's WSGI layer presents them, ``Host`` from the URL (the URL decides)."""
+    headers: dict[str, str] = {"Host": authority}
+    for name, value in pairs:
+        if name.startswith(":"):  # HTTP/2 pseudo-headers in Chrome's HAR; :authority is the URL's
             continue
-        name, value = item["name"], str(item.get("value", ""))
-        if name.startswith(":"):  # HTTP/2 pseudo-headers in Chrome's HAR
-            if name == ":authority":
-                authority = value
+        key = name.title()  # HTTP/2 HARs have lower-case names
+        if key == "Host":
             continue
-        key = _header_name(name)
+        if key in _URL_HEADERS:
+            value = _url_without_userinfo(value)
         if key in headers:
             headers[key] += ("; " if key == "Cookie" else ", ") + value
         else:
             headers[key] = value
-    if "Host" not in headers:
-        headers = {"Host": authority or url_netloc, **headers}
     return headers
 
 
-def _started(entry: dict[str, Any]) -> datetime | None:
-    text = entry.get("startedDateTime")
-    if not isinstance(text, str):
-        return None
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+def _head_size(method: str, path: str, query: str, headers: dict[str, str]) -> int:
+    """Bytes of the request line and headers, as the live server counts them against MAX_HEADER_BYTES."""
+    target = f"{path}?{query}" if query else path
+    size = len(f"{method} {target} HTTP/1.1\r\n\r\n".encode("utf-8", "surrogatepass"))
+    for name, value in headers.items():
+        size += len(f"{name}: {value}\r\n".encode("utf-8", "surrogatepass"))
+        if size > MAX_HEADER_BYTES:
+            break
+    return size
 
 
-def entry_request(entry: Any) -> RawRequest | str:
-    """The request of one HAR entry as it went on the wire, or why it is skipped.
+def _body(request: dict[str, Any], where: str, problem: Callable[[str], HarError]) -> bytes | str:
+    """``postData`` as bytes, or a reason it cannot be read."""
+    post = _typed(request, "postData", dict, where, problem)
+    if post is None:
+        return b""
+    text = _typed(post, "text", str, where + "postData.", problem)
+    encoding = _typed(post, "encoding", str, where + "postData.", problem)
+    params = _pairs_of(post, "params", where + "postData.", problem)
+    if text is not None and encoding == "base64":  # not in HAR 1.2, but some tools write it
+        try:
+            return base64.b64decode(text)
+        except ValueError:
+            return "malformed: postData.text is not base64"
+    if text is not None:
+        return text.encode("utf-8", "surrogatepass")  # a lone "\ud800" must not stop the import
+    return "&".join(f"{name}={value}" for name, value in params).encode("utf-8", "surrogatepass")
 
-    Returns a reason string for entries that are not refine telemetry
-    (``"other host"``) or cannot be read (``"malformed: …"``).
+
+def entry_request(entry: Any, index: int = 0, file: str = "the HAR file") -> RawRequest | str:
+    """The request of one HAR entry as it went on the wire, or why it is not imported.
+
+    Returns ``"other host"`` for a request whose URL is not on
+    telemetry.refine.dev (whatever else the entry says), ``"malformed: …"``
+    for one that cannot be read and ``"refused: …"`` for one the live
+    server would have refused (request line and headers over
+    MAX_HEADER_BYTES). Raises :class:`HarError` for a field of the wrong
+    type: the file is not HAR then.
     """
-    if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
-        return "malformed: no request"
-    request = entry["request"]
-    url, method = request.get("url"), request.get("method")
-    if not isinstance(url, str) or not isinstance(method, str) or not method:
-        return "malformed: no url or method"
+    def problem(text: str) -> HarError:
+        return HarError(f"{file} is not a HAR file: entry {index}: {text}")
+
+    if not isinstance(entry, dict):
+        raise problem(f"is {_JSON_TYPES.get(type(entry), 'not an object')}, not an object")
+    request = _typed(entry, "request", dict, "", problem, required=True)
+    url = _typed(request, "url", str, "request.", problem, required=True)
+    method = _typed(request, "method", str, "request.", problem, required=True)
+    _typed(entry, "startedDateTime", str, "", problem)
+    header_pairs = _pairs_of(request, "headers", "request.", problem)
+    query_pairs = _pairs_of(request, "queryString", "request.", problem)
+    body = _body(request, "request.", problem)
+    if not method.strip():
+        raise problem("request.method is empty")
     try:
         parts = urlsplit(url.strip())
         host = (parts.hostname or "").rstrip(".").lower()
+        port = parts.port
     except ValueError:
         return "malformed: unreadable url"
-    ours = isinstance(entry.get(INSPECTOR_FIELD), dict)  # exported by this app: any host (e.g. the local mock)
-    if host != REFINE_HOST and not ours:
+    if host != REFINE_HOST:
         return "other host"
+    if isinstance(body, str):
+        return body
     # The raw query straight from the URL: DevTools keeps it as sent ('+' stays '+').
     query = parts.query
-    if not query and "?" not in url and isinstance(request.get("queryString"), list):
-        query = "&".join(f"{q.get('name', '')}={q.get('value', '')}" for q in request["queryString"]
-                         if isinstance(q, dict))
-    body = b""
-    post = request.get("postData")
-    if isinstance(post, dict):
-        text = post.get("text")
-        if isinstance(text, str) and post.get("encoding") == "base64":  # not in HAR 1.2, but some tools write it
-            try:
-                body = base64.b64decode(text)
-            except ValueError:
-                return "malformed: postData.text is not base64"
-        elif isinstance(text, str):
-            body = text.encode("utf-8", "surrogatepass")  # a lone "\ud800" must not stop the import
-        elif isinstance(post.get("params"), list):
-            body = "&".join(f"{p.get('name', '')}={p.get('value', '')}" for p in post["params"]
-                            if isinstance(p, dict)).encode("utf-8")
-    peer = entry[INSPECTOR_FIELD].get("client_ip") if ours else None
+    if not query and "?" not in url:
+        query = "&".join(f"{name}={value}" for name, value in query_pairs)
+    authority = _without_userinfo(parts.netloc)
+    if port is None and authority.endswith(":"):  # "host:" with an empty port
+        authority = authority[:-1]
+    method, path = method.upper(), parts.path or "/"
+    headers = _headers(header_pairs, authority)
+    if _head_size(method, path, query, headers) > MAX_HEADER_BYTES:
+        return (f"refused: request line and headers over the {MAX_HEADER_BYTES // 1024} KiB the server accepts "
+                "(it answers 413 and records nothing)")
     return RawRequest(
-        method=method.upper(),
-        path=parts.path or "/",
+        method=method,
+        path=path,
         query=query[: MAX_QUERY * 2],  # capture() cuts at the cap and says so; this only bounds memory
-        headers=_headers(request.get("headers"), parts.netloc),
-        body=body,
+        headers=headers,
+        body=body[:MAX_BODY],
+        body_size=len(body) if len(body) > MAX_BODY else None,  # as the server reads a long body
         scheme=parts.scheme or "https",
-        peer=peer if isinstance(peer, str) else None,
+        peer=_exported_client_ip(entry),
     )
 
 
-def iter_har_requests(entries: list[Any]) -> Iterator[tuple[int, Any, RawRequest | str]]:
-    """(index, entry, request or skip reason) for each entry."""
-    for index, entry in enumerate(entries):
-        yield index, entry, entry_request(entry)
+def _exported_client_ip(entry: dict[str, Any]) -> str | None:
+    """The client IP this app wrote into its own export (``_inspector.client_ip``), if it is one."""
+    extra = entry.get(INSPECTOR_FIELD)
+    value = extra.get("client_ip") if isinstance(extra, dict) else None
+    try:
+        return str(ipaddress.ip_address(value)) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
-def import_har(store: BeaconStore, path: str | Path, *, progress: ProgressCallback | None = None,
+def started_at(entry: dict[str, Any]) -> datetime | str:
+    """The entry's ``startedDateTime`` as a UTC time, or what is wrong with it."""
+    text = entry.get("startedDateTime")
+    if text is None:
+        return "no startedDateTime"
+    shown = repr(text[:40] + ("…" if len(text) > 40 else ""))
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return f"startedDateTime {shown} is not an ISO 8601 date"
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc)
+    except OverflowError:
+        return f"startedDateTime {shown} is out of range (before 0001-01-01 or after 9999-12-31 in UTC)"
+
+
+# -- the import ------------------------------------------------------------------
+
+def import_har(store: BeaconStore, har: str | Path | HarFile, *, progress: ProgressCallback | None = None,
                session_label: str | None = None, keep_current_session: bool = True,
                trust_proxy: bool = False) -> ImportResult:
-    """Import every telemetry.refine.dev request in the HAR file at ``path`` into ``store``.
+    """Import every telemetry.refine.dev request in a HAR file into ``store``.
 
-    The records go into a new session labelled ``import: <file name>``.
-    ``progress(done, total)`` is called per entry; returning ``False``
-    stops the import with :class:`~mockserver.progress.Cancelled` (what was
-    imported stays, committed). With ``keep_current_session`` the store's
-    current session (where live requests go) is restored afterwards.
-    Raises :class:`HarError` for files that are not HAR, before anything is
-    written.
+    ``har`` is a path, or a :class:`HarFile` already checked (then it is
+    closed afterwards). A path is checked first: :class:`HarError` for a
+    file that is not HAR, before anything is written. The records go into a
+    new session labelled ``import: <file name>``, made with the first
+    record: an import of nothing makes no session. ``progress(done, total)``
+    is called per entry; returning ``False`` stops the import with
+    :class:`~mockserver.progress.Cancelled` (what was imported stays,
+    committed). With ``keep_current_session`` the store's current session
+    (where live requests go) stays as it is.
     """
-    return import_entries(store, load_har_entries(path), str(path), progress=progress,
-                          session_label=session_label, keep_current_session=keep_current_session,
-                          trust_proxy=trust_proxy)
+    with har if isinstance(har, HarFile) else HarFile(har, progress=progress) as checked:
+        return _record_entries(store, checked, progress=progress, label=session_label or
+                               f"import: {Path(checked.path).name}", make_current=not keep_current_session,
+                               trust_proxy=trust_proxy)
 
 
-def import_entries(store: BeaconStore, entries: list[Any], file: str, *, progress: ProgressCallback | None = None,
-                   session_label: str | None = None, keep_current_session: bool = True,
-                   trust_proxy: bool = False) -> ImportResult:
-    """:func:`import_har` for entries already read with :func:`load_har_entries`."""
-    label = session_label or f"import: {Path(file).name}"
-    # Kept current, a running server's live requests keep going to their own session.
-    session = store.new_session(label, make_current=not keep_current_session)
-    result = ImportResult(file=file, session=session, entries=len(entries))
+def _record_entries(store: BeaconStore, har: HarFile, *, progress: ProgressCallback | None, label: str,
+                    make_current: bool, trust_proxy: bool) -> ImportResult:
+    result = ImportResult(file=har.path, entries=har.count)
     recorder = Recorder(store, trust_proxy=trust_proxy)  # its own duplicate detector: this file's beacons only
-    total = len(entries)
-    report(progress, 0, total)
-    for index, entry, raw in iter_har_requests(entries):
-        if isinstance(raw, str):
-            if raw == "other host":
-                result.skipped += 1
-            else:
-                result.malformed += 1
-                result.warnings.append(f"entry {index}: {raw}")
+    report(progress, 0, har.count)
+    for index, entry in har.entries():
+        raw = entry_request(entry, index, har.path)
+        if raw == "other host":
+            result.skipped += 1
+        elif isinstance(raw, str):
+            result.refused += raw.startswith("refused:")
+            result.malformed += raw.startswith("malformed:")
+            result.warnings.append(f"entry {index}: {raw}")
         else:
-            moment = _started(entry)
-            if moment is None:
+            moment = started_at(entry)
+            if isinstance(moment, str):
+                result.warnings.append(f"entry {index}: {moment}; recorded with the import time")
                 moment = utc_now()
-                result.warnings.append(f"entry {index}: no readable startedDateTime; recorded with the import time")
-            beacon = recorder.record(raw, received_at=moment, session=session)
+            if result.session is None:
+                # Kept current, a running server's live requests keep going to their own session.
+                result.session = store.new_session(label, make_current=make_current)
+            beacon = recorder.record(raw, received_at=moment, session=result.session)
             result.imported += 1
             result.invalid += beacon.status != "ok"
             if beacon.id is not None:
                 result.ids.append(beacon.id)
-        report(progress, index + 1, total)
+        report(progress, index + 1, har.count)
     return result
 
 
@@ -400,7 +684,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
         "import", help="decode the telemetry.refine.dev requests in a HAR file saved from DevTools",
         description="Read a HAR file (DevTools > Network > Export HAR) and record every request to "
                     f"{REFINE_HOST} in it exactly as if the mock had received it, with its original time, "
-                    "into a new session 'import: FILE'. Other requests are skipped and counted.")
+                    "into a new session 'import: FILE' (none when nothing is imported). Requests to other "
+                    "hosts are skipped and counted; so are requests whose request line and headers are over the "
+                    f"server's {MAX_HEADER_BYTES // 1024} KiB cap. The whole file is checked first: a file that is "
+                    f"not HAR, or has an entry over {_size_text(MAX_ENTRY_CHARS)} of JSON, is refused and "
+                    "nothing is stored.")
     parser.add_argument("file", metavar="FILE.har", help="the HAR file")
     add_db_option(parser)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -412,20 +700,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .cli import UsageError, open_store
     from .progress import StderrProgress
 
-    # Read and check the file before the database is opened: a wrong file changes nothing.
+    # Check the whole file before the database is opened: a wrong file changes nothing.
     if os.path.isfile(args.file) and os.path.getsize(args.file) > 20 * 1024 * 1024:
         print(f"reading {args.file} ({os.path.getsize(args.file) // (1024 * 1024)} MiB)…", file=sys.stderr)
     try:
-        entries = load_har_entries(args.file)
+        har = HarFile(args.file)
     except HarError as exc:
         raise UsageError(f"import: {exc}") from None
-    store = open_store(args.db)
     progress = StderrProgress("importing", "entries", min_total=500)
     try:
-        result = import_entries(store, entries, args.file, progress=progress)
+        store = open_store(args.db, start_session=False)  # the import makes its own session, if it records any
+        try:
+            result = import_har(store, har, progress=progress)
+        finally:
+            store.close()
+    except HarError as exc:  # the file changed after it was checked
+        raise UsageError(f"import: {exc}") from None
     finally:
         progress.finish()
-        store.close()
+        har.close()
     for warning in result.warnings[:20]:
         print(f"warning: {warning}", file=sys.stderr)
     if len(result.warnings) > 20:
@@ -433,7 +726,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": result.file, "session": result.session, "entries": result.entries,
                           "imported": result.imported, "invalid": result.invalid, "skipped": result.skipped,
-                          "malformed": result.malformed, "ids": result.ids, "database": args.db}))
+                          "malformed": result.malformed, "refused": result.refused, "ids": result.ids,
+                          "warnings": result.warnings, "database": args.db}))
     else:
         print(result.summary())
         if result.imported == 0:

@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
+from mockserver import har
 from mockserver.export import export_records
 from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa
 
@@ -199,7 +200,32 @@ def test_a_large_import_reports_progress_in_a_dialog(window, qtbot, tmp_path):
     dialog = job.progress_dialog
     assert dialog.labelText() == "Importing big.har…" and dialog.windowModality() == Qt.WindowModality.WindowModal
     wait_job(qtbot, job)
-    assert seen and seen[-1] == (1500, 1500) and all(total == 1500 for _, total in seen)
+    # First the file is checked (entries read so far, no total: a busy dialog; coalesced wake-ups may show
+    # none of it), then imported with its total
+    checked = [total for _, total in seen].index(1500)
+    assert all(total == 0 for _, total in seen[:checked])
+    assert seen[-1] == (1500, 1500) and all(total == 1500 for _, total in seen[checked:])
     assert len(seen) < 1500  # coalesced: not one GUI wake-up per entry
     assert job.result.imported == 1500
     qtbot.waitUntil(lambda: window.model.total == 1500, timeout=10000)
+
+
+def test_an_import_of_nothing_adds_no_session_and_an_entry_over_the_limit_is_one_line(window, qtbot, tmp_path,
+                                                                                       monkeypatch):
+    sessions = [s.id for s in window.store.sessions()]
+    others = tmp_path / "others.har"
+    others.write_text(json.dumps({"log": {"entries": [
+        {"startedDateTime": "2026-11-26T08:00:00.000Z", "_inspector": {},
+         "request": {"method": "GET", "url": "https://evil.example/steal", "headers": []}}]}}))
+    job = wait_job(qtbot, window.import_har(str(others)))
+    assert (job.result.imported, job.result.skipped, job.result.session) == (0, 1, None)
+    assert [s.id for s in window.store.sessions()] == sessions and window.store.count() == 0
+
+    monkeypatch.setattr(har, "MAX_ENTRY_CHARS", 2048)
+    big = tmp_path / "big.har"
+    big.write_text(json.dumps({"log": {"entries": [{"comment": "x" * 5000}]}}))
+    wait_job(qtbot, window.import_har(str(big)), ok=False)
+    size = f"{big.stat().st_size / 1024:.1f}".removesuffix(".0")
+    assert window.last_error == (f"Cannot import: {big}: entry 0 is over 2 KiB of JSON, the most one entry may "
+                                 f"take (the file is {size} KiB); nothing was imported")
+    assert [s.id for s in window.store.sessions()] == sessions and window.store.count() == 0
