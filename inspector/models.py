@@ -437,6 +437,10 @@ class BeaconTableModel(QAbstractTableModel):
         rows = self._rows
         return [rows[i] for i in self._shown]
 
+    def newest_id(self) -> int | None:
+        """The id of the newest record shown, wherever the sort puts it (None when none is shown)."""
+        return self._rows[max(self._shown)].id if self._shown else None  # rows are kept in arrival order
+
     def record_id(self, row: int) -> int:
         """The record id shown at ``row``."""
         return self._rows[self._shown[row]].id  # type: ignore[return-value]

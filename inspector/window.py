@@ -28,11 +28,12 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
     QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyle,
-    QTableView, QToolBar, QToolButton, QVBoxLayout, QWidget,
+    QTableView, QToolBar, QVBoxLayout, QWidget,
 )
 
 from mockserver.beacon import KINDS, STATUSES, Beacon
 from mockserver.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
+from mockserver.collected import CURL_DISCARD_BODY
 from mockserver.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.export import ExportError, export_records
 from mockserver.har import HarError, ImportResult, import_har
@@ -47,6 +48,7 @@ from .compare import ComparePanel
 from .composer import ComposerDialog
 from .detail import DetailPane, plain_label
 from .dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
+from .geometry import place_new_window
 from .icons import app_icon, status_icon
 from .jobs import Job
 from .models import COLUMN_COUNT, BeaconTableModel, Column
@@ -92,10 +94,15 @@ def _freeze_rows() -> None:
     gc.freeze()
 
 
+def _server_error_text(exc: Exception) -> str:
+    """Why the server did not start, for a dialog: no command-line flags in it."""
+    return exc.reason if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}"
+
+
 def sample_curl(http_url: str) -> str:
     """A curl line that sends the standard refine 4 beacon to ``http_url``."""
     encoded = base64.b64encode(json.dumps(SAMPLE_PAYLOAD, separators=(",", ":")).encode()).decode()
-    return (f"curl -H {shlex.quote('Referer: http://localhost:5173/')} "
+    return (f"curl {' '.join(CURL_DISCARD_BODY)} -H {shlex.quote('Referer: http://localhost:5173/')} "
             f"{shlex.quote(f'{http_url}/telemetry?payload={encoded}')}")
 
 
@@ -271,7 +278,7 @@ class MainWindow(QMainWindow):
 
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
-        self.resize(1280, 800)
+        place_new_window(self)  # at most 90 % of the screen; saved settings may replace it
         self.setAcceptDrops(True)  # HAR files dropped anywhere on the window are imported
 
         # Widgets are built at the normal text size; presentation mode is applied with the settings.
@@ -424,9 +431,9 @@ class MainWindow(QMainWindow):
         self.server_label = plain_label()
         self.server_label.setObjectName("serverStatus")
         self.server_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.pin_button = QToolButton()
+        # A whole word, not a cut-off pin: the full pin is in the tooltip, the clipboard and Routing help.
+        self.pin_button = QPushButton("Copy pin")
         self.pin_button.setObjectName("pin")
-        self.pin_button.setAutoRaise(True)
         self.pin_button.clicked.connect(self._copy_pin)
         self.counts_label = plain_label()
         self.counts_label.setObjectName("counts")
@@ -705,15 +712,17 @@ class MainWindow(QMainWindow):
     def _on_rows_appended(self, shown: int) -> None:
         if self.loading:  # the steps of a journal being opened: as if read at once (no jump, no pick)
             return
-        if shown and self._current_id is None and not self.table.selectionModel().hasSelection():
-            # Nothing chosen yet: show the newest record rather than an empty pane.
-            newest = 0 if self.model.newest_on_top else self.model.rowCount() - 1
-            self.select_record(self.model.record_id(newest))
-        if shown and self.follow_action.isChecked():
-            if self.model.newest_on_top:
-                self.table.scrollToTop()
-            else:
-                self.table.scrollToBottom()
+        if not shown:
+            return
+        following = self.follow_action.isChecked()
+        selection = self.table.selectionModel()
+        # Following selects the newest row, so the detail shows it, but keeps a choice of several rows
+        # (for compare or delete). With nothing chosen yet the newest record is shown, not an empty pane.
+        if (following and len(selection.selectedRows()) < 2) or (
+                self._current_id is None and not selection.hasSelection()):
+            newest = self.model.newest_id()
+            if newest is not None:
+                self.select_record(newest)  # scrolls to it, wherever the sort put it
 
     def _on_counts(self, shown: int, total: int, ok: int, invalid: int) -> None:
         self.table_stack.setCurrentIndex(0 if total == 0 else 1)
@@ -899,8 +908,8 @@ class MainWindow(QMainWindow):
         try:
             self.server.start()
         except Exception as exc:  # noqa: BLE001 - a port in use or an unwritable certificate folder: say so
-            text = str(exc) if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}"
-            self.report_error("The server could not start", f"{text}\n\nChange the ports in Server ▸ Change ports.")
+            self.report_error("The server could not start",
+                              f"{_server_error_text(exc)}.\n\nChoose other ports in Server ▸ Change ports…")
             self._update_server_status()
             return False
         self._update_server_status()
@@ -951,8 +960,7 @@ class MainWindow(QMainWindow):
                 except Exception:  # noqa: BLE001 - the first error is the one to show
                     pass
             self._update_server_status()
-            self.report_error("Cannot use those ports",
-                              str(exc) if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}")
+            self.report_error("Cannot use those ports", f"{_server_error_text(exc)}.")
             return False
         self._update_server_status()
         self._flash("Server restarted on the new ports")
@@ -968,12 +976,12 @@ class MainWindow(QMainWindow):
             self.start_action.setText("Start server")
         else:
             urls = [listening.http_url] + ([listening.https_url] if listening.https_url else [])
-            self.server_label.setText("● listening  " + "  ".join(urls))
-            self.server_label.setToolTip("The mock of telemetry.refine.dev answers on these addresses")
+            # The green dot says "listening" (its tooltip in words): the URLs get the room of a small screen.
+            self.server_label.setText("● " + "  ".join(urls))
+            self.server_label.setToolTip("Listening: the mock of telemetry.refine.dev answers on these addresses")
             self.pin_button.setVisible(bool(listening.spki_pin))
             if listening.spki_pin:
-                self.pin_button.setText(f"pin {listening.spki_pin[:10]}…")
-                self.pin_button.setToolTip(f"HTTPS certificate SPKI pin (click to copy):\n{listening.spki_pin}")
+                self.pin_button.setToolTip(f"Copy the HTTPS certificate's SPKI pin:\n{listening.spki_pin}")
             self.start_button.setText("Stop")
             self.start_action.setText("Stop server")
         pal = self.server_label.palette()

@@ -46,6 +46,33 @@ def _family_version(part: Any) -> str | None:
     return " ".join(x for x in (part.get("family"), part.get("version")) if x)
 
 
+# How `send` and the window's composer sign their requests (compose.default_headers).
+COMPOSER_AGENT = "telemetry-inspector/"
+_UNKNOWN_CLIENT = (None, "Other")  # ua-parser's family for a User-Agent it does not know
+
+
+def client_columns(kind: str, payload: Any, client: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The Browser and OS columns of a record.
+
+    They come from the parsed User-Agent, except where that says nothing: the
+    refine CLI's is node-fetch's, so its Node.js and OS are the ones its body
+    reports (``nodeVersion``, ``os``, ``osVersion``); requests made by this
+    tool's composer say so.
+    """
+    browser = _family_version(client.get("browser"))
+    system = _family_version(client.get("os"))
+    agent = client.get("user_agent") or ""
+    if agent.startswith(COMPOSER_AGENT) and "(composer;" in agent:
+        return "telemetry-inspector composer", None
+    if kind == "cli" and isinstance(payload, dict):
+        node, name, release = payload.get("nodeVersion"), payload.get("os"), payload.get("osVersion")
+        if browser in _UNKNOWN_CLIENT and isinstance(node, str) and node:
+            browser = f"Node {node.removeprefix('v')}"
+        if system in _UNKNOWN_CLIENT and isinstance(name, str) and name:
+            system = f"{name} {release}" if isinstance(release, str) and release else name
+    return browser, system
+
+
 def _scalar(value: Any) -> str | None:
     if value is None:
         return None
@@ -154,6 +181,7 @@ class Beacon:
         """The record's at-a-glance columns."""
         payload = self.payload or {}
         client = self.client or {}
+        browser, system = client_columns(self.kind, payload, client)
         return Summary(
             id=self.id,
             session=self.session,
@@ -166,8 +194,8 @@ class Beacon:
             version=_scalar(payload.get("version")),
             resource_count=_scalar(payload.get("resourceCount")),
             providers=compact_providers(payload.get("providers")),
-            browser=_family_version(client.get("browser")),
-            os=_family_version(client.get("os")),
+            browser=browser,
+            os=system,
             ip=client.get("ip"),
             project_id=_scalar(payload.get("projectId")),
             problem=self.problems[0] if self.problems else None,

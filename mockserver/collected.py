@@ -371,6 +371,11 @@ def raw_request_text(beacon: Beacon) -> str:
     return text
 
 
+# A beacon is answered with a GIF: curl writes it to /dev/null and prints the status instead of
+# putting binary bytes on the user's terminal.
+CURL_DISCARD_BODY = ("-sS", "-o", "/dev/null", "-w", shlex.quote(r"%{http_code}\n"))  # curl reads the \n
+
+
 def curl_command(beacon: Beacon, base_url: str) -> str:
     """A shell command that sends this request again, to ``base_url`` (the local mock).
 
@@ -379,6 +384,8 @@ def curl_command(beacon: Beacon, base_url: str) -> str:
     request = beacon.request
     url = base_url.rstrip("/") + request_target(beacon)
     words = ["curl"]
+    if beacon.kind == "beacon":
+        words += CURL_DISCARD_BODY
     if re.search(r"[\[\]{}]", url):
         words.append("--globoff")  # curl would read brackets as a URL pattern
     if request.method != "GET" or request.body is not None:

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import __version__
+from .beacon import COMPOSER_AGENT
 from .checks import PROVIDERS
 from .config import DEFAULT_HOST, DEFAULT_PORT, is_loopback, tls_dir
 
@@ -160,7 +161,7 @@ def default_headers(encoding: str, version: str, referer: str | None = None) -> 
     browser would send with the image beacon; the inspector derives the app's
     hostname from it.
     """
-    headers = {"User-Agent": f"telemetry-inspector/{__version__} (composer; @refinedev/core {version}; {encoding})",
+    headers = {"User-Agent": f"{COMPOSER_AGENT}{__version__} (composer; @refinedev/core {version}; {encoding})",
                "Accept": "*/*"}
     if referer:
         headers["Referer"] = referer

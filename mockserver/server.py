@@ -182,7 +182,15 @@ def make_wsgi_server(host: str, port: int, app: Any, *, threads: int = THREADS,
 
 
 class ServerError(Exception):
-    """The server cannot start (port in use, no permission); message is one line."""
+    """The server cannot start (port in use, no permission); message is one line.
+
+    ``str()`` is the command line's message, advice on flags included;
+    ``reason`` is the same without it, for front ends that have no flags.
+    """
+
+    def __init__(self, reason: str, flag_advice: str = "") -> None:
+        super().__init__(f"{reason} ({flag_advice})" if flag_advice else reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -250,7 +258,7 @@ class InspectorServer:
             server.prepare()
         except OSError as exc:
             server.stop()
-            raise ServerError(_bind_error(self.host, port, scheme, exc)) from exc
+            raise ServerError(*_bind_error(self.host, port, scheme, exc)) from exc
         return server
 
     def start(self) -> Listening:
@@ -318,7 +326,8 @@ def _stop_quietly(server: wsgi.Server) -> None:
         log.exception("stopping the server failed")
 
 
-def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> str:
+def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> tuple[str, str]:
+    """Why ``port`` cannot be used, in one line, and the command line's advice (or "")."""
     what = "HTTPS" if scheme == "https" else "HTTP"
     flag = "--https-port" if scheme == "https" else "--port"
     code = exc.errno
@@ -326,9 +335,9 @@ def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> str:
         found = re.search(r"\[Errno (\d+)\]", str(exc))
         code = int(found.group(1)) if found else None
     if code == errno.EADDRINUSE:
-        return f"{what} port {port} on {host} is already in use (pick another with {flag}, or 0 for a free one)"
+        return f"{what} port {port} on {host} is already in use", f"pick another with {flag}, or 0 for a free one"
     if code == errno.EACCES:
-        return f"no permission to listen on {host}:{port} ({what}); ports below 1024 need privileges"
+        return f"no permission to listen on {host}:{port} ({what}); ports below 1024 need privileges", ""
     if code == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host}: not an address of this machine"
-    return f"cannot listen on {host}:{port} ({what}): {' '.join(str(exc).split())}"
+        return f"cannot listen on {host}: not an address of this machine", ""
+    return f"cannot listen on {host}:{port} ({what}): {' '.join(str(exc).split())}", ""

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 from mockserver.capture import RawRequest, capture
 from mockserver.checks import PROJECT_ID_NOTE
+from mockserver.compose import compose_beacon
 from mockserver.recorder import Recorder
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
@@ -84,6 +85,27 @@ def test_cli_body():
     assert (record.kind, record.status, record.payload) == ("cli", "ok", body)
     assert record.encoding == "utf-8"
     assert record.notes == ["undocumented key 'machineName' sent (privacy-relevant)"]
+
+
+def test_cli_records_show_the_node_and_os_their_body_reports():
+    body = {"nodeEnv": "development", "nodeVersion": "v20.20.2", "os": "Linux", "osVersion": "6.1.0-18-amd64",
+            "command": "dev"}
+    node_fetch = {"Content-Type": "application/json", "User-Agent": "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)"}
+    record = capture(RawRequest("POST", "/cli", body=json.dumps(body).encode(), headers=node_fetch))
+    assert record.client["browser"] == {"family": "Other", "version": ""}  # what the server collects stays as is
+    assert (record.summary().browser, record.summary().os) == ("Node 20.20.2", "Linux 6.1.0-18-amd64")
+    no_release = capture(RawRequest("POST", "/cli", body=json.dumps({"nodeVersion": "v22.1.0", "os": "Darwin"}).encode(),
+                                    headers=node_fetch))
+    assert (no_release.summary().browser, no_release.summary().os) == ("Node 22.1.0", "Darwin")
+    # A beacon's columns come from its User-Agent only, whatever its payload says.
+    beacon = capture(beacon_request(payload={**REFINE_4_PAYLOAD, "nodeVersion": "v1", "os": "X"}))
+    assert (beacon.summary().browser, beacon.summary().os) == ("Chrome 156.0.0", "Linux")
+
+
+def test_composed_requests_say_they_come_from_the_composer():
+    composed = compose_beacon(version="4.58.0", referer="http://localhost:5173/")
+    record = capture(RawRequest(composed.method, composed.path, composed.query, dict(composed.headers)))
+    assert (record.summary().browser, record.summary().os) == ("telemetry-inspector composer", None)
 
 
 def test_project_body_gives_contact_email():

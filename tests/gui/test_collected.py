@@ -154,6 +154,7 @@ def test_raw_url_raw_text_and_curl_keep_the_payload_as_it_arrived():
     assert text.splitlines()[0] == "GET /telemetry?payload=ab+c/d== HTTP/1.1"
     assert f"User-Agent: {CHROME_UA}" in text.splitlines()
     curl = curl_command(record, "http://127.0.0.1:8787/")
+    assert curl.startswith("curl -sS -o /dev/null -w '%{http_code}\\n' -H ")  # the GIF is not printed
     assert curl.endswith("'http://127.0.0.1:8787/telemetry?payload=ab+c/d=='")
     assert "-H 'Referer: http://localhost:5173/'" in curl
     assert "Host:" not in curl and " -X " not in curl

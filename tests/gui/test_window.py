@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
+import subprocess
 import threading
 
 import pytest
@@ -111,6 +113,7 @@ def test_filters_narrow_the_rows(window, send_and_wait):
 
 
 def test_sorting_by_a_column_and_newest_first(window, send_and_wait):
+    window.follow_action.setChecked(False)  # the selection stays on the chosen record
     for version in ("4.9.0", "4.58.0", "4.10.2"):
         send_and_wait(window, beacon_url(window, {**REFINE4, "version": version}))
     window.table.sortByColumn(Column.VERSION, Qt.SortOrder.AscendingOrder)
@@ -126,6 +129,29 @@ def test_sorting_by_a_column_and_newest_first(window, send_and_wait):
     assert [cells(window, r)["#"] for r in range(5)] == ["5", "4", "3", "2", "1"]
     send_and_wait(window, beacon_url(window, REFINE5))
     assert cells(window, 0)["#"] == "6"  # newest on top while sorted newest first
+
+
+def test_follow_newest_selects_the_newest_row_wherever_the_sort_puts_it(window, send_and_wait):
+    assert window.follow_action.isChecked()  # on by default
+    for version in ("4.9.0", "4.58.0"):
+        send_and_wait(window, beacon_url(window, {**REFINE4, "version": version}))
+    window.select_record(1)
+    send_and_wait(window, beacon_url(window, {**REFINE4, "version": "4.10.2"}))
+    assert window.selected_ids() == [3] and window.detail.beacon.id == 3
+    window.table.sortByColumn(Column.VERSION, Qt.SortOrder.AscendingOrder)
+    send_and_wait(window, beacon_url(window, {**REFINE4, "version": "4.20.0"}))  # sorted into row 2 of 4
+    assert window.table.currentIndex().row() == 2 and window.selected_ids() == [4]
+    assert window.detail.beacon.id == 4
+
+    window.table.selectAll()  # a choice of several rows (compare, delete) is kept
+    send_and_wait(window, beacon_url(window, REFINE5))
+    assert window.selected_ids() == [1, 2, 3, 4]
+    window.follow_action.setChecked(False)
+    window.select_record(2)
+    send_and_wait(window, beacon_url(window, REFINE5))
+    assert window.selected_ids() == [2] and window.detail.beacon.id == 2
+    window.follow_action.setChecked(True)  # turning it on goes to the newest at once
+    assert window.selected_ids() == [6] and window.detail.beacon.id == 6
 
 
 def test_invalid_request_shows_its_problems(window, send_and_wait):
@@ -270,18 +296,25 @@ def test_copy_buttons(window, send_and_wait):
     assert QGuiApplication.clipboard().text() == beacon_url(window, REFINE4)
     window.detail.copy_curl_button.click()
     curl = QGuiApplication.clipboard().text()
-    assert curl.startswith("curl -H ")
+    # The GIF answer goes to /dev/null, the status to the terminal.
+    assert curl.startswith("curl -sS -o /dev/null -w '%{http_code}\\n' -H ")
     assert curl.endswith(f"'{beacon_url(window, REFINE4)}'")
+    if shutil.which("curl"):  # run as a user would paste it: the terminal gets the status, not the GIF
+        run = subprocess.run(["sh", "-c", curl], capture_output=True, timeout=30)
+        assert (run.returncode, run.stdout, run.stderr) == (0, b"200\n", b"")
     window.detail.copy_record_button.click()
     assert json.loads(QGuiApplication.clipboard().text())["payload"] == REFINE4
 
 
 def test_status_bar_routing_help_and_empty_state(window):
     listening = window.server.listening
-    assert listening.http_url in window.server_label.text()
-    assert listening.https_url in window.server_label.text()
-    assert window.pin_button.toolTip().endswith(listening.spki_pin)
-    assert window.empty.curl.text().startswith("curl -H 'Referer: http://localhost:5173/' "
+    assert window.server_label.text() == f"● {listening.http_url}  {listening.https_url}"
+    assert window.pin_button.text() == "Copy pin"  # nothing cut off
+    assert window.pin_button.toolTip() == f"Copy the HTTPS certificate's SPKI pin:\n{listening.spki_pin}"
+    window.pin_button.click()
+    assert QGuiApplication.clipboard().text() == listening.spki_pin
+    assert window.empty.curl.text().startswith("curl -sS -o /dev/null -w '%{http_code}\\n' "
+                                               "-H 'Referer: http://localhost:5173/' "
                                                f"'{listening.http_url}/telemetry?payload=")
     window.show_routing_help()
     texts = window.routing_dialog.texts
@@ -299,7 +332,9 @@ def test_port_in_use_is_reported_not_raised(make_window, db_path):
         port = busy.getsockname()[1]
         window = make_window(db_path, port=port)
         assert window.server.listening is None
-        assert "already in use" in window.last_error
+        # The dialog speaks of the window's menu, not of command-line flags.
+        assert window.last_error == (f"The server could not start: HTTP port {port} on 127.0.0.1 is already in use."
+                                     "\n\nChoose other ports in Server ▸ Change ports…")
         assert window.server_label.text() == "○ stopped"
         assert window.start_button.text() == "Start"
         assert window.empty.curl.text() == ""
@@ -315,7 +350,7 @@ def test_change_ports_and_stop_start(window, send_and_wait):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         assert not window.restart_on(busy.getsockname()[1], None)
-        assert "already in use" in window.last_error
+        assert window.last_error == f"Cannot use those ports: HTTP port {busy.getsockname()[1]} on 127.0.0.1 is already in use."
         assert window.server.listening is not None  # back on the previous port
     window.toggle_server()
     assert window.server.listening is None and window.start_button.text() == "Start"
