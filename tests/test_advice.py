@@ -59,3 +59,13 @@ def test_a_failed_opt_out_check_lists_each_advice_once_in_order():
     assert advice_for_all(records) == [CLI, CORE_4_AND_5, CORE_3_ENCRYPTED]
     assert judge(records, Expectation.parse("none")).advice == [CLI, CORE_4_AND_5, CORE_3_ENCRYPTED]
     assert judge(records, Expectation.parse("4")).advice == []  # a count was expected and met: no advice
+
+
+def test_counted_nouns_agree():
+    from mockserver.text import plural
+
+    assert [plural(n, "request") for n in (0, 1, 2, 1024)] == ["0 requests", "1 request", "2 requests",
+                                                              "1,024 requests"]
+    assert plural("1", "resource") == "1 resource" and plural("12", "resource") == "12 resources"
+    assert plural("1e400", "resource") == "1e400 resources"  # a payload's text that is no whole number
+    assert plural(1, "difference", "differences") == "1 difference" and plural(3, "entry", "entries") == "3 entries"
