@@ -94,10 +94,15 @@ def body_notes(kind: str, payload: dict[str, Any]) -> list[str]:
 
 
 class DuplicateDetector:
-    """Flags a second beacon from the same client and page within ``window`` seconds.
+    """Flags a second byte-identical beacon from the same client within ``window`` seconds.
 
-    refine up to 4.28 had no guard against React StrictMode's double mount and
-    sent two beacons per page load.
+    Identical means the same method, path and raw query (or body) from the same
+    IP address and User-Agent. What really sends one twice is a remount of
+    ``<Refine>`` (a route change that rebuilds it, an error boundary) or the
+    ``fetch`` fallback, which browsers do not coalesce. Refine up to 4.28 sets
+    ``new Image().src`` twice under React StrictMode, but browsers load the same
+    image URL once, so that case arrives once. Different payloads (another
+    version, another page's resources) are never duplicates.
     """
 
     def __init__(self, window: float = 5.0) -> None:
@@ -108,11 +113,11 @@ class DuplicateDetector:
         self._lock = threading.Lock()
 
     def check_and_remember(self, beacon: Beacon, at: float) -> str | None:
-        """A note if an earlier beacon from this client and page is within the window;
+        """A note if the same payload came from this client within the window;
         then remember this one for the next."""
-        client, headers = beacon.client, beacon.request.headers
-        page = headers.get("Referer") or headers.get("Origin") or client.get("hostname")
-        key = (client.get("ip"), client.get("user_agent"), page)
+        client, request = beacon.client, beacon.request
+        key = (client.get("ip"), client.get("user_agent"), request.method, request.path, request.query,
+               request.body)
         with self._lock:
             seen = self._last.get(key)
             if len(self._last) > 10_000:  # bound memory: keys older than the window are useless
@@ -122,6 +127,6 @@ class DuplicateDetector:
             return None
         earlier = f"#{seen[0].id}" if seen[0].id is not None else "an earlier beacon"
         return (
-            f"duplicate: same client and page as {earlier}, {at - seen[1]:.2f} s earlier "
-            "(refine up to 4.28 sends twice under React StrictMode)"
+            f"duplicate: the same payload from the same client as {earlier}, {at - seen[1]:.2f} s earlier "
+            "(<Refine> mounted again, or refine's fetch fallback, which browsers do not coalesce)"
         )

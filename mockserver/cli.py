@@ -25,7 +25,8 @@ from .config import (DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, DISPLAY_NAM
 from .routing import chromium_command_line, hosts_file_line
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError, StoreEvent
-from .text import printable
+from .text import plural, printable
+from .verdict import describe_beacon
 
 PROG = "telemetry-inspector"
 
@@ -115,6 +116,8 @@ def build_parser() -> _Parser:
                                 description="Run the mock of telemetry.refine.dev without a window.")
     add_server_options(serve)
     serve.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
+    serve.add_argument("--verbose", "-v", action="store_true",
+                       help="under each line, what the request carried: the decoded payload or body, problems, notes")
     serve.set_defaults(handler=cmd_serve)
     for module in COMMAND_MODULES:
         importlib.import_module(module).add_command(commands)
@@ -141,7 +144,7 @@ def format_line(beacon: Beacon) -> str:
     if s.version:
         facts.append(f"refine {s.version}")
     if s.resource_count is not None:
-        facts.append(f"{s.resource_count} resources")
+        facts.append(plural(s.resource_count, "resource"))
     if s.providers:
         facts.append(f"providers: {s.providers}")
     if s.project_id:
@@ -162,9 +165,10 @@ def format_line(beacon: Beacon) -> str:
 class LinePrinter:
     """Prints records from a queue on its own thread: request threads never wait on the terminal."""
 
-    def __init__(self, out: TextIO, as_json: bool) -> None:
+    def __init__(self, out: TextIO, as_json: bool, *, verbose: bool = False) -> None:
         self.out = out
         self.as_json = as_json
+        self.verbose = verbose  # each line followed by what the request carried, decoded and indented
         self._queue: queue.SimpleQueue[Beacon | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="line-printer", daemon=True)
         self._thread.start()
@@ -193,7 +197,7 @@ class LinePrinter:
             if any(b is None for b in beacons):
                 stopping = True
                 beacons = beacons[:next(i for i, b in enumerate(beacons) if b is None)]
-            lines = [(b.to_json() if self.as_json else format_line(b)) + "\n" for b in beacons if b is not None]
+            lines = [self._text(b) for b in beacons if b is not None]
             try:
                 self._write("".join(lines))
             except ValueError:  # one unprintable line must not take the others with it
@@ -204,6 +208,13 @@ class LinePrinter:
                         pass
             except BrokenPipeError:  # reader went away; capture goes on
                 pass
+
+    def _text(self, beacon: Beacon) -> str:
+        if self.as_json:
+            return beacon.to_json() + "\n"
+        if self.verbose:
+            return "\n".join([format_line(beacon), *describe_beacon(beacon)]) + "\n"
+        return format_line(beacon) + "\n"
 
     def _write(self, text: str) -> None:
         if text:
@@ -256,7 +267,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                              trust_proxy=args.trust_proxy)
     # Listen for records before the port opens: a request sent as soon as the
     # banner shows must get its line too.
-    printer = LinePrinter(sys.stdout, args.json)
+    printer = LinePrinter(sys.stdout, args.json, verbose=args.verbose)
     unsubscribe = store.subscribe(printer)
     try:
         listening = server.start()

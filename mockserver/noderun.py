@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, describe_beacon, judge, write_junit
+from .verdict import Expectation, ExpectationError, FieldCheck, judge, write_junit
 
 DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
@@ -182,7 +182,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         say(f"telemetry.refine.dev -> {listening.https_url} for {command[0]} "
             "(NODE_OPTIONS preload + NODE_EXTRA_CA_CERTS)")
-        printer = LinePrinter(sys.stderr, False)  # stderr: the command's own output keeps stdout
+        # stderr: the command's own output keeps stdout. Each request with what it carried, decoded.
+        printer = LinePrinter(sys.stderr, False, verbose=True)
         unsubscribe = routed.store.subscribe(printer)
         try:
             status = _run_child(command, routed.env(), say)
@@ -200,11 +201,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if expectation is None:
         say(f"{len(captured)} request(s) to telemetry.refine.dev")
         return status
-    verdict = judge(captured, expectation, fields)
-    for beacon in verdict.beacons:
-        print(f"#{beacon.id} {beacon.request.method} {beacon.request.path}, decoded:", file=sys.stderr)
-        for line in describe_beacon(beacon):
-            print(line, file=sys.stderr)
+    verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
     say(verdict.summary())
     for advice in verdict.advice:
         say(f"how to opt out: {advice}")

@@ -30,7 +30,7 @@ from .beacon import Beacon
 from .routing import chromium_routing_flags
 from .server import InspectorServer
 from .store import BeaconStore, StoreEvent
-from .verdict import OPT_OUT_ADVICE
+from .advice import advice_for_all
 
 
 def _describe(beacons: list[Beacon]) -> str:
@@ -136,7 +136,7 @@ class RefineTelemetry:
         records = self.records
         if records:
             raise AssertionError(f"expected no request to telemetry.refine.dev, got {len(records)}:\n"
-                                 f"{_describe(records)}\n{OPT_OUT_ADVICE}")
+                                 f"{_describe(records)}\n" + "\n".join(advice_for_all(records)))
 
 
 @pytest.fixture(scope="session")

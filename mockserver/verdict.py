@@ -17,19 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .advice import advice_for_all
 from .beacon import Beacon
 from .store import BeaconStore, StoreEvent
-
-# What a failed opt-out check must teach: the docs page shows a prop refine never reads.
-OPT_OUT_ADVICE = (
-    "refine is opted out with <Refine options={{ disableTelemetry: true }}>; a top-level "
-    "disableTelemetry prop (what the docs page shows) is ignored by @refinedev/core 4.x and 5.x, "
-    "which still send the beacon."
-)
-CLI_OPT_OUT_ADVICE = (
-    "@refinedev/cli is opted out with the environment variable REFINE_NO_TELEMETRY=true "
-    "(exactly \"true\"; 1 does not count), in the shell or in .env."
-)
 
 _MISSING = object()
 
@@ -192,13 +182,7 @@ def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[
                 failures.append(f"#{beacon.id}: {'; '.join(problems)}")
                 if beacon not in offending:
                     offending.append(beacon)
-    advice: list[str] = []
-    if expectation.mode == "none" and beacons:
-        kinds = {b.kind for b in beacons}
-        if kinds & {"beacon", "encrypted", "unknown", "location"} or not kinds:
-            advice.append(OPT_OUT_ADVICE)
-        if "cli" in kinds:
-            advice.append(CLI_OPT_OUT_ADVICE)
+    advice = advice_for_all(beacons) if expectation.mode == "none" else []
     return Verdict(passed=not failures, expectation=expectation, count=len(beacons), beacons=beacons,
                    offending=offending, failures=failures, advice=advice, fields=checks)
 

@@ -162,18 +162,28 @@ def test_oversized_query_and_body_are_cut_and_explained():
     assert len(big.request.body) == 64 * 1024
 
 
-def test_duplicate_beacon_within_window_is_noted(store):
+def test_duplicate_means_the_same_payload_from_the_same_client_within_the_window(store):
     recorder = Recorder(store, duplicate_window=5.0)
     t0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
     first = recorder.record(beacon_request(), received_at=t0)
     second = recorder.record(beacon_request(), received_at=t0 + timedelta(milliseconds=40))
     later = recorder.record(beacon_request(), received_at=t0 + timedelta(seconds=30))
-    other_page = recorder.record(beacon_request(headers={**HEADERS, "Referer": "http://localhost:3000/"}),
-                                 received_at=t0 + timedelta(seconds=30, milliseconds=10))
+    # Back-to-back beacons of another version or resource count from the same page are not duplicates
+    # (Chromium sends only the origin as Referer, so the page cannot tell them apart).
+    other_version = recorder.record(beacon_request(payload={**REFINE_4_PAYLOAD, "version": "4.57.0"}),
+                                    received_at=t0 + timedelta(seconds=30, milliseconds=10))
+    other_count = recorder.record(beacon_request(payload={**REFINE_4_PAYLOAD, "resourceCount": 3}),
+                                  received_at=t0 + timedelta(seconds=30, milliseconds=20))
+    other_client = recorder.record(beacon_request(peer="127.0.0.2"),
+                                   received_at=t0 + timedelta(seconds=30, milliseconds=30))
+    again = recorder.record(beacon_request(headers={**HEADERS, "Referer": "http://localhost:3000/"}),
+                            received_at=t0 + timedelta(seconds=30, milliseconds=40))
     assert not any(n.startswith("duplicate") for n in first.notes)
-    assert second.notes[-1] == (f"duplicate: same client and page as #{first.id}, 0.04 s earlier "
-                                "(refine up to 4.28 sends twice under React StrictMode)")
-    assert not any(n.startswith("duplicate") for n in later.notes + other_page.notes)
+    assert second.notes[-1] == (f"duplicate: the same payload from the same client as #{first.id}, 0.04 s earlier "
+                                "(<Refine> mounted again, or refine's fetch fallback, which browsers do not coalesce)")
+    for record in (later, other_version, other_count, other_client):
+        assert not any(n.startswith("duplicate") for n in record.notes), record.notes
+    assert again.notes[-1].startswith(f"duplicate: the same payload from the same client as #{later.id}, 0.04 s")
     assert store.get(second.id).notes == second.notes
 
 

@@ -28,6 +28,11 @@ node = shutil.which("node")
 needs_node = pytest.mark.skipif(node is None, reason="needs Node.js (scripts/install-test-deps)")
 
 
+def node_version() -> str:
+    """``process.version`` of the Node.js the tests run (what send.js reports)."""
+    return subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+
+
 @pytest.fixture(scope="module")
 def node_fetch_installed() -> None:
     """node-fetch v2 from tests/noderun/package-lock.json (npm ci only when missing)."""
@@ -135,6 +140,12 @@ def test_run_shows_what_was_sent_and_passes_the_childs_status():
     assert result.returncode == 0, result.stderr
     assert node_json(result.stdout)["status"] == 200  # the program's stdout is its own
     assert "cli        ok      POST /cli  projectId node-https" in result.stderr
+    # What the CLI sent, decoded, right under its line.
+    lines = result.stderr.splitlines()
+    at = next(n for n, line in enumerate(lines) if "POST /cli  projectId node-https" in line)
+    assert lines[at + 1:at + 5] == ["    payload (utf-8):", "      {", '        "nodeEnv": "development",',
+                                    f'        "nodeVersion": "{node_version()}",']
+    assert '        "command": "build",' in lines[at + 5:at + 20]
     assert "1 request(s) to telemetry.refine.dev" in result.stderr
 
     failing = run_cli("--", node, "-e", "process.exit(7)")

@@ -135,6 +135,29 @@ def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_pa
     assert rest[-1] == "stopped: 1 request(s) captured in session 1\n"
 
 
+def test_serve_verbose_shows_what_each_request_carried(tmp_path):
+    proc = _serve(tmp_path, "--db", ":memory:", "--verbose")
+    try:
+        port, _ = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
+        _, _ = read_until(proc.stdout, r"Ctrl-C stops")
+        payload = {**REFINE_4_PAYLOAD, "resourceCount": 1, "projectId": "p-1"}
+        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?payload={btoa_payload(payload)}")
+        line, _ = read_until(proc.stdout, r"#1 ")
+        _, block = read_until(proc.stdout, r'^      \}$')
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+    assert " · 1 resource · " in line.string  # not "1 resources"
+    assert "".join(block) == "\n".join([
+        "    payload (utf-8, standard base64):", "      {", '        "providers": {',
+        '          "auth": false,', '          "auditLog": false,', '          "live": false,',
+        '          "router": true,', '          "data": true,', '          "i18n": false,',
+        '          "notification": false,', '          "accessControl": false', "        },",
+        '        "version": "4.58.0",', '        "resourceCount": 1,', '        "projectId": "p-1"', "      }",
+    ]) + "\n"
+
+
 def test_serve_json_prints_records_as_ndjson(tmp_path):
     proc = _serve(tmp_path, "--db", ":memory:", "--json")
     try:

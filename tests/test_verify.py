@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.server import InspectorServer
-
+from mockserver.advice import CLI, CORE_4_AND_5
 from mockserver.capture import RawRequest, capture
 from mockserver.remote import RemoteError, RemoteInspector
-from mockserver.verdict import (CLI_OPT_OUT_ADVICE, OPT_OUT_ADVICE, Expectation, ExpectationError, FieldCheck,
+from mockserver.server import InspectorServer
+from mockserver.verdict import (Expectation, ExpectationError, FieldCheck,
                                 OptOutWatch, judge, write_junit)
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
@@ -110,15 +110,12 @@ def test_a_beacon_fails_expect_none_and_says_how_to_opt_out():
     assert not verdict.passed and verdict.exit_code == 1
     assert verdict.summary() == "FAIL: expected no request, got 1"
     assert verdict.offending == [beacon]
-    assert verdict.advice == [OPT_OUT_ADVICE]
-    assert "options={{ disableTelemetry: true }}" in OPT_OUT_ADVICE
-    assert "top-level disableTelemetry prop" in OPT_OUT_ADVICE and "ignored" in OPT_OUT_ADVICE
+    assert verdict.advice == [CORE_4_AND_5]
 
 
 def test_a_cli_post_fails_expect_none_with_the_cli_advice():
     verdict = judge([cli_record()], Expectation.parse("none"))
-    assert verdict.advice == [CLI_OPT_OUT_ADVICE]
-    assert "REFINE_NO_TELEMETRY=true" in CLI_OPT_OUT_ADVICE
+    assert verdict.advice == [CLI]
 
 
 def test_field_failures_name_the_record():
@@ -181,7 +178,7 @@ def test_opt_out_watch_counts_only_what_arrives_after_start(client, store):
     verdict = watch.verdict()
     assert verdict.headline == "FAIL" and verdict.count == 2
     assert [b.kind for b in verdict.offending] == ["beacon", "cli"]
-    assert OPT_OUT_ADVICE in verdict.advice and CLI_OPT_OUT_ADVICE in verdict.advice
+    assert verdict.advice == [CORE_4_AND_5, CLI]
     final = watch.stop()
     assert not watch.active and final.count == 2
     client.get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")  # after stop: not heard

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
 
-from mockserver.verdict import OPT_OUT_ADVICE
+from mockserver.advice import CORE_4_AND_5
 from tests.gui.conftest import REFINE4, beacon_url, btoa, send
 
 
@@ -37,7 +37,7 @@ def test_opt_out_check_passes_with_nothing_and_fails_with_one_beacon(window, sen
     assert panel.summary.text() == "FAIL: expected no request, got 1"
     assert panel.offending_ids() == [record_id]
     assert panel.offending.item(0).text().startswith(f"#{record_id}  ")
-    assert panel.advice.text() == OPT_OUT_ADVICE
+    assert panel.advice.text() == CORE_4_AND_5
     assert window.mode_actions["optout"].text() == "Opt-out check: FAIL (1)"
 
     item = panel.offending.item(0)
