@@ -382,3 +382,23 @@ def test_a_cross_site_page_neither_reads_nor_stalls_the_journal(chromium, live_s
     assert ids[:2] == [1, 2] and len(ids) >= 3
     assert store.query(kind="beacon")[-1].id == ids[-1]  # the last one is the beacon just sent
 
+
+
+def test_the_serve_banner_shows_the_token_only_in_token_mode(token_server, live_server, store, tmp_path):
+    from mockserver.cli import banner
+
+    shown = banner(token_server.listening, store, None, token=token_server.journal_token,
+                   token_file=token_server.token_file)
+    assert (f"  Token     {token_server.journal_token}  (the journal wants 'Authorization: Bearer <token>'; "
+            f"kept in {tmp_path / 'data' / TOKEN_FILE})") in shown.splitlines()
+    assert live_server.journal_token is None and live_server.token_file is None
+    assert "Token" not in banner(live_server.listening, store, None)
+
+
+@pytest.mark.parametrize("command", ["verify", "browser"])
+def test_the_server_clients_take_a_token(command):
+    from mockserver.cli import build_parser
+
+    args = build_parser().parse_args([command, "http://localhost:5173/", "--server", "http://127.0.0.1:8787",
+                                      "--token", "t0ken"])
+    assert (args.server, args.token) == ("http://127.0.0.1:8787", "t0ken")
