@@ -28,11 +28,13 @@ class StoreBridge(QObject):
 
     Signals (all emitted on the GUI thread):
     - ``appended(list)``: ids of records appended since the last batch, ascending;
-    - ``reset()``: records were deleted or cleared: reload from the store;
+    - ``removed(list)``: ids of records deleted since the last batch, ascending: drop those rows;
+    - ``reset()``: the journal was cleared: reload from the store;
     - ``sessionStarted(int)``: a new session began.
     """
 
     appended = Signal(list)
+    removed = Signal(list)
     reset = Signal()
     sessionStarted = Signal(int)
 
@@ -70,18 +72,24 @@ class StoreBridge(QObject):
             events = list(self._pending)
             self._pending.clear()
         ids: list[int] = []
+        gone: set[int] = set()
         must_reset = False
         sessions: list[int] = []
         for event in events:
             if event.type == "appended" and event.beacon is not None and event.beacon.id is not None:
                 ids.append(event.beacon.id)
+            elif event.type == "deleted":
+                gone.update(event.ids)
             elif event.type == "cleared":
                 must_reset = True
                 ids.clear()  # a reload reads everything that is left, appended ones included
             elif event.type == "session" and event.session is not None:
                 sessions.append(event.session)
         if must_reset:
-            emit(self.reset)
+            emit(self.reset)  # the reload sees every deletion too
+        elif gone:
+            emit(self.removed, sorted(gone))
+        ids = [i for i in ids if i not in gone]  # appended, then deleted within this batch
         if ids:
             emit(self.appended, sorted(ids))
         for session in sessions:

@@ -234,6 +234,46 @@ class BeaconTableModel(QAbstractTableModel):
         emit(self.rowsAppended, len(accepted))
         return len(new)
 
+    def remove_ids(self, ids: Iterable[int]) -> int:
+        """Drop the rows of these (deleted) records, without reading the store; returns how many went.
+
+        Shown rows go in one beginRemoveRows per contiguous run, bottom first, so
+        selections and the current row on the other rows stay where they are.
+        """
+        gone = set(ids)
+        rows = self._rows
+        keep = [i for i, s in enumerate(rows) if s.id not in gone]
+        if len(keep) == len(rows):
+            return 0
+        positions = [p for p, i in enumerate(self._shown) if rows[i].id in gone]
+        while positions:
+            last = first = positions.pop()
+            while positions and positions[-1] == first - 1:
+                first = positions.pop()
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._shown[first:last + 1]
+            if self._keys is not None:
+                del self._keys[first:last + 1]
+            self.endRemoveRows()
+        # The rows left are the same summaries under new indices: nothing the view shows changes.
+        new_index = {old: new for new, old in enumerate(keep)}
+        removed = [rows[i] for i in range(len(rows)) if i not in new_index]
+        self._shown = [new_index[i] for i in self._shown]
+        self._rows = [rows[i] for i in keep]
+        if self._hay is not None:
+            self._hay = [self._hay[i] for i in keep]
+        partial = self._hay_partial
+        self._hay_partial = [partial[i] for i in keep if i < len(partial)]
+        if self._hay_maskable is not None:
+            self._hay_maskable = [self._hay_maskable[i] for i in keep]
+        for s in removed:
+            self._masked.pop(s.id, None)  # type: ignore[arg-type]
+        ok = sum(1 for s in removed if s.status == "ok")
+        self._ok -= ok
+        self._invalid -= len(removed) - ok
+        self._emit_counts()
+        return len(removed)
+
     def _insert(self, accepted: list[int]) -> None:
         """One beginInsertRows for the whole batch (then, if sorted by a value, one re-layout)."""
         if self.newest_on_top:

@@ -298,6 +298,7 @@ class MainWindow(QMainWindow):
 
         self.bridge.appended.connect(self._on_appended)
         self.bridge.reset.connect(self._on_store_reset)
+        self.bridge.removed.connect(self._on_store_removed)
         self.bridge.sessionStarted.connect(self._on_session_started)
         self.model.countsChanged.connect(self._on_counts)
         self.model.rowsAppended.connect(self._on_rows_appended)
@@ -699,6 +700,13 @@ class MainWindow(QMainWindow):
 
     def _on_store_reset(self) -> None:
         self._load()
+
+    def _on_store_removed(self, ids: list[int]) -> None:
+        """Records were deleted (here or through the journal API): drop exactly their rows."""
+        if self.model.remove_ids(ids):
+            if self._current_id is not None and self._current_id in set(ids):
+                self.show_record(None)
+            self.timeline.schedule()
 
     def _on_session_started(self, session: int) -> None:
         self._refresh_sessions()

@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from . import __version__
+from .access import JournalGuard
 from .beacon import KINDS, STATUSES
 from .capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
 from .recorder import Recorder
@@ -37,7 +38,9 @@ SSE_HEARTBEAT = 15.0
 # Flask answers OPTIONS by itself unless told not to: preflights must reach
 # the catch-all so they are recorded like everything else.
 _RECORDED = {"provide_automatic_options": False}
-_CORS = {"Access-Control-Allow-Origin": "*"}
+# The journal answers OPTIONS like any other unknown method: its JSON 404.
+_JOURNAL = {"provide_automatic_options": False}
+_CORS = {"Access-Control-Allow-Origin": "*"}  # refine's endpoints only: never on the journal API
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -185,9 +188,46 @@ class _BadArgument(ValueError):
     pass
 
 
+_ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+_DELETE_BY = ("kind", "status", "session", "ids")
+
+
+def _deletion() -> dict[str, Any]:
+    """What ``DELETE /beacons`` was asked to delete: {} for everything; a bad or unknown argument is a 400."""
+    unknown = sorted(set(request.args) - set(_DELETE_BY))
+    if unknown:
+        raise _BadArgument(f"DELETE {API}/beacons takes only {', '.join(_DELETE_BY)}; got {', '.join(unknown)}")
+    for name in request.args:
+        values = request.args.getlist(name)
+        if len(values) != 1 or not values[0].strip():
+            raise _BadArgument(f"{name} must be given once, with a value")
+    selection: dict[str, Any] = {}
+    if "kind" in request.args:
+        selection["kind"] = _choice_arg("kind", KINDS)
+    if "status" in request.args:
+        selection["status"] = _choice_arg("status", STATUSES)
+    if "session" in request.args:
+        selection["session"] = _int_arg("session", None, 0)
+    if "ids" in request.args:
+        selection["ids"] = [_whole_number("ids", part) for part in request.args["ids"].split(",")]
+    return selection
+
+
+def _whole_number(name: str, raw: str) -> int:
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > _LARGEST_ID:
+        raise _BadArgument(f"{name} must be comma-separated record ids, got {raw!r}")
+    return int(text)
+
+
 def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = "XX",
-               recorder: Recorder | None = None) -> Flask:
-    """The WSGI app serving refine's endpoints and the journal API over ``store``."""
+               recorder: Recorder | None = None, journal_token: str | None = None) -> Flask:
+    """The WSGI app serving refine's endpoints and the journal API over ``store``.
+
+    The journal answers only this machine's programs (see :mod:`mockserver.access`);
+    with ``journal_token`` (a server listening beyond loopback) only requests that
+    carry it as ``Authorization: Bearer``.
+    """
     app = Flask("mockserver")
     app.config["MAX_CONTENT_LENGTH"] = None  # we cap ourselves, and record what was cut
     recorder = recorder or Recorder(store, trust_proxy=trust_proxy)
@@ -265,7 +305,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
 
     # -- journal API ------------------------------------------------------
 
-    @app.get(f"{API}/health")
+    @app.get(f"{API}/health", **_JOURNAL)
     def health() -> Response:
         health = {"status": "ok", "version": __version__, "session": store.session,
                   "database": store.path, "time": iso_utc(utc_now())}
@@ -277,7 +317,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
                           https_port=listening.https_port, spki_pin=listening.spki_pin)
         return _json(health)
 
-    @app.get(f"{API}/beacons")
+    @app.get(f"{API}/beacons", **_JOURNAL)
     def list_beacons() -> Response:
         beacons = store.query(
             kind=_choice_arg("kind", KINDS),
@@ -287,7 +327,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         )
         return _json({"beacons": [b.to_dict() for b in beacons]})
 
-    @app.get(f"{API}/beacons/<record_id>")
+    @app.get(f"{API}/beacons/<record_id>", **_JOURNAL)
     def one_beacon(record_id: str) -> Response:
         if not (record_id.isascii() and record_id.isdigit()):
             return _error(f"record id must be a whole number, got {record_id!r}", 400)
@@ -296,15 +336,18 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return _error(f"no record #{record_id}", 404)
         return _json(beacon.to_dict())
 
-    @app.get(f"{API}/count")
+    @app.get(f"{API}/count", **_JOURNAL)
     def count() -> Response:
         return _json(store.counts())
 
-    @app.delete(f"{API}/beacons")
-    def reset() -> Response:
-        return _json({"deleted": store.clear()})
+    @app.delete(f"{API}/beacons", **_JOURNAL)
+    def delete_beacons() -> Response:
+        selection = _deletion()
+        if not selection:
+            return _json({"deleted": store.clear()})
+        return _json({"deleted": len(store.delete_where(**selection))})
 
-    @app.get(f"{API}/wait")
+    @app.get(f"{API}/wait", **_JOURNAL)
     def wait() -> Response:
         target = _int_arg("count", 1, 0)
         timeout = request.args.get("timeout", "10")
@@ -320,7 +363,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         )
         return _json({"reached": reached, "count": current, "wanted": target}, 200 if reached else 408)
 
-    @app.get(f"{API}/events")
+    @app.get(f"{API}/events", **_JOURNAL)
     def events() -> Response:
         since = _int_arg("since", None, 0)
         last_event = request.headers.get("Last-Event-ID", "")
@@ -329,9 +372,13 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         return Response(_event_stream(store, since, shutdown), mimetype="text/event-stream",
                         headers={**_NO_STORE, "X-Accel-Buffering": "no"})
 
-    @app.route(f"{API}/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
-    def api_not_found(rest: str) -> Response:
-        return _error(f"no journal endpoint {request.method} {API}/{rest}", 404)
+    # Journal paths are never telemetry: whatever the method, an unknown one is the API's 404.
+    @app.route(API, defaults={"rest": None}, methods=_ANY_METHOD, **_JOURNAL)
+    @app.route(f"{API}/", defaults={"rest": ""}, methods=_ANY_METHOD, **_JOURNAL)
+    @app.route(f"{API}/<path:rest>", methods=_ANY_METHOD, **_JOURNAL)
+    def api_not_found(rest: str | None) -> Response:
+        path = API if rest is None else f"{API}/{rest}"
+        return _error(f"no journal endpoint {request.method} {path}", 404)
 
     # -- everything else is recorded, never hidden ------------------------
 
@@ -358,6 +405,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     def unexpected(exc: Exception) -> Response:
         return _unexpected(exc, request.method, request.path)
 
+    app.wsgi_app = JournalGuard(app.wsgi_app, journal_token)  # type: ignore[method-assign]
     app.wsgi_app = BeaconFastPath(app, fast_routes, _answer_error)  # type: ignore[method-assign]
     return app
 

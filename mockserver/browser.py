@@ -383,6 +383,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     parser.add_argument("--headless", action="store_true", help="no window (for scripts and CI)")
     parser.add_argument("--server", metavar="URL",
                         help="use a running inspector (its HTTP or HTTPS URL) instead of starting one")
+    parser.add_argument("--token", metavar="TOKEN", default=None,
+                        help="with --server: the journal token of an inspector listening beyond loopback "
+                             "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
+                             "for a loopback URL)")
     parser.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
     add_server_options(parser)
     parser.set_defaults(handler=cmd_browser)
@@ -405,7 +409,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     stop = threading.Event()
     if args.server:
         try:
-            remote = RemoteInspector.connect(args.server)
+            remote = RemoteInspector.connect(args.server, token=args.token)
         except RemoteError as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
@@ -425,7 +429,8 @@ def cmd_browser(args: argparse.Namespace) -> int:
             store.close()
             raise
         ca = str(server.certificate.ca_cert) if server.certificate else None
-        print(banner(listening, store, ca).rsplit("\n\n", 1)[0], file=info, flush=True)
+        print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file)
+              .rsplit("\n\n", 1)[0], file=info, flush=True)
         assert listening.https_port and listening.spki_pin
         https_port, pin = listening.https_port, listening.spki_pin
         host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")
@@ -446,9 +451,14 @@ def cmd_browser(args: argparse.Namespace) -> int:
               "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
         if remote is not None:
             # A remote journal is read by polling; its records go through the same printer.
-            follower = threading.Thread(
-                target=remote.follow, args=(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop),
-                name="journal-follower", daemon=True)
+            def follow(remote: RemoteInspector = remote) -> None:
+                try:
+                    remote.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop)
+                except RemoteError as exc:  # refused or not an inspector: say so and stop
+                    print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+                    stop.set()
+
+            follower = threading.Thread(target=follow, name="journal-follower", daemon=True)
             follower.start()
         closed_by_user = threading.Thread(target=lambda: (browser.wait(), stop.set()),
                                           name="browser-watch", daemon=True)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import TextIO
 
 from . import __version__
@@ -227,8 +228,9 @@ class LinePrinter:
         self._thread.join(timeout=5)
 
 
-def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None) -> str:
-    """The start banner: URLs, pin, routing flags."""
+def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None, *,
+           token: str | None = None, token_file: Path | None = None) -> str:
+    """The start banner: URLs, pin, routing flags, and the journal token when the journal wants one."""
     lines = [f"{DISPLAY_NAME} {__version__}: mock of telemetry.refine.dev",
              f"  HTTP      {listening.http_url}/telemetry"]
     if listening.https_url and listening.spki_pin:
@@ -237,8 +239,10 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None)
             f"  SPKI pin  {listening.spki_pin}",
             f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
         ]
-    lines += [f"  Journal   {listening.http_url}/__inspector/beacons",
-              f"  Database  {store.path}  (session {store.session})"]
+    lines += [f"  Journal   {listening.http_url}/__inspector/beacons"]
+    if token:
+        lines += [f"  Token     {token}  (the journal wants 'Authorization: Bearer <token>'; kept in {token_file})"]
+    lines += [f"  Database  {store.path}  (session {store.session})"]
     if listening.https_port and listening.spki_pin:
         host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host
         lines += ["", "Route a real app's beacons here: start Chrome/Chromium/Edge with",
@@ -278,10 +282,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     info = sys.stderr if args.json else sys.stdout
     if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: other machines can send requests to this inspector "
-              "and read its journal", file=sys.stderr)
+        print(f"warning: listening on {args.host}: other machines can send requests to this inspector; "
+              "its journal answers only requests with the token below", file=sys.stderr)
     ca = str(server.certificate.ca_cert) if server.certificate else None
-    print(banner(listening, store, ca), file=info, flush=True)
+    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
     try:
         run_until_stopped(threading.Event())
     finally:

@@ -9,6 +9,7 @@ browser there), and the records that arrive after a given moment.
 from __future__ import annotations
 
 import json
+import os
 import ssl
 import threading
 import urllib.error
@@ -20,6 +21,7 @@ from typing import Any
 
 from cryptography import x509
 
+from .access import ENV_TOKEN, is_loopback_name, read_token
 from .beacon import Beacon
 from .tls import spki_pin
 
@@ -30,6 +32,25 @@ class RemoteError(Exception):
     """The running inspector cannot be used; message is one line."""
 
 
+class RemoteHTTPError(RemoteError):
+    """The inspector answered, with an HTTP error (``status``): retrying will not help."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def journal_token(url: str, given: str | None = None) -> str | None:
+    """The token to send to the journal at ``url``: ``given``, else ``$TELEMETRY_INSPECTOR_TOKEN``,
+    else (only for a loopback URL: never hand this machine's token to another) the data folder's."""
+    if given:
+        return given
+    if os.environ.get(ENV_TOKEN):
+        return os.environ[ENV_TOKEN]
+    host = urllib.parse.urlsplit(url).hostname or ""
+    return read_token() if is_loopback_name(host.lower()) else None
+
+
 def _insecure_context() -> ssl.SSLContext:
     # Only ever used towards the inspector's own listener, whose key we pin ourselves.
     context = ssl.create_default_context()
@@ -38,12 +59,17 @@ def _insecure_context() -> ssl.SSLContext:
     return context
 
 
-def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None) -> Any:
+def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None, token: str | None = None) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout,
+                                    context=context) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
-        raise RemoteError(f"{url} answered HTTP {exc.code}") from exc
+        if exc.code == 401:
+            raise RemoteHTTPError(f"{url} answered HTTP 401: the journal wants its token "
+                                  f"(--token, or env {ENV_TOKEN}; the inspector's banner shows it)", 401) from exc
+        raise RemoteHTTPError(f"{url} answered HTTP {exc.code}", exc.code) from exc
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
         raise RemoteError(f"no inspector at {url}: {reason}") from exc
@@ -69,14 +95,18 @@ class RemoteInspector:
     https_port: int
     spki_pin: str
     timeout: float = 10.0
+    token: str | None = None  # the journal token, for an inspector listening beyond loopback
 
     @property
     def _context(self) -> ssl.SSLContext | None:
         return _insecure_context() if self.base_url.startswith("https:") else None
 
     @classmethod
-    def connect(cls, url: str, timeout: float = 5.0) -> RemoteInspector:
-        """Check that ``url`` (the HTTP or HTTPS listener) is an inspector and find its HTTPS side."""
+    def connect(cls, url: str, timeout: float = 5.0, token: str | None = None) -> RemoteInspector:
+        """Check that ``url`` (the HTTP or HTTPS listener) is an inspector and find its HTTPS side.
+
+        ``token``: see :func:`journal_token` for where it comes from when not given.
+        """
         parts = urllib.parse.urlsplit(url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RemoteError(f"--server wants the inspector's URL, like http://127.0.0.1:8787; got {url!r}")
@@ -85,10 +115,11 @@ class RemoteInspector:
         url_host = f"[{host}]" if ":" in host else host
         base = f"{parts.scheme}://{url_host}:{port}"
         context = _insecure_context() if parts.scheme == "https" else None
+        token = journal_token(base, token)
         try:
-            health = _get_json(f"{base}{API}/health", timeout, context)
-        except RemoteError as exc:
-            if "answered HTTP" in str(exc):
+            health = _get_json(f"{base}{API}/health", timeout, context, token)
+        except RemoteHTTPError as exc:
+            if exc.status != 401:
                 raise RemoteError(f"{base} is not a telemetry inspector ({exc})") from exc
             raise
         if not isinstance(health, dict) or health.get("status") != "ok" or "session" not in health:
@@ -103,7 +134,7 @@ class RemoteInspector:
             # sure it is this very inspector: same session, same database.
             candidate = port + 1
             try:
-                other = _get_json(f"https://{url_host}:{candidate}{API}/health", timeout, _insecure_context())
+                other = _get_json(f"https://{url_host}:{candidate}{API}/health", timeout, _insecure_context(), token)
             except RemoteError:
                 other = None
             if isinstance(other, dict) and (other.get("session"), other.get("database")) == (
@@ -114,13 +145,20 @@ class RemoteInspector:
                               f"pass its HTTPS URL instead, e.g. --server https://{url_host}:8788")
         pin = health.get("spki_pin") if isinstance(health.get("spki_pin"), str) else None
         pin = pin or certificate_pin(host, https_port, timeout)
-        return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin)
+        return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin, token=token)
 
     def beacons(self, since: int | None = None, limit: int = 1000) -> list[Beacon]:
         """Records with an id above ``since``, oldest first."""
         query = f"limit={limit}" + (f"&since={since}" if since is not None else "")
-        data = _get_json(f"{self.base_url}{API}/beacons?{query}", self.timeout, self._context)
-        return [Beacon.from_dict(item) for item in data.get("beacons", [])]
+        url = f"{self.base_url}{API}/beacons?{query}"
+        data = _get_json(url, self.timeout, self._context, self.token)
+        items = data.get("beacons") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise RemoteHTTPError(f"{url} answered something that is not the journal's list", 200)
+        try:
+            return [Beacon.from_dict(item) for item in items]
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            raise RemoteHTTPError(f"{url} answered a record that is not the journal's: {exc}", 200) from exc
 
     def last_id(self) -> int:
         """The largest record id in the journal (0 when empty).
@@ -150,13 +188,19 @@ class RemoteInspector:
 
     def follow(self, callback: Callable[[Beacon], None], stop: threading.Event, since: int | None = None,
                interval: float = 0.5) -> None:
-        """Call ``callback`` for each new record until ``stop`` is set (polls the journal)."""
+        """Call ``callback`` for each new record until ``stop`` is set (polls the journal).
+
+        An unreachable inspector is retried (it may be restarting); an HTTP error
+        (refused, no token, not an inspector) raises :class:`RemoteHTTPError`.
+        """
         last = self.last_id() if since is None else since
         while not stop.is_set():
             try:
                 for beacon in self.beacons(since=last):
                     last = max(last, beacon.id or last)
                     callback(beacon)
+            except RemoteHTTPError:
+                raise
             except RemoteError:
-                pass  # the inspector may be restarting; keep trying until stopped
+                pass  # unreachable: the inspector may be restarting; keep trying until stopped
             stop.wait(interval)

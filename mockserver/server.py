@@ -23,6 +23,7 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
+from .access import ensure_token, token_path
 from .app import create_app
 from .config import DEFAULT_HOST, is_loopback, tls_dir
 from .enrich import preload as preload_user_agents
@@ -231,12 +232,19 @@ class InspectorServer:
 
     def __init__(self, store: BeaconStore, *, host: str = DEFAULT_HOST, port: int = 0,
                  https_port: int | None = 0, trust_proxy: bool = False,
-                 certificate_dir: Path | None = None, threads: int = THREADS) -> None:
+                 certificate_dir: Path | None = None, threads: int = THREADS,
+                 require_token: bool | None = None, token_dir: Path | None = None) -> None:
+        """``require_token`` (default: when ``host`` is not loopback) makes the journal want the token
+        kept in ``token_dir`` (default: the data folder), made there on first use."""
         self.store = store
         self.host = host
         self.port = port
         self.https_port = https_port
-        self.app = create_app(store, trust_proxy=trust_proxy)
+        if require_token is None:
+            require_token = not is_loopback(host)
+        self.journal_token: str | None = ensure_token(token_dir) if require_token else None
+        self.token_file: Path | None = token_path(token_dir) if require_token else None
+        self.app = create_app(store, trust_proxy=trust_proxy, journal_token=self.journal_token)
         self.certificate_dir = certificate_dir
         self.threads = threads
         self.certificate: CertificateFiles | None = None

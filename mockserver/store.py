@@ -111,17 +111,22 @@ def _load(record_id: int, text: str) -> Beacon:
     return beacon
 
 
+_DELETE_CHUNK = 500  # ids per DELETE statement (SQLite's variable limit was 999 before 3.32)
+
+
 class StoreError(Exception):
     """The database cannot be used (unwritable, corrupt, full); message is one line."""
 
 
 @dataclass(frozen=True)
 class StoreEvent:
-    """What listeners hear: ``appended`` (with the record), ``cleared`` or ``session``."""
+    """What listeners hear: ``appended`` (with the record), ``deleted`` (with the ids that went),
+    ``cleared`` (every record went) or ``session``."""
 
     type: str
     beacon: Beacon | None = None
     session: int | None = None
+    ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -396,12 +401,30 @@ class BeaconStore:
 
     def delete(self, ids: list[int]) -> int:
         """Delete the given records. Returns how many went."""
-        if not ids:
-            return 0
-        with self._write_lock:
-            cur = self._write(f"DELETE FROM beacons WHERE id IN ({','.join('?' * len(ids))})", tuple(ids))
-            removed = cur.rowcount
-        self._notify(StoreEvent("cleared"))
+        return len(self.delete_where(ids=ids))
+
+    def delete_where(self, *, kind: str | None = None, status: str | None = None, session: int | None = None,
+                     ids: list[int] | None = None) -> list[int]:
+        """Delete the records matching every filter given (``ids``: only among those); returns their ids.
+
+        Listeners hear one ``deleted`` event with exactly those ids (none when nothing matched).
+        """
+        where, params = self._where(kind, status, None, session)
+        wanted = sorted(set(ids)) if ids is not None else None
+        chunks: list[list[int] | None] = [None] if wanted is None else [
+            wanted[i:i + _DELETE_CHUNK] for i in range(0, len(wanted), _DELETE_CHUNK)]
+        removed: list[int] = []
+        with self._write_lock:  # the only writer: what is selected here is what goes
+            for some in chunks:
+                sql = f"SELECT id FROM beacons{where}"
+                if some is not None:
+                    sql += (" AND " if where else " WHERE ") + f"id IN ({','.join('?' * len(some))})"
+                removed += [row[0] for row in self._write(sql, (*params, *(some or ())))]
+            for start in range(0, len(removed), _DELETE_CHUNK):
+                chunk = removed[start:start + _DELETE_CHUNK]
+                self._write(f"DELETE FROM beacons WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
+        if removed:
+            self._notify(StoreEvent("deleted", ids=tuple(removed)))
         return removed
 
     # -- reading ----------------------------------------------------------

@@ -62,14 +62,14 @@ def _seconds(text: str) -> float:
 class _Source:
     """Where captured requests are read from: our own in-memory mock, or a running inspector."""
 
-    def __init__(self, server_url: str | None) -> None:
+    def __init__(self, server_url: str | None, token: str | None = None) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.store: BeaconStore | None = None
         self.server: InspectorServer | None = None
         self.remote: RemoteInspector | None = None
         if server_url:
             try:
-                self.remote = RemoteInspector.connect(server_url)
+                self.remote = RemoteInspector.connect(server_url, token=token)
             except RemoteError as exc:
                 raise CouldNotRun(str(exc)) from exc
             self.https_port, self.spki_pin, self.host = (self.remote.https_port, self.remote.spki_pin,
@@ -92,7 +92,10 @@ class _Source:
 
     def last_id(self) -> int:
         if self.remote is not None:
-            return self.remote.last_id()
+            try:
+                return self.remote.last_id()
+            except RemoteError as exc:
+                raise CouldNotRun(f"cannot read the inspector's journal: {exc}") from exc
         assert self.store is not None
         return self.store.last_id()
 
@@ -120,12 +123,14 @@ class _Source:
 def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldCheck] = (),
                within: float = DEFAULT_WITHIN, server_url: str | None = None, browser: str | None = None,
                load_timeout: float = DEFAULT_LOAD_TIMEOUT, progress: Callable[[str], None] = lambda _: None,
-               on_beacon: Callable[[Beacon], None] = lambda _: None) -> VerifyResult:
+               on_beacon: Callable[[Beacon], None] = lambda _: None,
+               server_token: str | None = None) -> VerifyResult:
     """Load ``url`` in a headless routed browser, wait ``within`` seconds of quiet, judge what arrived.
 
     The quiet period restarts when a request arrives (capped at
     ``max(3 * within, within + 10)`` seconds after load), so a second beacon
-    just after the first is still counted. Raises :class:`CouldNotRun`.
+    just after the first is still counted. ``server_token``: the journal token for
+    ``server_url`` (see :func:`mockserver.remote.journal_token`). Raises :class:`CouldNotRun`.
     """
     started = time.monotonic()
     try:
@@ -135,7 +140,7 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
     reason = check_url(url)
     if reason:
         raise CouldNotRun(reason)
-    source = _Source(server_url)
+    source = _Source(server_url, server_token)
     routed = None
     try:
         progress(f"capturing at {source.where}")
@@ -213,6 +218,10 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     parser.add_argument("--server", metavar="URL",
                         help="capture with a running inspector (its HTTP or HTTPS URL) instead of an own mock; "
                              "everything it receives meanwhile counts")
+    parser.add_argument("--token", metavar="TOKEN", default=None,
+                        help="with --server: the journal token of an inspector listening beyond loopback "
+                             "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
+                             "for a loopback URL)")
     parser.add_argument("--browser", metavar="PATH",
                         help=f"Chrome/Chromium/Edge executable (default: env {ENV_BROWSER}, then the usual places)")
     parser.add_argument("--load-timeout", type=_seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
@@ -268,7 +277,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         result = run_verify(args.url, expectation=expectation, fields=fields, within=args.within,
                             server_url=args.server, browser=args.browser, load_timeout=args.load_timeout,
-                            progress=progress,
+                            progress=progress, server_token=args.token,
                             on_beacon=lambda b: progress(f"captured {_line(b)}"))
     except CouldNotRun as exc:
         return could_not_run(str(exc))

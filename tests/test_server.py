@@ -90,7 +90,7 @@ def test_port_in_use_is_a_one_line_error(store, live_server):
 def test_event_stream_delivers_each_new_record(live_server):
     url = f"{live_server.listening.http_url}/__inspector/events"
     with socket.create_connection(("127.0.0.1", live_server.listening.port), timeout=10) as sock:
-        sock.sendall(b"GET /__inspector/events HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.sendall(b"GET /__inspector/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         buffer = sock.recv(4096)
         assert b"text/event-stream" in buffer
         for _ in range(2):

@@ -33,7 +33,7 @@ FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 2
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 PATHS = [*ENDPOINTS, "/", "/telemetry/", "/TELEMETRY", "/cli/x", "/favicon.ico", "/a/b/c", "/%7e", "/telemetry%00",
-         "/__inspector"]  # the bare prefix is not a journal call: recorded like any unknown path
+         "/__inspectorx"]  # only the prefix's look-alike: every /__inspector path is the journal's
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_"
 
 query_text = st.text(st.sampled_from(B64 + "%&;?# .,:@!$'()*~é\x00\x7f"), max_size=300)
@@ -83,7 +83,7 @@ def test_any_request_to_a_recorded_path(app_and_store, method, path, query, hdrs
 
 JOURNAL = ["/__inspector/health", "/__inspector/beacons", "/__inspector/count", "/__inspector/beacons/1",
            "/__inspector/beacons/x", "/__inspector/beacons/99999999999999999999", "/__inspector/beacons/²",
-           "/__inspector/nope"]
+           "/__inspector/nope", "/__inspector", "/__inspector/"]
 ARGS = st.dictionaries(st.sampled_from(["kind", "status", "since", "limit", "count", "timeout", "x"]),
                        st.one_of(st.sampled_from(["", "0", "1", "-1", "10000", "10001", "beacon", "ok", "invalid",
                                                   "1e9", "nan", "9" * 30, "é", "%00"]),
@@ -91,7 +91,8 @@ ARGS = st.dictionaries(st.sampled_from(["kind", "status", "since", "limit", "cou
 
 
 @FUZZ
-@given(path=st.sampled_from(JOURNAL), method=st.sampled_from(["GET", "POST", "DELETE", "HEAD", "PUT"]), args=ARGS)
+@given(path=st.sampled_from(JOURNAL), method=st.sampled_from(["GET", "POST", "DELETE", "HEAD", "PUT", "OPTIONS"]),
+       args=ARGS)
 def test_journal_api_with_random_arguments(app_and_store, path, method, args):
     client, store = app_and_store
     client.get("/telemetry?payload=eyJ2ZXJzaW9uIjoiNC41OC4wIn0=")
