@@ -1,14 +1,13 @@
 """Entry points: ``run(args)`` for ``telemetry-inspector`` with no subcommand, ``build_window`` for tests.
 
-``run`` checks for a display before Qt is touched (Qt aborts the process when
-no platform plugin can start), opens the store, starts the embedded mock and
-shows the window. Everything that can fail for a user (database, ports) ends
+``run`` checks the display before Qt is touched (:mod:`inspector.platform_check`;
+Qt aborts the process when no platform plugin can start), opens the store,
+starts the embedded mock and shows the window. Everything that can fail for a user (database, ports) ends
 in a one-line message, never a traceback.
 """
 
 from __future__ import annotations
 
-import ctypes.util
 import gc
 import os
 import signal
@@ -20,31 +19,11 @@ from mockserver.config import DISPLAY_NAME, ENV_HOME, data_dir
 from mockserver.server import InspectorServer
 from mockserver.store import BeaconStore, StoreError
 
-PROGRAM = "telemetry-inspector"
-NO_DISPLAY = (f"{PROGRAM}: no display found; use '{PROGRAM} serve', "
-              "or run under Xvfb / QT_QPA_PLATFORM=offscreen")
+from .platform_check import PROGRAM, display_problem, offscreen_note
+
+__all__ = ["build_window", "create_application", "display_problem", "run", "settings_for_home"]
+
 ENV_THEME = "TELEMETRY_INSPECTOR_THEME"  # system | light | dark
-
-
-def display_problem(environ: dict[str, str] | None = None, platform: str | None = None) -> str | None:
-    """Why Qt could not open a window here, as one line (None when it can).
-
-    On Linux Qt needs ``DISPLAY`` (X11) or ``WAYLAND_DISPLAY``, unless
-    ``QT_QPA_PLATFORM`` picks a platform explicitly (offscreen, vnc, …).
-    """
-    env = os.environ if environ is None else environ
-    platform = platform or sys.platform
-    if not platform.startswith("linux"):
-        return None
-    if env.get("QT_QPA_PLATFORM"):
-        return None
-    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
-        return NO_DISPLAY
-    if env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
-        # Qt 6.5+ aborts without it; say so instead of crashing.
-        return (f"{PROGRAM}: Qt's X11 plugin needs libxcb-cursor0 (e.g. apt install libxcb-cursor0); "
-                f"or use '{PROGRAM} serve'")
-    return None
 
 
 def settings_for_home():
@@ -118,10 +97,13 @@ def run(args: Namespace) -> int:
     ``args``: ``host``, ``port``, ``https_port`` (None = no HTTPS), ``db``
     (path or ``:memory:``), ``trust_proxy``; optional ``theme``.
     """
-    problem = display_problem()
+    problem = display_problem()  # before Qt: a platform that cannot start makes Qt abort the process
     if problem:
         print(problem, file=sys.stderr)
         return 2
+    note = offscreen_note()
+    if note:
+        print(note, file=sys.stderr)
 
     try:
         store = BeaconStore(args.db)

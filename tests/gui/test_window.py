@@ -414,34 +414,6 @@ def test_application_identity_and_icon_ship_inside_the_package(window):
     assert QApplication.desktopFileName() == "telemetry-inspector"
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({}, "no display"),
-    ({"QT_QPA_PLATFORM": "offscreen"}, None),
-    ({"WAYLAND_DISPLAY": "wayland-0"}, None),
-])
-def test_display_detection(env, expected):
-    from inspector.app import display_problem
-
-    problem = display_problem(env, "linux")
-    assert (problem is None) if expected is None else (expected in problem)
-    assert display_problem({}, "darwin") is None
-
-
-def test_run_without_a_display_prints_one_line_and_returns_2(monkeypatch, capsys, tmp_path):
-    from argparse import Namespace
-
-    from inspector.app import run
-
-    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
-        monkeypatch.delenv(name, raising=False)
-    args = Namespace(host="127.0.0.1", port=0, https_port=None, db=str(tmp_path / "x.sqlite3"), trust_proxy=False)
-    assert run(args) == 2
-    err = capsys.readouterr().err
-    assert err == ("telemetry-inspector: no display found; use 'telemetry-inspector serve', "
-                   "or run under Xvfb / QT_QPA_PLATFORM=offscreen\n")
-    assert not (tmp_path / "x.sqlite3").exists()  # nothing was opened
-
-
 def test_send_helper_reaches_the_real_socket(window):
     assert send(f"{window.server.listening.http_url}/__inspector/health") == 200
 
