@@ -30,6 +30,10 @@ class RemoteError(Exception):
     """The running inspector cannot be used; message is one line."""
 
 
+class RemoteUnreachable(RemoteError):
+    """Nothing answered at all (not running, restarting, timed out): worth trying again."""
+
+
 def _insecure_context() -> ssl.SSLContext:
     # Only ever used towards the inspector's own listener, whose key we pin ourselves.
     context = ssl.create_default_context()
@@ -43,12 +47,23 @@ def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None) -
         with urllib.request.urlopen(url, timeout=timeout, context=context) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
-        raise RemoteError(f"{url} answered HTTP {exc.code}") from exc
+        raise RemoteError(f"{url} answered HTTP {exc.code}{_error_text(exc)}") from exc
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
-        raise RemoteError(f"no inspector at {url}: {reason}") from exc
-    except (OSError, ValueError) as exc:
-        raise RemoteError(f"no inspector at {url}: {exc}") from exc
+        raise RemoteUnreachable(f"no inspector at {url}: {reason}") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise RemoteError(f"{url} answered something that is not JSON: {exc}") from exc
+    except OSError as exc:
+        raise RemoteUnreachable(f"no inspector at {url}: {exc}") from exc
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    """``: <message>`` from a journal API error answer (``{"error": ...}``), else nothing."""
+    try:
+        message = json.loads(exc.read(4096)).get("error")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f": {' '.join(message.split())[:300]}" if isinstance(message, str) else ""
 
 
 def certificate_pin(host: str, port: int, timeout: float = 5.0) -> str:
@@ -119,8 +134,13 @@ class RemoteInspector:
     def beacons(self, since: int | None = None, limit: int = 1000) -> list[Beacon]:
         """Records with an id above ``since``, oldest first."""
         query = f"limit={limit}" + (f"&since={since}" if since is not None else "")
-        data = _get_json(f"{self.base_url}{API}/beacons?{query}", self.timeout, self._context)
-        return [Beacon.from_dict(item) for item in data.get("beacons", [])]
+        url = f"{self.base_url}{API}/beacons?{query}"
+        data = _get_json(url, self.timeout, self._context)
+        try:
+            return [Beacon.from_dict(item) for item in data["beacons"]]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise RemoteError(f"{url} answered JSON that is not a list of records ({type(exc).__name__}: {exc})") \
+                from exc
 
     def last_id(self) -> int:
         """The largest record id in the journal (0 when empty).
@@ -150,13 +170,18 @@ class RemoteInspector:
 
     def follow(self, callback: Callable[[Beacon], None], stop: threading.Event, since: int | None = None,
                interval: float = 0.5) -> None:
-        """Call ``callback`` for each new record until ``stop`` is set (polls the journal)."""
+        """Call ``callback`` for each new record until ``stop`` is set (polls the journal).
+
+        Raises :class:`RemoteError` when the inspector answers with an error or
+        with what is not its journal: going on would silently show nothing.
+        While nothing answers at all (it may be restarting) it keeps trying.
+        """
         last = self.last_id() if since is None else since
         while not stop.is_set():
             try:
                 for beacon in self.beacons(since=last):
                     last = max(last, beacon.id or last)
                     callback(beacon)
-            except RemoteError:
+            except RemoteUnreachable:
                 pass  # the inspector may be restarting; keep trying until stopped
             stop.wait(interval)
