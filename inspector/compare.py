@@ -8,7 +8,6 @@ views (never interpreted as markup).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -18,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from mockserver.beacon import Beacon
 from mockserver.diff import ADDED, CHANGED, REMOVED, Change, diff_records
+from mockserver.jsontext import dumps_strict
 
 from . import theme
 from .detail import plain_label
@@ -30,7 +30,7 @@ SECTION_NAMES = {"payload": "payload", "client": "from the headers", "contact": 
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return dumps_strict(value)
 
 
 class ComparePanel(QWidget):

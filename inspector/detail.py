@@ -7,7 +7,6 @@ HTML), and item views (which never interpret markup) hold the rest.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from mockserver.beacon import Beacon
 from mockserver.collected import collected_fields, curl_command, raw_request_text, raw_url
+from mockserver.jsontext import dumps_strict
 from mockserver.markdown import collected_markdown
 
 from . import theme
@@ -52,8 +52,11 @@ def mono(widget: QWidget) -> QWidget:
 
 
 def pretty_json(value: object) -> str:
-    """Indented JSON, non-ASCII kept (what the decoded tab shows and "Copy JSON" copies)."""
-    return json.dumps(value, indent=2, ensure_ascii=False)
+    """Indented strict JSON, non-ASCII kept (what the decoded tab shows and "Copy JSON" copies).
+
+    A lone surrogate is written as its escape ``\\udXXX``: Qt would drop it silently.
+    """
+    return dumps_strict(value, indent=2)
 
 
 def _local(iso: str) -> str:

@@ -7,7 +7,6 @@ produce a 500: an unexpected failure is itself recorded and answered 400.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import uuid
@@ -22,6 +21,7 @@ from . import __version__
 from .access import JournalGuard
 from .beacon import KINDS, STATUSES
 from .capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
+from .jsontext import dumps_strict
 from .recorder import Recorder
 from .store import BeaconStore, StoreError, StoreEvent
 
@@ -45,7 +45,7 @@ _NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False)
+    body = dumps_strict(data)  # strict JSON that always encodes as UTF-8
     return Response(body, status=status, mimetype="application/json", headers={**_NO_STORE, **(headers or {})})
 
 

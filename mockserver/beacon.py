@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from .jsontext import dumps_strict
+
 KINDS = ("beacon", "cli", "project", "superplate", "encrypted", "location", "unknown")
 STATUSES = ("ok", "invalid")
 
@@ -78,7 +80,7 @@ def _scalar(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return dumps_strict(value)
 
 
 def compact_providers(providers: Any) -> str | None:
@@ -149,8 +151,8 @@ class Beacon:
         }
 
     def to_json(self) -> str:
-        """Serialise to compact JSON (non-ASCII kept as is)."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """Serialise to compact, strict JSON (non-ASCII kept as is, a lone surrogate as ``\\udXXX``)."""
+        return dumps_strict(self.to_dict(), separators=(",", ":"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Beacon:

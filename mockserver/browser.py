@@ -407,6 +407,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    lost = threading.Event()  # the remote journal answered an error: exit 2
     if args.server:
         try:
             remote = RemoteInspector.connect(args.server, token=args.token)
@@ -451,14 +452,15 @@ def cmd_browser(args: argparse.Namespace) -> int:
               "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
         if remote is not None:
             # A remote journal is read by polling; its records go through the same printer.
-            def follow(remote: RemoteInspector = remote) -> None:
+            def follow_journal(journal: RemoteInspector) -> None:
                 try:
-                    remote.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop)
-                except RemoteError as exc:  # refused or not an inspector: say so and stop
-                    print(f"{prog}: {exc}", file=sys.stderr, flush=True)
+                    journal.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop)
+                except RemoteError as exc:  # say so and stop, rather than go on showing nothing
+                    print(f"{prog}: lost the inspector: {exc}", file=sys.stderr, flush=True)
+                    lost.set()
                     stop.set()
 
-            follower = threading.Thread(target=follow, name="journal-follower", daemon=True)
+            follower = threading.Thread(target=follow_journal, args=(remote,), name="journal-follower", daemon=True)
             follower.start()
         closed_by_user = threading.Thread(target=lambda: (browser.wait(), stop.set()),
                                           name="browser-watch", daemon=True)
@@ -474,4 +476,4 @@ def cmd_browser(args: argparse.Namespace) -> int:
             stop_capture(server, store, unsubscribe, printer, info)
         else:
             printer.close()
-    return 0
+    return 2 if lost.is_set() else 0

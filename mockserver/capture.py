@@ -9,7 +9,6 @@ it comes from.
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -17,6 +16,7 @@ from . import checks
 from .beacon import Beacon, RequestInfo
 from .decode import decode_payload, decode_text, parse_json_object, raw_query_values
 from .enrich import client_facts
+from .jsontext import loads_strict
 
 MAX_BODY = 64 * 1024
 MAX_QUERY = 64 * 1024
@@ -87,8 +87,8 @@ def _describe_jwe(body: str) -> tuple[list[str], list[str]]:
         return [], [f"send: not a compact JWE (expected 5 dot-separated parts, got {len(parts)})"]
     try:
         header_bytes = base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4))
-        header = json.loads(header_bytes)
-    except (ValueError, UnicodeDecodeError):
+        header, _ = loads_strict(header_bytes.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return [], ["send: the JWE protected header is not base64url JSON"]
     if not isinstance(header, dict):
         return [], ["send: the JWE protected header is not a JSON object"]

@@ -12,7 +12,6 @@ for a record (plain strings; the GUI only copies them).
 
 from __future__ import annotations
 
-import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 from .beacon import Beacon
 from .checks import DOCUMENTED_BODIES, PROVIDERS
 from .config import REFINE_HOST
+from .jsontext import dumps_strict, escape_surrogates
 
 # Section titles, in the order the docs page has them (the two extra ones
 # cover endpoints the page does not mention).
@@ -53,10 +53,13 @@ class CollectedField:
 
 
 def format_value(value: Any) -> str:
-    """A JSON value as plain display text: strings verbatim, the rest as compact JSON."""
+    """A JSON value as plain display text: strings verbatim, the rest as compact JSON.
+
+    A lone surrogate is shown as its escape ``\\udXXX`` (Qt and UTF-8 cannot hold one).
+    """
     if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+        return escape_surrogates(value)
+    return dumps_strict(value, separators=(", ", ": "))
 
 
 def refine_major(version: Any) -> int | None:

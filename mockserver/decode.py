@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from .jsontext import dumps_strict, loads_strict
+
 STANDARD = "standard"
 URL_SAFE = "url-safe"
 UNPADDED = " unpadded"
@@ -123,14 +125,18 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("latin-1"), "latin-1"
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+def _shown_number(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}… ({len(text)} characters)"
 
 
 def parse_json_object(text: str, where: str = "json") -> tuple[dict[str, Any] | None, list[str]]:
-    """Parse ``text`` as a JSON object; (object, []) or (None, [problem])."""
+    """Parse ``text`` as a JSON object; (object, problems) or (None, [problem]).
+
+    A number out of range (``1e400``, a 5000-digit integer) does not drop the
+    object: it is kept as the string of its text, with a problem naming it.
+    """
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value, kept = loads_strict(text)
     except json.JSONDecodeError as exc:
         return None, [f"{where}: {exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"]
     except ValueError as exc:
@@ -139,7 +145,8 @@ def parse_json_object(text: str, where: str = "json") -> tuple[dict[str, Any] | 
         return None, [f"{where}: nested too deeply"]
     if not isinstance(value, dict):
         return None, [f"{where}: top-level value is {json_type_name(value)}, expected an object"]
-    return value, []
+    return value, [f"{where}: number out of range at {number.path}: {_shown_number(number.text)}, kept as text"
+                   for number in kept]
 
 
 def json_type_name(value: Any) -> str:
@@ -191,7 +198,7 @@ def decode_payload(raw: str) -> DecodedPayload:
         other = data.decode("latin-1")
         result.notes.append(
             "text: read as UTF-8 (Node's Buffer); as Latin-1 (a browser's btoa) it would read "
-            + json.dumps(other[:200], ensure_ascii=False)
+            + dumps_strict(other[:200])
         )
     result.payload, problems = parse_json_object(decoded)
     result.problems.extend(problems)

@@ -14,7 +14,6 @@ window's small timeline.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from .beacon import STATUSES, Beacon
+from .jsontext import dumps_strict, key_path
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _MISSING: Any = object()  # "no such field", distinct from JSON null
@@ -60,14 +60,7 @@ class Change:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _key_path(prefix: str, key: str) -> str:
-    # A key that would make the dotted path ambiguous is written as ["a.b"].
-    if not key or any(c in key for c in ".[]\" "):
-        return f"{prefix}[{json.dumps(key, ensure_ascii=False)}]"
-    return f"{prefix}.{key}" if prefix else key
+    return dumps_strict(value)
 
 
 def diff_values(before: Any, after: Any, path: str = "", section: str = "payload") -> list[Change]:
@@ -83,7 +76,7 @@ def diff_values(before: Any, after: Any, path: str = "", section: str = "payload
         changes: list[Change] = []
         for key in [*before, *(k for k in after if k not in before)]:
             changes += diff_values(before.get(key, _MISSING), after.get(key, _MISSING),
-                                   _key_path(path, str(key)), section)
+                                   key_path(path, str(key)), section)
         return changes
     if isinstance(before, list) and isinstance(after, list):
         changes = []
@@ -231,7 +224,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     assert a is not None and b is not None
     changes = diff_records(a, b)
     if args.json:
-        print(json.dumps({"a": a.id, "b": b.id, "changes": [c.to_dict() for c in changes]}, ensure_ascii=False))
+        print(dumps_strict({"a": a.id, "b": b.id, "changes": [c.to_dict() for c in changes]}))
     else:
         head = f"#{a.id} ({a.kind}, {a.received_at}) → #{b.id} ({b.kind}, {b.received_at}): "
         print(head + (f"{len(changes)} difference(s)" if changes else "no differences in payload, "

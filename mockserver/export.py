@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import os
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from typing import Any, TextIO
 
 from .beacon import KINDS, STATUSES, Beacon, Summary
 from .har import HAR_VERSION, har_creator, har_entry
+from .jsontext import dumps_strict, escape_surrogates
 from .progress import ProgressCallback, StderrProgress, report
 from .redact import Redactor
 from .selection import RecordFilter, SelectionError, open_existing_store, parse_ids, parse_since
@@ -52,7 +52,7 @@ def _csv_cell(value: Any) -> str:
     """A CSV cell; text a spreadsheet would run as a formula gets a leading ``'``."""
     if value is None:
         return ""
-    text = str(value)
+    text = escape_surrogates(str(value))  # a lone surrogate as its JSON escape: every cell is UTF-8
     if text.startswith(_FORMULA_START):
         try:
             float(text)  # "-1" is a number, not a formula
@@ -64,13 +64,13 @@ def _csv_cell(value: Any) -> str:
 def csv_row(beacon: Beacon) -> list[str]:
     """The CSV cells of one record, in :data:`CSV_COLUMNS` order."""
     email = (beacon.contact or {}).get("email")
-    extra = [email if isinstance(email, str) else (json.dumps(email) if email is not None else None),
+    extra = [email if isinstance(email, str) else (dumps_strict(email) if email is not None else None),
              "; ".join(beacon.problems), "; ".join(beacon.notes)]
     return [_csv_cell(v) for v in (*beacon.summary(), *extra)]
 
 
 def _indented(entry: dict[str, Any], prefix: str) -> str:
-    text = json.dumps(entry, ensure_ascii=False, indent=2)
+    text = dumps_strict(entry, indent=2)
     return "\n".join(prefix + line for line in text.splitlines())
 
 
@@ -110,7 +110,7 @@ def write_records(beacons: Iterable[Beacon], fmt: str, out: TextIO, *, total: in
             advanced()
     else:  # har
         head = {"version": HAR_VERSION, "creator": har_creator(), "pages": []}
-        out.write('{\n  "log": {\n' + ",\n".join(f"    {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}"
+        out.write('{\n  "log": {\n' + ",\n".join(f"    {dumps_strict(k)}: {dumps_strict(v)}"
                                                 for k, v in head.items()) + ',\n    "entries": [')
         for beacon in beacons:
             out.write(("\n" if count == 0 else ",\n") + _indented(har_entry(beacon), "      "))

@@ -37,6 +37,7 @@ from .beacon import Beacon
 from .capture import MAX_BODY, MAX_QUERY, RawRequest, utc_now
 from .collected import raw_url, request_target
 from .config import DISPLAY_NAME, REFINE_HOST
+from .jsontext import dumps_strict
 from .progress import ProgressCallback, report
 from .recorder import Recorder
 from .server import MAX_HEADER_BYTES
@@ -65,7 +66,7 @@ class MockAnswer:
 
 
 def _json_answer(data: dict[str, Any]) -> bytes:
-    return json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return dumps_strict(data).encode("utf-8")
 
 
 def mock_response(beacon: Beacon) -> MockAnswer:
@@ -724,10 +725,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     if len(result.warnings) > 20:
         print(f"warning: … and {len(result.warnings) - 20} more", file=sys.stderr)
     if args.json:
-        print(json.dumps({"file": result.file, "session": result.session, "entries": result.entries,
+        print(dumps_strict({"file": result.file, "session": result.session, "entries": result.entries,
                           "imported": result.imported, "invalid": result.invalid, "skipped": result.skipped,
                           "malformed": result.malformed, "refused": result.refused, "ids": result.ids,
-                          "warnings": result.warnings, "database": args.db}))
+                          "warnings": result.warnings, "database": args.db}, ensure_ascii=True))
     else:
         print(result.summary())
         if result.imported == 0:

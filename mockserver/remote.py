@@ -69,12 +69,23 @@ def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None, t
         if exc.code == 401:
             raise RemoteHTTPError(f"{url} answered HTTP 401: the journal wants its token "
                                   f"(--token, or env {ENV_TOKEN}; the inspector's banner shows it)", 401) from exc
-        raise RemoteHTTPError(f"{url} answered HTTP {exc.code}", exc.code) from exc
+        raise RemoteHTTPError(f"{url} answered HTTP {exc.code}{_error_text(exc)}", exc.code) from exc
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
         raise RemoteError(f"no inspector at {url}: {reason}") from exc
-    except (OSError, ValueError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: something answered, not the journal
+        raise RemoteHTTPError(f"{url} answered something that is not JSON: {exc}", 200) from exc
+    except OSError as exc:
         raise RemoteError(f"no inspector at {url}: {exc}") from exc
+
+
+def _error_text(exc: urllib.error.HTTPError) -> str:
+    """``: <message>`` from a journal API error answer (``{"error": ...}``), else nothing."""
+    try:
+        message = json.loads(exc.read(4096)).get("error")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f": {' '.join(message.split())[:300]}" if isinstance(message, str) else ""
 
 
 def certificate_pin(host: str, port: int, timeout: float = 5.0) -> str:

@@ -69,13 +69,11 @@ def _row(beacon: Beacon) -> tuple[Any, ...]:
 def _utf8_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """``row`` made storable when it holds a lone surrogate (JSON may carry ``"\\ud800"``).
 
-    SQLite text is UTF-8, which cannot hold one. The record's JSON gets the
-    ``\\udXXX`` escape back, so it reads back exactly; the at-a-glance
-    columns show U+FFFD instead.
+    SQLite text is UTF-8, which cannot hold one. The record's JSON already has
+    the ``\\udXXX`` escape (``Beacon.to_json``), so it reads back exactly; the
+    at-a-glance columns show U+FFFD instead.
     """
-    *values, record = row
-    safe = [_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in values]
-    return (*safe, _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", record))
+    return tuple(_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in row)
 
 
 CHECK_AT_OPEN_BYTES = 32 * 2**20

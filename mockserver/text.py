@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 
+from .jsontext import escape_surrogates
+
 # C0 and C1 controls (ESC starts terminal escape sequences) and DEL; tab stays.
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
     """``text`` with control characters shown as ``\\xNN`` so a payload cannot
-    move the cursor, recolour or retitle the user's terminal."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    move the cursor, recolour or retitle the user's terminal, and a lone
+    surrogate as ``\\udXXX`` so the line can be written as UTF-8 at all."""
+    return escape_surrogates(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
 
 def plural(count: int | str, noun: str, nouns: str | None = None) -> str:

@@ -7,7 +7,6 @@ except for :func:`write_junit`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -19,6 +18,7 @@ from typing import Any
 
 from .advice import advice_for_all
 from .beacon import Beacon
+from .jsontext import dumps_strict, loads_strict
 from .store import BeaconStore, StoreEvent
 
 _MISSING = object()
@@ -83,9 +83,9 @@ class FieldCheck:
             raise ExpectationError(f"--field wants PATH=VALUE (e.g. version=4.58.0 or providers.auth=false); "
                                    f"got {text!r}")
         try:
-            value = json.loads(raw)
+            value, _ = loads_strict(raw)  # 1e400 stays the text "1e400", as in a decoded payload
         except ValueError:
-            value = raw  # not JSON: compare as text (4.58.0, café, p+/=?)
+            value = raw  # not JSON (4.58.0, café, p+/=?, NaN): compare as text
         return cls(path, value, text)
 
     def actual(self, beacon: Beacon) -> Any:
@@ -108,7 +108,7 @@ class FieldCheck:
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return dumps_strict(value)
 
 
 @dataclass
@@ -194,7 +194,7 @@ def describe_beacon(beacon: Beacon, indent: str = "    ") -> list[str]:
     lines: list[str] = []
     how = ", ".join(x for x in (beacon.encoding, beacon.base64_variant and f"{beacon.base64_variant} base64") if x)
     if beacon.payload is not None:
-        body = json.dumps(beacon.payload, ensure_ascii=False, indent=2)
+        body = dumps_strict(beacon.payload, indent=2)
         lines.append(f"{indent}payload{f' ({how})' if how else ''}:")
         lines += [f"{indent}  {line}" for line in body.splitlines()]
     elif beacon.raw_payload:

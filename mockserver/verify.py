@@ -9,7 +9,6 @@ that is not running can never "pass" ``--expect none`` by sending nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from typing import TextIO
 from .beacon import Beacon
 from .browser import BrowserError, BrowserNotFound, check_url, find_browser, launch_routed_browser
 from .config import ENV_BROWSER
+from .jsontext import dumps_strict
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
@@ -262,7 +262,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     def could_not_run(reason: str) -> int:
         print(f"{prog}: {reason}", file=sys.stderr, flush=True)
         if args.json:
-            print(json.dumps({"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}), flush=True)
+            print(dumps_strict({"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}, ensure_ascii=True),
+                  flush=True)
         if args.junit:
             _write_junit_safely(args.junit, test_name, None, time.monotonic() - started, error=reason)
         return 2
@@ -286,7 +287,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         data = {"url": result.url, **verdict.to_dict(), "within": args.within,
                 "load_seconds": round(result.load_seconds, 3), "seconds": round(result.seconds, 3),
                 "browser": result.browser, "server": result.server, "notes": result.notes}
-        print(json.dumps(data, ensure_ascii=False), flush=True)
+        print(dumps_strict(data), flush=True)
     else:
         _print_human(result, sys.stdout)
     if args.junit:
