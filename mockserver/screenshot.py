@@ -27,7 +27,7 @@ def _id_pair(text: str) -> tuple[int, int]:
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``screenshot``."""
-    from .cli import add_db_option, record_id
+    from .cli import add_db_option, add_shared_argument, record_id
 
     parser = subparsers.add_parser(
         "screenshot", help="save a PNG of the window (offscreen; --demo gives the same picture every run)",
@@ -38,10 +38,11 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size (default %(default)s)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--demo", action="store_true", help="fixed demo data and clock instead of a database")
-    add_db_option(source)
+    add_db_option(parser, source)
     parser.add_argument("--select", type=record_id, metavar="ID",
                         help="the record whose details are shown (default: demo #6, else the newest)")
-    parser.add_argument("--theme", choices=("light", "dark"), default="light", help="colours (default %(default)s)")
+    add_shared_argument(parser, parser, "--theme", choices=("light", "dark"), default="light",
+                        help="colours (default light)")
     parser.add_argument("--redact", action="store_true",
                         help="mask IP addresses, hostnames, emails and projectIds with pseudonyms")
     parser.add_argument("--view", choices=VIEWS, default="details",
