@@ -15,6 +15,16 @@ VIEWS = ("details", "opt-out", "compare")
 GUI_MODULE = "inspector.screenshot"
 
 
+def shown_view(view: str | None, compare: tuple[int, int] | None) -> str:
+    """The lower pane a picture shows: ``--compare`` means the compare view, else ``--view`` (details).
+
+    Raises ValueError (one line) for ``--compare`` with another ``--view``.
+    """
+    if compare is not None and view not in (None, "compare"):
+        raise ValueError(f"--compare shows the compare view, not --view {view}")
+    return "compare" if compare is not None else view or "details"
+
+
 def _id_pair(text: str) -> tuple[int, int]:
     from .cli import record_id
 
@@ -45,8 +55,8 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
                         help="colours (default light)")
     parser.add_argument("--redact", action="store_true",
                         help="mask IP addresses, hostnames, emails and projectIds with pseudonyms")
-    parser.add_argument("--view", choices=VIEWS, default="details",
-                        help="the lower pane: details, the opt-out check (demo: a FAIL), or compare")
+    parser.add_argument("--view", choices=VIEWS,
+                        help="the lower pane: details (default), the opt-out check (demo: a FAIL), or compare")
     parser.add_argument("--compare", type=_id_pair, metavar="ID1,ID2",
                         help="compare these two records (implies --view compare; demo default 3,6)")
     parser.add_argument("--presentation", action="store_true", help="presentation mode (larger text)")
@@ -63,14 +73,18 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         raise UsageError(f"screenshot: the window cannot be loaded here ({exc}); install pyside6-essentials") \
             from None
     try:
+        view = shown_view(args.view, args.compare)
+    except ValueError as exc:
+        raise UsageError(f"screenshot: {exc}") from None
+    try:
         size = gui.parse_size(args.size)
         out = gui.render(args.out, size=size, demo=args.demo, db=None if args.demo else args.db,
-                         select=args.select, theme=args.theme, redact=args.redact, view=args.view,
+                         select=args.select, theme=args.theme, redact=args.redact, view=view,
                          compare=args.compare, presentation=args.presentation)
     except gui.ScreenshotError as exc:
         raise UsageError(f"screenshot: {exc}") from None
     source = "demo data" if args.demo else args.db
     extras = "".join(f", {x}" for x, on in (("redacted", args.redact), ("presentation mode", args.presentation))
                      if on)
-    print(f"saved {out}: {size[0]}x{size[1]}, {source}, {args.theme} theme, {args.view}{extras}", file=sys.stderr)
+    print(f"saved {out}: {size[0]}x{size[1]}, {source}, {args.theme} theme, {view}{extras}", file=sys.stderr)
     return 0
