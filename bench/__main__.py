@@ -1,11 +1,14 @@
 """``python3 -m bench``: every benchmark of issue 6, side by side, medians and ratios.
 
     python3 -m bench                 # all: throughput, start-up, scale, gui (about 8 minutes)
-    python3 -m bench --quick         # 2 rounds of 3 s: a smoke run, not for the README
+    python3 -m bench --quick         # 2 rounds of 3 s, 20,000 records: a smoke run, not for the README
+    python3 -m bench --tiny          # every section at the smallest sizes (the test that keeps it working)
     python3 -m bench --only scale    # one section (throughput, startup, scale, gui)
 
 Results go to ``bench/results/latest.md`` (the tables pasted into the README's
-Benchmarks section) and ``bench/results/latest.json`` (every run). Everything
+Benchmarks section) and ``bench/results/latest.json`` (every run); a ``--quick`` or
+``--tiny`` run writes them to a temporary folder instead (unless ``--out`` is given),
+so a smoke run never replaces the README's numbers. Everything
 listens on 127.0.0.1 only; each server is its own process, separate from the
 load generator (except ``gui``, where the mock lives in the window's process,
 as in the app).
@@ -208,13 +211,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--schemes", default="http,https")
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--quick", action="store_true", help="2 rounds of 3 s, 20,000 records: a smoke run")
+    parser.add_argument("--tiny", action="store_true",
+                        help="1 round of 0.3 s, 300 records, short window phases: checks every section runs")
     parser.add_argument("--before", type=Path, metavar="CHECKOUT",
                         help="also load `serve` from this checkout (e.g. a git worktree of an older commit)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path, help=f"where the results go (default {RESULTS})")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (databases, logs)")
     args = parser.parse_args(argv)
+    warmup, scale_rounds, phase_scale = 1.0, max(3, args.rounds // 2 + 1), 1.0
     if args.quick:
         args.rounds, args.seconds, args.records = 2, 3.0, 20_000
+    if args.tiny:
+        args.rounds, args.seconds, args.records = 1, 0.3, 300
+        warmup, scale_rounds, phase_scale = 0.2, 1, 0.1
+    if args.out is None:
+        args.out = Path(tempfile.gettempdir()) / "telemetry-bench-smoke" if args.quick or args.tiny else RESULTS
     sections = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="telemetry-bench-"))
     report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
@@ -234,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.before:
                 throughput.BEFORE["tree"] = args.before.resolve()
                 targets += ("before",)
-            runs = throughput.run_all(mix, work, rounds=args.rounds, seconds=args.seconds, warmup=1.0,
+            runs = throughput.run_all(mix, work, rounds=args.rounds, seconds=args.seconds,
                                       connections=args.connections, threads=args.wrk_threads,
-                                      schemes=tuple(args.schemes.split(",")), targets=targets, use_wrk=use_wrk,
-                                      progress=lambda s: print(s, flush=True))
+                                      warmup=warmup, schemes=tuple(args.schemes.split(",")), targets=targets,
+                                      use_wrk=use_wrk, progress=lambda s: print(s, flush=True))
             summary = throughput.summarise(runs)
             report["throughput"] = {"summary": summary, "runs": throughput.as_dicts(runs)}
             md += ["### Ingestion throughput", "",
@@ -249,13 +260,14 @@ def main(argv: list[str] | None = None) -> int:
             md += ["### Start-up", "", startup_md(result), ""]
         if "scale" in sections:
             print(f"scale: {args.records:,} records", flush=True)
-            result = scale.run(work, max(3, args.rounds // 2 + 1), args.records, progress=lambda s: print(s, flush=True))
+            result = scale.run(work, scale_rounds, args.records, progress=lambda s: print(s, flush=True))
             report["scale"] = result
             md += ["### Scale", "", scale_md(result), ""]
         if "gui" in sections:
             print("gui", flush=True)
             try:
-                result = gui.run(work, args.rounds, progress=lambda s: print(s, flush=True))
+                result = gui.run(work, args.rounds, progress=lambda s: print(s, flush=True),
+                                 phase_scale=phase_scale)
             except Exception as exc:  # the window is another team's work in progress: say so, go on
                 report["gui"] = {"error": repr(exc)}
                 md += ["### The window", "", f"TODO: not measured in this run: {exc!r}", ""]

@@ -104,8 +104,9 @@ def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def run(work: Path, rounds: int, progress=print) -> dict:
-    """Start-up over ``rounds`` windows; latency and blocking in the last one, phase by phase."""
+def run(work: Path, rounds: int, progress=print, phase_scale: float = 1.0) -> dict:
+    """Start-up over ``rounds`` windows; latency and blocking in the last one, phase by phase
+    (each phase and pause ``phase_scale`` times as long as in :data:`PHASES`)."""
     startups = []
     for _ in range(max(1, rounds - 1)):
         proc, shown, _ = _start_probe(work)
@@ -114,12 +115,12 @@ def run(work: Path, rounds: int, progress=print) -> dict:
     proc, shown, port = _start_probe(work)
     startups.append(shown)
     progress(f"  window shown after {shown:.2f} s")
-    time.sleep(1.0)  # let the window settle
+    time.sleep(1.0 * phase_scale)  # let the window settle
     windows = []
     for name, rate, seconds in PHASES:
         began = time.time()
-        sent, achieved = _paced(port, rate, seconds)
-        time.sleep(1.5)  # the last rows reach the table
+        sent, achieved = _paced(port, rate, seconds * phase_scale)
+        time.sleep(1.5 * phase_scale)  # the last rows reach the table
         windows.append((name, began, time.time(), sent, achieved))
         progress(f"  {name}: sent {sent} at {achieved:.0f}/s")
     result = _stop_probe(proc)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 HOST = "telemetry.refine.dev"
 
 PROVIDERS = ("auth", "auditLog", "live", "router", "data", "i18n", "notification", "accessControl")
-V4 = ("4.58.0", "4.57.1", "4.56.0", "4.53.0", "4.47.1", "4.28.4")
+V4 = ("4.58.0", "4.57.1", "4.56.0", "4.53.0", "4.47.1", "4.28.2")
 V5 = ("5.0.12", "5.0.11", "5.0.9", "5.0.4")
 ORIGINS = ("http://localhost:5173/", "http://localhost:3000/", "http://127.0.0.1:5173/",
            "http://localhost:4173/", "https://admin.example.com/", "http://localhost:8080/")

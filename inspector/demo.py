@@ -2,7 +2,7 @@
 
 Each request is what the real senders put on the wire (see the wire facts):
 Chrome/Firefox/Edge beacons from refine 4.58.0 and 5.0.12, a StrictMode
-double beacon from 4.27, a projectId given by a template, a payload broken by
+double beacon from 4.28.1 (no guard up to 4.28.x), a projectId given by a template, a payload broken by
 form decoding, ``POST /projects`` with an email, ``POST /cli`` from node-fetch.
 """
 
@@ -69,7 +69,7 @@ def demo_requests() -> list[tuple[float, RawRequest]]:
     v4 = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 2}
     v5 = {"providers": {**PROVIDERS_OFF, "auth": True, "i18n": True, "notification": True},
           "version": "5.0.12", "resourceCount": 5, "projectId": "3f9c2a7e-refine-demo"}
-    v427 = {"providers": {**PROVIDERS_OFF, "auth": True, "live": True}, "version": "4.27.0", "resourceCount": 3}
+    v428 = {"providers": {**PROVIDERS_OFF, "auth": True, "live": True}, "version": "4.28.1", "resourceCount": 3}
     html = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 1, "projectId": "<b>x</b>"}
     cafe = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 4, "projectId": "café"}
     project = {"email": "dev@example.com", "source": "CREATE_REFINE_APP",
@@ -84,9 +84,9 @@ def demo_requests() -> list[tuple[float, RawRequest]]:
         (310.0, _post("/projects", project)),
         (295.0, _post("/cli", cli)),
         (281.0, _beacon(v4, local)),
-        (242.5, _beacon(v427, {"Host": "telemetry.refine.dev", "User-Agent": FIREFOX_UBUNTU,
+        (242.5, _beacon(v428, {"Host": "telemetry.refine.dev", "User-Agent": FIREFOX_UBUNTU,
                                "Referer": "http://localhost:3000/"})),
-        (242.4, _beacon(v427, {"Host": "telemetry.refine.dev", "User-Agent": FIREFOX_UBUNTU,
+        (242.4, _beacon(v428, {"Host": "telemetry.refine.dev", "User-Agent": FIREFOX_UBUNTU,
                                "Referer": "http://localhost:3000/"})),
         (190.0, _beacon(v5, _chrome_headers(EDGE_WINDOWS, "Windows", "http://localhost:5173/"),
                         peer="127.0.0.1")),

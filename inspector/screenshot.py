@@ -23,13 +23,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from mockserver.screenshot import VIEWS, shown_view
+
 FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=timezone.utc)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
-VIEWS = ("details", "opt-out", "compare")
 THEMES = ("light", "dark")
 MIN_SIZE = (640, 400)
 MAX_SIZE = (7680, 4320)
@@ -84,26 +85,39 @@ class _Stopwatch:
         return self.now
 
 
+class _DemoDate(date):
+    """``date`` whose today() is FIXED_NOW's: the table's model reads "today" when it is made, and the
+    window sizes the Time column from it (time-only cells today, dated ones otherwise)."""
+
+    @classmethod
+    def today(cls) -> date:
+        return FIXED_NOW.date()
+
+
 @contextmanager
 def _pinned_time(demo: bool) -> Iterator[None]:
-    """For demo pictures: the time zone is UTC and mockserver's clock reads FIXED_NOW."""
+    """For demo pictures: the time zone is UTC, mockserver's clock reads FIXED_NOW and the table's
+    "today" is FIXED_NOW's day, from before the window is built (nothing depends on the real date)."""
     if not demo:
         yield
         return
     import mockserver.capture as capture
 
+    from . import models
     from .models import _local_time
 
     old_tz = os.environ.get("TZ")
-    old_now = capture.utc_now
+    old_now, old_date = capture.utc_now, models.date
     os.environ["TZ"] = "UTC"
     time.tzset()
     capture.utc_now = lambda: FIXED_NOW  # type: ignore[assignment]
+    models.date = _DemoDate  # type: ignore[misc]
     _local_time.cache_clear()
     try:
         yield
     finally:
         capture.utc_now = old_now  # type: ignore[assignment]
+        models.date = old_date  # type: ignore[misc]
         if old_tz is None:
             os.environ.pop("TZ", None)
         else:
@@ -154,20 +168,25 @@ def _settle(app: Any, window: Any) -> None:
 
 
 def render(out: str | Path, *, size: tuple[int, int] = (1280, 800), demo: bool = True, db: str | None = None,
-           select: int | None = None, theme: str = "light", redact: bool = False, view: str = "details",
+           select: int | None = None, theme: str = "light", redact: bool = False, view: str | None = None,
            compare: tuple[int, int] | None = None, presentation: bool = False, tab: int = 0) -> Path:
-    """Save a PNG of the main window; returns its path. Raises :class:`ScreenshotError` (one line)."""
+    """Save a PNG of the main window; returns its path. Raises :class:`ScreenshotError` (one line).
+
+    ``view`` is the lower pane (default details; ``compare`` given: the compare view).
+    """
     if theme not in THEMES:
         raise ScreenshotError(f"--theme must be light or dark, got {theme!r}")
-    if view not in VIEWS:
+    if view is not None and view not in VIEWS:
         raise ScreenshotError(f"--view must be one of {', '.join(VIEWS)}, got {view!r}")
+    try:
+        view = shown_view(view, compare)
+    except ValueError as exc:
+        raise ScreenshotError(str(exc)) from None
     target = Path(out).expanduser()
     if target.is_dir():
         raise ScreenshotError(f"{target} is a folder: give a file name such as {target / 'inspector.png'}")
     if not target.parent.is_dir():
         raise ScreenshotError(f"cannot write {target}: no folder {target.parent}")
-    if compare is not None:
-        view = "compare"
 
     with tempfile.TemporaryDirectory(prefix="inspector-shot-") as tmp:
         copy = Path(tmp) / "shot.sqlite3"
@@ -217,9 +236,6 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
             if record_id not in ids:
                 raise ScreenshotError(f"--compare: no record #{record_id} in {where}{span}")
         window = build_window(store, PictureServer(), settings=settings, theme=theme, clock=stopwatch)  # type: ignore[arg-type]
-        if demo:
-            window.model.clock = FIXED_NOW.date
-            window.model.refresh_theme()
         window.resize(*size)
         window.show()
         _settle(app, window)

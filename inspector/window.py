@@ -74,7 +74,8 @@ _WIDTHS = {Column.ID: 44, Column.TIME: 96, Column.KIND: 74, Column.STATUS: 78, C
            Column.VERSION: 60, Column.RESOURCES: 40, Column.PROVIDERS: 222, Column.BROWSER: 118,
            Column.OS: 118, Column.IP: 82, Column.SESSION: 60, Column.PROJECT_ID: 150}
 
-# Below this many rows a filter applies on every keystroke; above, after a short pause.
+# Below this many rows a filter applies on every keystroke; from it on, after a short pause, and the
+# filter's search text is made ahead, in steps, once the journal is read.
 _INSTANT_FILTER_ROWS = 20_000
 # Rows read per step when a journal opens (~50 ms each): the window shows the
 # first step at once and reads on between events instead of freezing until every row is in.
@@ -82,6 +83,12 @@ LOAD_STEP = 10_000
 
 MODES = ("details", "optout", "compare")
 DEFAULT_APP_URL = "http://localhost:5173/"
+
+
+def filters_instantly(total: int) -> bool:
+    """True when a journal of ``total`` rows is filtered on every keystroke (its search text made by
+    the first filter); False when the filter waits for a pause and the search text is made ahead."""
+    return total < _INSTANT_FILTER_ROWS
 
 
 def _freeze_rows() -> None:
@@ -667,7 +674,7 @@ class MainWindow(QMainWindow):
         """Every row is in: freeze them (see _freeze_rows), then make the filter's search text
         a step at a time, so that the first filter need not."""
         _freeze_rows()
-        if self.model.total > _INSTANT_FILTER_ROWS:  # small journals: the first filter makes it at once
+        if not filters_instantly(self.model.total):  # small journals: the first filter makes it at once
             QTimer.singleShot(0, self, lambda: self._prepare_search(generation))
 
     def _prepare_search(self, generation: int) -> None:
@@ -787,7 +794,7 @@ class MainWindow(QMainWindow):
         self.filter_edit.selectAll()
 
     def _on_filter_text(self, _text: str) -> None:
-        if self.model.total < _INSTANT_FILTER_ROWS:
+        if filters_instantly(self.model.total):
             self.apply_text_filter()
         else:
             self._filter_timer.start()

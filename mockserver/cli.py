@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import __version__
 from .beacon import Beacon
@@ -45,8 +45,61 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is one clear line (and exit 2), not a usage dump."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: defaults of the options this parser shares with the top level (see add_shared_argument)
+        self.shared_defaults: dict[str, Any] = {}
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+class _TopParser(_Parser):
+    """The top level: options given before the command go to the command that takes them, or are refused.
+
+    ``telemetry-inspector --db X export`` and ``export --db X`` mean the same; given in both places, the
+    value after the command wins. An option the command does not take (``--port 0 export``) is one line
+    naming the command, exit 2, instead of being silently ignored.
+    """
+
+    commands: argparse._SubParsersAction  # type: ignore[type-arg]
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        command = getattr(parsed, "subcommand", None)
+        target: _Parser = self.commands.choices[command] if command else self
+        for dest in self.shared_defaults:
+            if hasattr(parsed, dest) and dest not in target.shared_defaults:
+                raise UsageError(f"{PROG}: {self._flag_for(dest, getattr(parsed, dest))} does not apply to "
+                                 f"'{command}' (see {PROG} {command} --help)")
+        for action in target._actions:
+            value = getattr(parsed, action.dest, None)
+            if action.dest in self.shared_defaults and action.choices and hasattr(parsed, action.dest) \
+                    and value not in action.choices:  # given before the command: checked by the top level only
+                raise UsageError(f"{PROG}: {self._flag_for(action.dest, value)} {value} does not apply to "
+                                 f"'{command}' (choose {' or '.join(map(str, action.choices))})")
+        self._check_exclusive(target, parsed, command)
+        for dest, default in target.shared_defaults.items():
+            if not hasattr(parsed, dest):
+                setattr(parsed, dest, default)
+        return parsed, extras
+
+    def _flag_for(self, dest: str, value: Any) -> str:
+        """The top-level flag that set ``dest`` to ``value`` (``--no-https`` for https_port None)."""
+        actions = [a for a in self._actions if a.dest == dest and a.option_strings]
+        flag = next((a for a in actions if a.nargs == 0 and a.const == value), actions[0])
+        return flag.option_strings[0]
+
+    def _check_exclusive(self, target: _Parser, parsed: argparse.Namespace, command: str | None) -> None:
+        """argparse checks a command's exclusive options among those after it; this checks a shared one
+        given before it too (``--db X screenshot --demo``)."""
+        for group in target._mutually_exclusive_groups:
+            given = [a for a in group._group_actions
+                     if hasattr(parsed, a.dest) and getattr(parsed, a.dest) != a.default]
+            if len(given) > 1 and any(a.dest in target.shared_defaults for a in given):
+                raise UsageError(f"{PROG} {command}: {given[0].option_strings[0]} and "
+                                 f"{given[1].option_strings[0]} cannot go together (see --help)")
 
 
 def whole_number(low: int, high: int | None = None, *, what: str, hint: str = "") -> Callable[[str], int]:
@@ -78,40 +131,62 @@ def record_id(text: str) -> int:
     return int(value)
 
 
-def add_server_options(parser: argparse.ArgumentParser, *, db_default: str | None = None) -> None:
-    """The options every command that runs the mock shares (``serve`` and the GUI)."""
+def add_shared_argument(parser: _Parser, container: argparse._ActionsContainer, *flags: str, default: Any,
+                        **kwargs: Any) -> argparse.Action:
+    """An option that may also come before the command (``--db X export``), added to ``container``
+    (``parser`` or one of its groups).
+
+    argparse lets a command's default overwrite a value parsed before the command, so the option
+    defaults to SUPPRESS here and ``default`` is applied after parsing (by :class:`_TopParser`).
+    Help texts must spell out the default themselves: ``%(default)s`` would read ``==SUPPRESS==``.
+    """
+    action = container.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
+    parser.shared_defaults.setdefault(action.dest, default)
+    return action
+
+
+def add_server_options(parser: _Parser) -> None:
+    """The options every command that runs the mock shares (``serve``, ``browser`` and the GUI)."""
     group = parser.add_argument_group("mock server")
-    group.add_argument("--host", default=DEFAULT_HOST,
-                       help="address to listen on (default %(default)s; anything else is reachable from the network)")
-    group.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                       help="HTTP port (default %(default)s; 0 = any free port)")
-    group.add_argument("--https-port", type=_port, default=DEFAULT_HTTPS_PORT,
-                       help="HTTPS port for routed browsers (default %(default)s; 0 = any free port)")
-    group.add_argument("--no-https", dest="https_port", action="store_const", const=None,
-                       help="do not start the HTTPS listener")
-    add_db_option(group, db_default)
-    group.add_argument("--trust-proxy", action="store_true",
-                       help="take the client IP from X-Forwarded-For (only behind your own proxy)")
+    add_shared_argument(parser, group, "--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}; anything else is reachable from the "
+                             "network)")
+    add_shared_argument(parser, group, "--port", type=_port, default=DEFAULT_PORT,
+                        help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free port)")
+    add_shared_argument(parser, group, "--https-port", type=_port, default=DEFAULT_HTTPS_PORT,
+                        help=f"HTTPS port for routed browsers (default {DEFAULT_HTTPS_PORT}; 0 = any free port)")
+    add_shared_argument(parser, group, "--no-https", dest="https_port", action="store_const", const=None,
+                        default=DEFAULT_HTTPS_PORT, help="do not start the HTTPS listener")
+    add_db_option(parser, group)
+    add_shared_argument(parser, group, "--trust-proxy", action="store_true", default=False,
+                        help="take the client IP from X-Forwarded-For (only behind your own proxy)")
 
 
-def add_db_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, default: str | None = None) -> None:
-    """``--db PATH`` with the app's default database."""
-    parser.add_argument("--db", default=default or default_db(), metavar="PATH",
-                        help=f"SQLite database, or :memory: (default %(default)s; env {ENV_DB}, {ENV_HOME})")
+def add_db_option(parser: _Parser, container: argparse._ActionsContainer | None = None) -> None:
+    """``--db PATH`` with the app's default database, in ``container`` (default: ``parser`` itself)."""
+    default = default_db()
+    add_shared_argument(parser, container if container is not None else parser, "--db", default=default,
+                        metavar="PATH",
+                        help=f"SQLite database, or :memory: (default {default}; env {ENV_DB}, {ENV_HOME})")
 
 
-def build_parser() -> _Parser:
+def build_parser() -> _TopParser:
     """The full command line, shared by ``main`` and the docs."""
-    parser = _Parser(
+    parser = _TopParser(
         prog=PROG,
         description=f"{DISPLAY_NAME}: a local mock of telemetry.refine.dev that shows what a refine app sends. "
                     "Without a command, opens the window.",
+        epilog="Options may come before or after the command; after it, they win. Before a command, only "
+               "those it takes are accepted: the mock server options go with serve and browser, --db also "
+               "with export, import, diff and screenshot, --theme light|dark with screenshot.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_server_options(parser)
-    parser.add_argument("--theme", choices=("system", "light", "dark"), default=None,
+    add_shared_argument(parser, parser, "--theme", choices=("system", "light", "dark"), default=None,
                         help="window colours (default: as last chosen, else the system's)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    # dest "subcommand": run's CMD ... is args.command
+    commands = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=_Parser)
+    parser.commands = commands
 
     serve = commands.add_parser("serve", help="run the mock headless and print each request as it arrives",
                                 description="Run the mock of telemetry.refine.dev without a window.")

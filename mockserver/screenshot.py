@@ -15,6 +15,16 @@ VIEWS = ("details", "opt-out", "compare")
 GUI_MODULE = "inspector.screenshot"
 
 
+def shown_view(view: str | None, compare: tuple[int, int] | None) -> str:
+    """The lower pane a picture shows: ``--compare`` means the compare view, else ``--view`` (details).
+
+    Raises ValueError (one line) for ``--compare`` with another ``--view``.
+    """
+    if compare is not None and view not in (None, "compare"):
+        raise ValueError(f"--compare shows the compare view, not --view {view}")
+    return "compare" if compare is not None else view or "details"
+
+
 def _id_pair(text: str) -> tuple[int, int]:
     from .cli import record_id
 
@@ -27,7 +37,7 @@ def _id_pair(text: str) -> tuple[int, int]:
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Register ``screenshot``."""
-    from .cli import add_db_option, record_id
+    from .cli import add_db_option, add_shared_argument, record_id
 
     parser = subparsers.add_parser(
         "screenshot", help="save a PNG of the window (offscreen; --demo gives the same picture every run)",
@@ -38,14 +48,15 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
     parser.add_argument("--size", default="1280x800", metavar="WxH", help="window size (default %(default)s)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--demo", action="store_true", help="fixed demo data and clock instead of a database")
-    add_db_option(source)
+    add_db_option(parser, source)
     parser.add_argument("--select", type=record_id, metavar="ID",
                         help="the record whose details are shown (default: demo #6, else the newest)")
-    parser.add_argument("--theme", choices=("light", "dark"), default="light", help="colours (default %(default)s)")
+    add_shared_argument(parser, parser, "--theme", choices=("light", "dark"), default="light",
+                        help="colours (default light)")
     parser.add_argument("--redact", action="store_true",
                         help="mask IP addresses, hostnames, emails and projectIds with pseudonyms")
-    parser.add_argument("--view", choices=VIEWS, default="details",
-                        help="the lower pane: details, the opt-out check (demo: a FAIL), or compare")
+    parser.add_argument("--view", choices=VIEWS,
+                        help="the lower pane: details (default), the opt-out check (demo: a FAIL), or compare")
     parser.add_argument("--compare", type=_id_pair, metavar="ID1,ID2",
                         help="compare these two records (implies --view compare; demo default 3,6)")
     parser.add_argument("--presentation", action="store_true", help="presentation mode (larger text)")
@@ -62,14 +73,18 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         raise UsageError(f"screenshot: the window cannot be loaded here ({exc}); install pyside6-essentials") \
             from None
     try:
+        view = shown_view(args.view, args.compare)
+    except ValueError as exc:
+        raise UsageError(f"screenshot: {exc}") from None
+    try:
         size = gui.parse_size(args.size)
         out = gui.render(args.out, size=size, demo=args.demo, db=None if args.demo else args.db,
-                         select=args.select, theme=args.theme, redact=args.redact, view=args.view,
+                         select=args.select, theme=args.theme, redact=args.redact, view=view,
                          compare=args.compare, presentation=args.presentation)
     except gui.ScreenshotError as exc:
         raise UsageError(f"screenshot: {exc}") from None
     source = "demo data" if args.demo else args.db
     extras = "".join(f", {x}" for x, on in (("redacted", args.redact), ("presentation mode", args.presentation))
                      if on)
-    print(f"saved {out}: {size[0]}x{size[1]}, {source}, {args.theme} theme, {args.view}{extras}", file=sys.stderr)
+    print(f"saved {out}: {size[0]}x{size[1]}, {source}, {args.theme} theme, {view}{extras}", file=sys.stderr)
     return 0

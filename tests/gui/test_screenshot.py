@@ -87,3 +87,43 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     if message is not None:
         assert lines[0] == message.format(tmp=tmp_path)
     assert not (tmp_path / "x.png").exists()
+
+
+def shot_on_day(day: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a fresh process whose wall clock reads ``day`` (``date.today()`` asks ``time.time``)."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    code = ("import datetime, sys, time\n"
+            "real = time.time\n"
+            f"shift = datetime.datetime.fromisoformat('{day}T12:00:00+00:00').timestamp() - real()\n"
+            "time.time = lambda: real() + shift\n"
+            "from mockserver.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")
+    return subprocess.run([sys.executable, "-c", code, "screenshot", *args], cwd=ROOT, env=environ,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_demo_screenshot_depends_on_nothing_of_today(tmp_path):
+    # The demo's own day, the day after, and a year on: once, only the first gave the committed picture.
+    pictures = []
+    for day in ("2026-11-26", "2026-11-27", "2027-11-26"):
+        out = tmp_path / f"{day}.png"
+        run = shot_on_day(day, "--demo", "--out", str(out))
+        assert run.returncode == 0, run.stderr
+        pictures.append(out.read_bytes())
+    assert pictures[0] == pictures[1] == pictures[2]
+    assert pictures[0] == (ROOT / "assets" / "screenshot-main.png").read_bytes()
+
+
+@pytest.mark.parametrize("args, view", [(["--compare", "4,5"], "compare"), (["--view", "compare"], "compare"),
+                                        (["--view", "opt-out"], "opt-out"), ([], "details")])
+def test_the_saved_line_names_the_view_saved(tmp_path, args, view):
+    out = tmp_path / "x.png"
+    run = shot("--demo", *args, "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == f"saved {out}: 1280x800, demo data, light theme, {view}\n"
+
+
+def test_compare_with_another_view_is_refused(tmp_path):
+    run = shot("--demo", "--view", "opt-out", "--compare", "4,5", "--out", str(tmp_path / "x.png"))
+    assert (run.returncode, run.stderr) == (2, "screenshot: --compare shows the compare view, not --view opt-out\n")
+    assert not (tmp_path / "x.png").exists()
