@@ -19,7 +19,7 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_HTTPS_PORT = 8788
 
-ENV_HOME = "TELEMETRY_INSPECTOR_HOME"  # data folder (database, certificate)
+ENV_HOME = "TELEMETRY_INSPECTOR_HOME"  # data folder (database, certificate); made 0700
 ENV_DB = "TELEMETRY_INSPECTOR_DB"  # database path, or :memory:
 ENV_BROWSER = "TELEMETRY_INSPECTOR_BROWSER"  # Chrome/Chromium/Edge executable
 
@@ -28,6 +28,14 @@ def data_dir() -> Path:
     """The user data folder (``$TELEMETRY_INSPECTOR_HOME`` or the platform's)."""
     override = os.environ.get(ENV_HOME)
     return Path(override).expanduser() if override else user_data_path(APP_NAME, appauthor=False)
+
+
+def is_data_dir(folder: str | Path) -> bool:
+    """True when ``folder`` is the data folder (kept 0700: it holds the journal and the keys)."""
+    try:
+        return Path(folder).expanduser().resolve() == data_dir().resolve()
+    except OSError:
+        return False
 
 
 def default_db() -> str:

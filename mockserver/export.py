@@ -18,13 +18,13 @@ import csv
 import io
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
 from .beacon import KINDS, STATUSES, Beacon, Summary
+from .files import replacing
 from .har import HAR_VERSION, har_creator, har_entry
 from .jsontext import dumps_strict, escape_surrogates
 from .progress import ProgressCallback, StderrProgress, report
@@ -38,8 +38,8 @@ EXTENSIONS = {"json": ".json", "ndjson": ".ndjson", "csv": ".csv", "har": ".har"
 CSV_COLUMNS: tuple[str, ...] = (*Summary._fields, "email", "problems", "notes")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-# The process umask, read once: temporary files are created 0600 and are
-# given the mode a normally created file would have before the rename.
+# The process umask, read once: .part files are created 0600 and are given
+# the mode a normally created file would have before the rename.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -122,38 +122,29 @@ def write_records(beacons: Iterable[Beacon], fmt: str, out: TextIO, *, total: in
 
 @contextmanager
 def atomic_text_file(path: str | Path) -> Iterator[TextIO]:
-    """Write a text file all or nothing: a temporary file in the same folder, renamed on success."""
+    """Write a text file all or nothing (see :func:`mockserver.files.replacing`).
+
+    The data goes to a 0600 ``.part`` file beside the target (removed on any
+    failure, and swept on the next export if a killed one left it), which is
+    renamed into place with the mode a new file, or the old one, has.
+    """
     target = Path(path).expanduser()
     folder = target.parent
     if not folder.is_dir():
         raise ExportError(f"cannot write {target}: no folder {folder}")
     try:
-        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
-    except OSError as exc:
-        raise ExportError(f"cannot write in {folder}: {exc.strerror or exc}") from None
-    try:
-        # backslashreplace: a lone surrogate (JSON may carry "\ud800") is written as
-        # the JSON escape it came from, instead of failing the export.
-        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
         mode = (os.stat(target).st_mode & 0o777) if target.exists() else (0o666 & ~_UMASK)
-        os.chmod(temp, mode)
-        os.replace(temp, target)
+        with replacing(target, mode=mode) as binary:
+            # backslashreplace: a lone surrogate (JSON may carry "\ud800") is written as
+            # the JSON escape it came from, instead of failing the export.
+            handle = io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="")
+            try:
+                yield handle
+                handle.flush()
+            finally:
+                handle.detach()  # replacing() syncs and closes the file
     except OSError as exc:
-        _remove(temp)
         raise ExportError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        _remove(temp)
-        raise
-
-
-def _remove(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
 
 
 def _redacted(beacons: Iterable[Beacon], redactor: Redactor | None) -> Iterable[Beacon]:

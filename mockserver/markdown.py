@@ -5,7 +5,9 @@ section in the docs page's order (application attributes, from the request
 headers, contact information; other endpoints' sections first). Every piece
 of text, including what a client sent, is escaped so the Markdown shows it
 literally: it cannot inject HTML, links, emphasis, GitHub @-mentions or
-issue references, or break the table. Pass a redacted record (see
+issue references, or break the table. That holds under GitHub-flavoured
+Markdown too: no autolink (``https://``, ``www.``, emails), math (``$``) or
+emoji (``:smile:``) forms from a value. Pass a redacted record (see
 :mod:`mockserver.redact`) to copy without identifying values.
 """
 
@@ -21,9 +23,25 @@ from .text import printable
 
 COLUMNS = ("Value", "Sent", "Source", "On the docs page", "Description")
 
-# Inline Markdown/GFM syntax characters (cells hold inline content only).
-# '@' and '#' stop GitHub mentions and issue links; '|' would end the cell.
-_SPECIAL = re.compile(r"([\\`*_\[\]()<>&|~!#@])")
+# Inline Markdown/GFM syntax characters (cells hold inline content only),
+# each escaped with a backslash: '|' would end the cell; ':' stops GFM's
+# scheme autolinks (https://, mailto:) and '$' math; the '.' after "www"
+# stops www. autolinks. A backslash escape renders as the character itself.
+_SPECIAL = re.compile(r"(?i)[\\`*_\[\]()<>&|~!#@$:]|(?<=www)\.")
+# Email autolinks, @-mentions, #123 references and :emoji: are found in the
+# rendered text, where escapes are gone: an empty HTML comment (invisible;
+# a sanitizer removes it but the text stays split) follows the '@', '#' or
+# opening ':' so no such form is whole. Digits-only ":00:" (times) is no emoji.
+_BREAK = "<!-- -->"
+_BREAK_AFTER = {"@": re.compile(r"[\w.+-]"), "#": re.compile(r"\d"),
+                ":": re.compile(r"[\w+-]*[A-Za-z_+-][\w+-]*:")}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    follows = _BREAK_AFTER.get(char)
+    split = follows is not None and follows.match(match.string, match.end()) is not None
+    return "\\" + char + (_BREAK if split else "")
 
 
 def _visible(text: str) -> str:
@@ -35,7 +53,7 @@ def _visible(text: str) -> str:
 
 def escape_markdown(text: str) -> str:
     """``text`` as literal Markdown inline text, safe inside a table cell."""
-    return _SPECIAL.sub(r"\\\1", _visible(text))
+    return _SPECIAL.sub(_escaped, _visible(text))
 
 
 def _sent(value: str | None) -> str:

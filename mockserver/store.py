@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from .beacon import Beacon, Summary
+from .config import is_data_dir
+from .files import create_private_file, make_private_dir, restrict_to_owner
 
 log = logging.getLogger(__name__)
 
@@ -159,11 +161,7 @@ class BeaconStore:
         self._closed = False
         self.damaged: str | None = None  # set when a background check finds the file damaged
         if not self.memory:
-            parent = Path(self.path).expanduser().parent
-            try:
-                parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
+            self._make_private()
         self._conn = self._connect()
         try:
             self._init_schema()
@@ -175,6 +173,24 @@ class BeaconStore:
         self.session: int | None = self.new_session() if start_session else None
 
     # -- connections ------------------------------------------------------
+
+    def _make_private(self) -> None:
+        """The database file, and so its -wal and -shm (SQLite gives them the
+        database's mode), 0600 before SQLite opens it; a new folder 0700, as is
+        the data folder; loose modes found on an existing journal are tightened."""
+        path = Path(self.path).expanduser()
+        parent = path.parent
+        try:
+            if not parent.exists() or is_data_dir(parent):
+                make_private_dir(parent)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
+        try:
+            if not create_private_file(path):
+                for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                    restrict_to_owner(companion)
+        except OSError:
+            pass  # unwritable or not a file: sqlite's own error says so, in the usual words
 
     def _connect(self) -> sqlite3.Connection:
         try:

@@ -7,6 +7,10 @@ import csv
 import io
 import json
 import os
+import stat
+import subprocess
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -15,7 +19,7 @@ from jsonschema import Draft6Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from mockserver import cli
+from mockserver import cli, files
 from mockserver.beacon import Summary
 from mockserver.capture import RawRequest, capture
 from mockserver.export import CSV_COLUMNS, export_records, export_store, write_records
@@ -320,3 +324,93 @@ def test_har_response_is_what_the_mock_answered(client, store, method, target, b
     assert rebuilt.body == answer.get_data()
     for name, value in rebuilt.headers:
         assert answer.headers.get(name) == value, name
+
+
+# -- interrupted exports leave nothing behind ----------------------------------
+
+def _parts(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("disk gone"), KeyboardInterrupt()], ids=["error", "ctrl-c"])
+def test_a_failing_writer_leaves_no_part_file(store, tmp_path, failure):
+    fill(store)
+
+    def records():
+        yield store.get(1)
+        raise failure
+
+    with pytest.raises(type(failure)):
+        export_records(records(), "json", tmp_path / "out.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+_SLOW_EXPORT = """
+import sys, time
+from mockserver.export import atomic_text_file
+with atomic_text_file(sys.argv[1]) as out:
+    out.write("[" + "1," * 100000)
+    out.flush()
+    print("writing", flush=True)
+    time.sleep(600)
+"""
+
+
+def _start_slow_export(target: Path) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", _SLOW_EXPORT, str(target)], cwd=Path(__file__).parent.parent,
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "writing\n"
+    return child
+
+
+def test_a_killed_exports_part_file_is_swept_by_the_next_export_of_that_target(store, tmp_path):
+    fill(store)
+    killed = _start_slow_export(tmp_path / "keep.json")
+    other = _start_slow_export(tmp_path / "other.json")  # a live export to another target
+    try:
+        killed.kill()  # SIGKILL: no clean-up runs
+        killed.wait()
+        left = _parts(tmp_path)
+        assert [name.split(".")[1:4] for name in left] == [["keep", "json", str(killed.pid)],
+                                                           ["other", "json", str(other.pid)]]
+        assert all(stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600 for name in left)  # it holds the data
+        assert (tmp_path / left[0]).stat().st_size > 100000
+
+        export_store(store, "json", tmp_path / "keep.json")
+        assert _parts(tmp_path) == [left[1]]  # the live one's is not touched
+        assert len(json.loads((tmp_path / "keep.json").read_text())) == len(store.summaries())
+    finally:
+        other.kill()
+        other.wait()
+        killed.stdout.close()
+        other.stdout.close()
+
+
+def test_a_part_file_nobody_wrote_for_an_hour_is_swept_even_if_its_pid_is_alive(tmp_path):
+    target = tmp_path / "t.csv"
+    live = os.getppid()  # alive, and not this process
+    stale, fresh = tmp_path / f".t.csv.{live}.0123abcd.part", tmp_path / f".t.csv.{live}.4567ef01.part"
+    unrelated = tmp_path / f".t.csv.bak.{live}.0123abcd.part"  # another target's name
+    for path in (stale, fresh, unrelated):
+        path.write_text("x")
+    long_ago = time.time() - files.STALE_AFTER - 5
+    os.utime(stale, (long_ago, long_ago))
+    os.utime(unrelated, (long_ago - 5, long_ago - 5))
+    assert files.sweep_parts(target) == [stale]
+    assert _parts(tmp_path) == sorted([fresh.name, unrelated.name])
+
+
+def test_the_folder_is_synced_after_the_rename(store, tmp_path, monkeypatch):
+    fill(store)
+    synced: list[tuple[bool, int]] = []
+    real_fsync = os.fsync
+
+    def recording_fsync(fd):
+        info = os.fstat(fd)
+        synced.append((stat.S_ISDIR(info.st_mode), info.st_ino))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    export_store(store, "csv", tmp_path / "out.csv")
+    assert synced[-1] == (True, tmp_path.stat().st_ino)  # the folder, last: after the rename
+    assert synced[0] == (False, (tmp_path / "out.csv").stat().st_ino)  # the data first

@@ -1,8 +1,8 @@
 """'Copy as Markdown': the collected-fields card as docs-page-style tables, escaped so nothing is injected.
 
-Rendered with markdown-it-py (CommonMark + GFM tables) to check what a
-reader would see: the exact values, in one table row each, and no HTML but
-the table's own.
+Rendered with markdown-it-py (CommonMark + GFM tables) and with cmark-gfm
+(GitHub's own renderer, autolinks on) to check what a reader would see: the
+exact values, in one table row each, and no HTML but the table's own.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from mockserver.redact import redact_record
 from tests.helpers import CHROME_UA
 
 markdown_it = pytest.importorskip("markdown_it")
+cmarkgfm = pytest.importorskip("cmarkgfm")
+from cmarkgfm.cmark import Options  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())
@@ -54,8 +56,11 @@ class _Cells(HTMLParser):
             self._cell.append(data)
 
 
-def render(markdown: str) -> _Cells:
-    html = markdown_it.MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
+def render(markdown: str, *, gfm: bool = False) -> _Cells:
+    if gfm:  # GitHub's renderer with its extensions (autolink, tagfilter…); raw HTML kept, so none can hide
+        html = cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+    else:
+        html = markdown_it.MarkdownIt("commonmark").enable("table").enable("strikethrough").render(markdown)
     parser = _Cells()
     parser.feed(html)
     return parser
@@ -85,11 +90,27 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("value", HOSTILE)
-def test_hostile_values_render_literally_in_one_row(value):
+# Forms only GitHub-flavoured Markdown (and GitHub after it) turns into links, math or emoji.
+GFM_HOSTILE = [
+    "https://evil.example/reset",
+    "see HTTP://evil.example and ftp://evil.example/x",
+    "www.evil.example",
+    "(WWW.evil.example/path)",
+    "a@evil.example",
+    "reset: mailto:a@evil.example or xmpp:a@evil.example/x",
+    "jane.doe+tag@mail.evil.example",
+    "$x^2$ and $$y$$",
+    ":smile: :+1: :-1: :100_percent:",
+    "@someone/team #42 GH-42",
+]
+
+
+@pytest.mark.parametrize("gfm", [False, True], ids=["commonmark", "gfm"])
+@pytest.mark.parametrize("value", HOSTILE + GFM_HOSTILE)
+def test_hostile_values_render_literally_in_one_row(value, gfm):
     beacon = _beacon(value)
     markdown = collected_markdown(beacon)
-    page = render(markdown)
+    page = render(markdown, gfm=gfm)
     assert page.tags <= TABLE_TAGS, page.tags  # no <script>, <img>, <a>, <code>, <strong>, <del>…
     rows = {row[0]: row for row in page.rows if row}
     project = rows["projectId"]
@@ -107,7 +128,7 @@ def test_sections_in_the_docs_page_order_with_docs_columns():
     markdown = collected_markdown(beacon)
     headings = re.findall(r"^#### (.+)$", markdown, flags=re.M)
     assert headings == [APPLICATION, HEADERS, CONTACT]
-    assert markdown.startswith("### What was collected: \\#7 beacon GET /telemetry")
+    assert markdown.startswith("### What was collected\\: \\#<!-- -->7 beacon GET /telemetry")
     assert "| " + " | ".join(COLUMNS) + " |" in markdown
     page = render(markdown)
     rows = {row[0]: row for row in page.rows if row}
@@ -142,3 +163,24 @@ def test_a_lone_surrogate_is_shown_escaped():
     markdown = collected_markdown(beacon)
     markdown.encode("utf-8")  # the clipboard gets valid text
     assert "x\\\\ud800y" in markdown
+
+
+def test_gfm_forms_are_escaped_so_github_keeps_them_literal():
+    """GitHub finds math, emoji, mentions and issue links after cmark: the Markdown must break them itself."""
+    assert escape_markdown("$x$") == "\\$x\\$"
+    assert escape_markdown(":smile:") == "\\:<!-- -->smile\\:"
+    assert escape_markdown("a@evil.example") == "a\\@<!-- -->evil.example"
+    assert escape_markdown("#42") == "\\#<!-- -->42"
+    assert escape_markdown("www.evil.example") == "www\\.evil.example"
+    assert escape_markdown("https://evil.example") == "https\\://evil.example"
+    assert escape_markdown("06:00:00") == "06\\:00\\:00"  # digits between colons are no emoji name
+
+
+def test_gfm_page_of_a_hostile_record_has_no_link_image_or_unescaped_form():
+    beacon = _beacon(" ".join(GFM_HOSTILE))
+    html = cmarkgfm.github_flavored_markdown_to_html(collected_markdown(beacon), options=Options.CMARK_OPT_UNSAFE)
+    assert "<a" not in html and "<img" not in html and "href" not in html
+    page = render(collected_markdown(beacon), gfm=True)
+    assert page.tags <= TABLE_TAGS, page.tags
+    rows = {row[0]: row for row in page.rows if row}
+    assert rows["projectId"][1] == " ".join(GFM_HOSTILE)
