@@ -53,17 +53,56 @@ def _error(message: str, status: int) -> Response:
     return _json({"error": message}, status)
 
 
-def _read_body(length: int | None, stream: Any) -> tuple[bytes, int | None]:
-    """The body, at most MAX_BODY + 1 bytes, and the announced size when it was larger."""
-    data = stream.read(MAX_BODY + 1)
-    if length is not None and length > len(data):
-        return data, length
-    return data, None if len(data) <= MAX_BODY else len(data)
+class MalformedBody(ValueError):
+    """Raised by a request body stream whose framing is broken; ``received`` is what arrived before."""
+
+    def __init__(self, problem: str, received: bytes = b"") -> None:
+        super().__init__(problem)
+        self.received = received
+
+
+def framing_problem(content_length: str | None, transfer_encoding: str | None) -> str | None:
+    """What is wrong with how a request's headers say where its body ends, or None.
+
+    The server (which must then read no body it cannot delimit) and the app
+    (which records it) both ask this, with the header values as they were sent.
+    """
+    if transfer_encoding is not None and transfer_encoding.strip():
+        codings = [coding.strip().lower() for coding in transfer_encoding.split(",") if coding.strip()]
+        if codings != ["chunked"]:
+            return f"unsupported Transfer-Encoding {transfer_encoding!r} (only chunked is read)"
+        if content_length is not None:
+            return "both Content-Length and Transfer-Encoding: chunked"
+        return None
+    if content_length is not None and not (content_length.isascii() and content_length.isdigit()):
+        return f"invalid Content-Length {content_length[:40]!r}"
+    return None
+
+
+def _read_body(environ: dict[str, Any]) -> tuple[bytes, int | None, str | None]:
+    """The body (at most MAX_BODY + 1 bytes), its announced size when larger, and how its framing broke.
+
+    A broken body is kept as far as it arrived, and the request is recorded as
+    invalid with the problem, never answered by the server's own 500.
+    """
+    problem = framing_problem(environ.get("CONTENT_LENGTH"), environ.get("HTTP_TRANSFER_ENCODING"))
+    length = None if problem else get_content_length(environ)
+    try:
+        data = get_input_stream(environ, max_content_length=None).read(MAX_BODY + 1)
+    except MalformedBody as exc:
+        data, problem = exc.received, "; ".join(filter(None, (problem, str(exc))))
+    except (OSError, ValueError, HTTPException) as exc:  # a timeout, a reset, another server's stream
+        data, problem = b"", "; ".join(filter(None, (problem, f"the connection failed while it was read ({exc})")))
+    if problem is None and length is not None and len(data) < min(length, MAX_BODY + 1):
+        problem = f"Content-Length {length} but the connection closed after {len(data)} bytes"
+    if problem is None and length is not None and length > len(data):
+        return data, length, None
+    return data, None if len(data) <= MAX_BODY else len(data), problem and f"malformed request body: {problem}"
 
 
 def _raw_request() -> RawRequest:
     environ = request.environ
-    body, announced = _read_body(request.content_length, request.stream)
+    body, announced, problem = _read_body(environ)
     return RawRequest(
         method=request.method,
         path=request.path,
@@ -73,6 +112,7 @@ def _raw_request() -> RawRequest:
         body_size=announced,
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=request.remote_addr,
+        problem=problem,
     )
 
 
@@ -104,7 +144,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
             if len(names) < 1000:  # a handful in practice; bounded against header-name floods
                 names[key] = name
         headers[name] = value
-    body, announced = _read_body(get_content_length(environ), get_input_stream(environ, max_content_length=None))
+    body, announced, problem = _read_body(environ)
     return RawRequest(
         method=environ["REQUEST_METHOD"],
         path=environ["PATH_INFO"],
@@ -114,6 +154,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         body_size=announced,
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=environ.get("REMOTE_ADDR"),
+        problem=problem,
     )
 
 
@@ -146,13 +187,13 @@ class BeaconFastPath:
         answer = self.routes.get((environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")))
         if answer is None or environ.get("SCRIPT_NAME") or self._hooked():
             return self.inner(environ, start_response)
-        raw = _raw_request_from_environ(environ)
-        if raw is None:
-            return self.inner(environ, start_response)
-        try:
+        try:  # reading the request too: nothing a client sends may reach the server's own 500
+            raw = _raw_request_from_environ(environ)
+            if raw is None:
+                return self.inner(environ, start_response)
             response = answer(raw)
         except Exception as exc:  # the same answers Flask's error handlers give
-            response = self.on_error(exc, raw.method, raw.path)
+            response = self.on_error(exc, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         if isinstance(response, _Constant):
             start_response(response.status, list(response.headers))
             return [response.body]
@@ -385,8 +426,9 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
     @app.route("/<path:path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
     def anything_else(path: str) -> Response:
-        beacon, too_big = record(_raw_request())
-        if too_big:
+        raw = _raw_request()
+        beacon, too_big = record(raw)
+        if too_big or raw.problem:  # cut, or its framing broken: 413/414 or 400, not a 404
             return refused(beacon, too_big)  # type: ignore[return-value]
         if request.method == "OPTIONS":  # a CORS preflight: allow it, but it is on the record
             return Response(status=204, headers={**_CORS, "Access-Control-Allow-Methods": "GET, POST",

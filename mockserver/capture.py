@@ -46,6 +46,7 @@ class RawRequest:
     body_size: int | None = None  # announced size when the body was cut short
     scheme: str = "http"
     peer: str | None = None
+    problem: str | None = None  # how its framing was broken (the body is then what arrived before)
 
 
 def _query_size(query: str) -> int:
@@ -100,7 +101,7 @@ def capture(raw: RawRequest, *, received_at: datetime | None = None, trust_proxy
     """Decode, enrich and check one request. Never raises on bad input."""
     moment = received_at or utc_now()
     kind = classify(raw.method, raw.path)
-    problems: list[str] = []
+    problems: list[str] = [raw.problem] if raw.problem else []
     notes: list[str] = []
 
     query = raw.query

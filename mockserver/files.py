@@ -10,6 +10,7 @@ the folder is synced after the rename so the new name survives a power cut.
 from __future__ import annotations
 
 import logging
+import errno
 import os
 import re
 import secrets
@@ -59,6 +60,8 @@ def make_private_dir(path: str | Path) -> Path:
     Missing parents are made 0700 too: they were made only to hold this one.
     """
     folder = Path(path)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file is in the way", str(folder))
     missing = [p for p in (folder, *folder.parents) if not p.exists()]
     for each in reversed(missing):
         each.mkdir(mode=PRIVATE_DIR, exist_ok=True)

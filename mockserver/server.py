@@ -24,7 +24,7 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from .access import ensure_token, token_path
-from .app import create_app
+from .app import MalformedBody, create_app, framing_problem
 from .config import DEFAULT_HOST, is_loopback, tls_dir
 from .enrich import preload as preload_user_agents
 from .routing import chromium_routing_flags
@@ -49,6 +49,132 @@ MAX_HEADER_BYTES = 1024 * 1024  # beyond this cheroot answers 414 itself; below 
 # cheroot's default of 5 made a burst of new connections wait in SYN retries
 # (1 s, 3 s, ...): 80 connects took 13 s; with 128 they are immediate.
 LISTEN_BACKLOG = 128
+CHUNK_LINE = 4096  # longest chunk-size or trailer line read (a 64-bit size and its extensions fit)
+MAX_TRAILERS = 100  # trailer lines read after the last chunk
+READ_PIECE = 64 * 1024  # the most read from the socket at once, whatever size a chunk claims
+_FRAMING_KEYS = {b"Content-Length": "CONTENT_LENGTH", b"Transfer-Encoding": "HTTP_TRANSFER_ENCODING"}
+
+
+class _HeaderReader(cheroot_server.HeaderReader):
+    """cheroot's header reader, keeping every Content-Length (cheroot keeps only the last)."""
+
+    def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
+        self.hdict = hdict if hdict is not None else {}
+        self.earlier: list[bytes] = []
+        headers = super().__call__(rfile, self.hdict)
+        if self.earlier:  # "5, 10": invalid, and recorded as sent
+            headers[b"Content-Length"] = b", ".join([*self.earlier, headers[b"Content-Length"]])
+        return headers
+
+    def _allow_header(self, key_name: bytes) -> bool:
+        if key_name == b"Content-Length" and key_name in self.hdict:
+            self.earlier.append(self.hdict[key_name])
+        return True
+
+
+class _Request(cheroot_server.HTTPRequest):
+    """A request whose broken framing reaches the app (to be recorded) instead of cheroot's 400/500/501.
+
+    Headers that cannot delimit the body (see :func:`~mockserver.app.framing_problem`)
+    are taken away before cheroot reads them, so it reads no body; the app gets them
+    back as sent (:class:`_Gateway`), and the connection closes after the answer,
+    since where the next request would start is unknown.
+    """
+
+    framing_headers: dict[bytes, bytes] = {}
+
+    def header_reader(self, rfile: Any, hdict: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        headers = _HeaderReader()(rfile, hdict)
+        sent = {name: headers[name] for name in _FRAMING_KEYS if name in headers}
+        if sent and framing_problem(*(sent[name].decode("latin-1") if name in sent else None
+                                      for name in _FRAMING_KEYS)):
+            self.framing_headers = sent
+            self.close_connection = True
+            headers.pop(b"Content-Length", None)
+            if headers.get(b"Transfer-Encoding", b"").strip().lower() != b"chunked":
+                headers.pop(b"Transfer-Encoding", None)
+        return headers
+
+
+class _ChunkedBody:
+    """A chunked request body, decoded strictly and in bounded reads (cheroot's ChunkedRFile is
+    neither: it reads a whole chunk of whatever size it claims, loses what it read on an error and
+    takes a negative size for the last chunk). Broken framing raises MalformedBody with what arrived.
+    """
+
+    def __init__(self, request: cheroot_server.HTTPRequest) -> None:
+        self.request = request
+        self.rfile = request.conn.rfile
+        self.left = 0  # bytes still to come in the current chunk
+        self.done = False
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Up to ``size`` bytes of the body (all of it when ``size`` is None or negative)."""
+        out = bytearray()
+        try:
+            while not self.done and (size is None or size < 0 or len(out) < size):
+                if self.left == 0:
+                    self.left = self._chunk_size()
+                    if self.left == 0:
+                        self._trailers()
+                        self.done = True
+                        break
+                want = self.left if size is None or size < 0 else min(self.left, size - len(out))
+                piece = self.rfile.read(min(want, READ_PIECE))
+                out += piece
+                self.left -= len(piece)
+                if not piece:
+                    raise MalformedBody("the connection closed inside a chunk")
+                if self.left == 0 and self.rfile.read(2) != b"\r\n":
+                    raise MalformedBody("a chunk is longer than its size (no CRLF after it)")
+        except MalformedBody as exc:
+            self._broken()
+            raise MalformedBody(str(exc), bytes(out)) from None
+        except OSError as exc:  # a timeout or a reset: what arrived is kept all the same
+            self._broken()
+            raise MalformedBody(f"the connection failed inside the body ({exc})", bytes(out)) from None
+        return bytes(out)
+
+    def _broken(self) -> None:
+        self.done = True
+        self.request.close_connection = True  # the rest of the stream is not a request
+
+    def _line(self, closed: str) -> bytes:
+        line = self.rfile.readline(CHUNK_LINE)
+        if not line.endswith(b"\n"):
+            raise MalformedBody(closed if len(line) < CHUNK_LINE else "a chunk line is too long")
+        return line
+
+    def _chunk_size(self) -> int:
+        text = self._line("the connection closed before the last chunk").split(b";", 1)[0].strip()
+        shown = text[:40].decode("latin-1")
+        if not text or text.strip(b"0123456789abcdefABCDEF"):
+            raise MalformedBody(f"invalid chunk size {shown!r}")
+        if len(text.lstrip(b"0")) > 16:
+            raise MalformedBody(f"invalid chunk size {shown!r} (over 64 bits)")
+        return int(text, 16)
+
+    def _trailers(self) -> None:
+        for _ in range(MAX_TRAILERS):
+            if self._line("the connection closed before the end of the trailers").strip() == b"":
+                return
+        raise MalformedBody(f"more than {MAX_TRAILERS} trailer lines")
+
+    def close(self) -> None:
+        """Nothing to release: the connection owns the socket."""
+
+
+class _Gateway(wsgi.Gateway_10):
+    """cheroot's WSGI 1.0 gateway, with a strict chunked body and the framing headers as sent."""
+
+    def get_environ(self) -> dict[str, Any]:
+        env = super().get_environ()
+        request = self.req
+        if request.chunked_read:
+            env["wsgi.input"] = _ChunkedBody(request)
+        for name, value in request.framing_headers.items():
+            env[_FRAMING_KEYS[name]] = value.decode("latin-1")
+        return env
 
 
 class _Connection(cheroot_server.HTTPConnection):
@@ -63,6 +189,7 @@ class _Connection(cheroot_server.HTTPConnection):
     handling: plain HTTP gets cheroot's 400, a dropped handshake is closed.
     """
 
+    RequestHandlerClass = _Request
     handshake_pending = False
 
     def communicate(self) -> bool:
@@ -97,7 +224,16 @@ class _Connection(cheroot_server.HTTPConnection):
 
 
 class _LazyHandshakeSSLAdapter(BuiltinSSLAdapter):
-    """BuiltinSSLAdapter that leaves the handshake to :class:`_Connection`."""
+    """BuiltinSSLAdapter that leaves the handshake to :class:`_Connection`.
+
+    A client that half-closes TCP without TLS's close_notify (the body ends
+    short) is read as an end of input, not as a broken connection: OpenSSL 3
+    would otherwise refuse the write of the 400 that records it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
 
     def wrap(self, sock: Any) -> tuple[Any, dict[str, str]]:
         try:
@@ -176,6 +312,7 @@ def make_wsgi_server(host: str, port: int, app: Any, *, threads: int = THREADS,
     server = _Server((host, port), app, numthreads=threads, max=max(MAX_THREADS, threads),
                      server_name="telemetry-inspector", request_queue_size=LISTEN_BACKLOG)
     server.max_request_header_size = MAX_HEADER_BYTES
+    server.gateway = _Gateway  # cheroot's __init__ sets its own
     server.error_log = _quiet_error_log
     if certificate is not None:
         server.ssl_adapter = _LazyHandshakeSSLAdapter(str(certificate.cert), str(certificate.key))

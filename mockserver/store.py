@@ -181,7 +181,7 @@ class BeaconStore:
         path = Path(self.path).expanduser()
         parent = path.parent
         try:
-            if not parent.exists() or is_data_dir(parent):
+            if not parent.is_dir() or is_data_dir(parent):  # a file in the way is reported here
                 make_private_dir(parent)
         except OSError as exc:
             raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
