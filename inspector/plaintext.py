@@ -49,11 +49,4 @@ def plain_message_box(icon: QMessageBox.Icon, title: str, text: str,
     return box
 
 
-def ask(parent: QWidget | None, title: str, text: str) -> bool:
-    """A modal Yes/No question in plain text; True for Yes."""
-    box = plain_message_box(QMessageBox.Icon.Question, title, text,
-                            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
-    return box.exec() == QMessageBox.StandardButton.Yes
-
-
-__all__ = ["ask", "plain_label", "plain_message_box", "plain_tooltip"]
+__all__ = ["plain_label", "plain_message_box", "plain_tooltip"]

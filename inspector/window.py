@@ -51,7 +51,7 @@ from .icons import app_icon, status_icon
 from .jobs import Job
 from .models import COLUMN_COUNT, BeaconTableModel, Column
 from .optout import OptOutPanel
-from .plaintext import ask, plain_label, plain_message_box
+from .plaintext import plain_label, plain_message_box
 from .timeline import TimelineStrip
 
 log = logging.getLogger(__name__)
@@ -854,7 +854,9 @@ class MainWindow(QMainWindow):
         if not ids:
             return 0
         if confirm and len(ids) > 1:
-            if not ask(self, "Delete records", f"Delete {len(ids)} records from the database? This cannot be undone."):
+            answer = QMessageBox.question(self, "Delete records",
+                                          f"Delete {len(ids)} records from the database? This cannot be undone.")
+            if answer != QMessageBox.StandardButton.Yes:
                 return 0
         try:
             removed = self.store.delete(ids)
@@ -868,8 +870,10 @@ class MainWindow(QMainWindow):
         """Delete every record (after a confirmation)."""
         total = self.model.total
         if confirm:
-            if not ask(self, "Clear all records",
-                       f"Delete all {total} records from {self.store.path}? Sessions are kept; this cannot be undone."):
+            answer = QMessageBox.question(
+                self, "Clear all records",
+                f"Delete all {total} records from {self.store.path}? Sessions are kept; this cannot be undone.")
+            if answer != QMessageBox.StandardButton.Yes:
                 return 0
         try:
             removed = self.store.clear()
