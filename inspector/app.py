@@ -150,12 +150,11 @@ def _python_tick(app):
 def _show_fatal(title: str, message: str) -> None:
     """A dialog for a failure before the window exists (best effort: stderr already has it)."""
     try:
-        from PySide6.QtCore import Qt
         from PySide6.QtWidgets import QMessageBox
 
+        from .plaintext import plain_message_box
+
         create_application()
-        box = QMessageBox(QMessageBox.Icon.Critical, title, message)
-        box.setTextFormat(Qt.TextFormat.PlainText)
-        box.exec()
+        plain_message_box(QMessageBox.Icon.Critical, title, message).exec()
     except Exception:  # noqa: BLE001 - the message is on stderr already
         pass

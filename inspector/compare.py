@@ -20,7 +20,7 @@ from mockserver.diff import ADDED, CHANGED, REMOVED, Change, diff_records
 from mockserver.jsontext import dumps_strict
 
 from . import theme
-from .detail import plain_label
+from .plaintext import plain_label, plain_tooltip
 from .qtcompat import emit
 
 PLACEHOLDER = ("Select two records in the table (click one, Ctrl+click the other) to compare them field by field: "
@@ -108,9 +108,9 @@ class ComparePanel(QWidget):
             where = SECTION_NAMES.get(change.section, change.section)
             item = QTreeWidgetItem(self.tree, [change.change, change.path, before, after])
             item.setForeground(0, colours.get(change.change, s.muted))
-            item.setToolTip(1, f"{change.path} ({where})")
-            item.setToolTip(2, before)
-            item.setToolTip(3, after)
+            item.setToolTip(1, plain_tooltip(f"{change.path} ({where})"))
+            item.setToolTip(2, plain_tooltip(before))
+            item.setToolTip(3, plain_tooltip(after))
         self.swap_button.setEnabled(True)
         self.stack.setCurrentWidget(self.tree)
 

@@ -26,8 +26,8 @@ from mockserver.compose import (
 from mockserver.text import printable
 
 from . import theme
-from .detail import plain_label
 from .jobs import Job
+from .plaintext import plain_label
 from .qtcompat import emit
 
 DEFAULT_REFERER = "http://localhost:5173/"

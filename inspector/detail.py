@@ -14,7 +14,7 @@ from datetime import datetime
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+    QAbstractItemView, QFrame, QHBoxLayout, QLineEdit, QListWidget,
     QListWidgetItem, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyledItemDelegate,
     QStyleOptionViewItem, QTabWidget,
     QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
@@ -28,17 +28,10 @@ from mockserver.markdown import collected_markdown
 from . import theme
 from .highlight import JsonHighlighter, RawRequestHighlighter
 from .icons import status_icon
+from .plaintext import plain_label, plain_tooltip
 from .qtcompat import emit
 
 NOT_SENT_TEXT = "(not sent)"
-
-
-def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
-    """A QLabel that never interprets its text as HTML (all data is untrusted)."""
-    label = QLabel(parent)
-    label.setTextFormat(Qt.TextFormat.PlainText)
-    label.setText(text)
-    return label
 
 
 def monospace() -> QFont:
@@ -317,7 +310,7 @@ class DetailPane(QWidget):
             value = field.value if field.value is not None else NOT_SENT_TEXT
             item = QTreeWidgetItem(section_item, [name, value, field.source, field.explanation])
             for column, text in enumerate((name, value, field.source, field.explanation)):
-                item.setToolTip(column, text)
+                item.setToolTip(column, plain_tooltip(text))
             if field.value is None:
                 item.setFont(1, italic)
                 item.setForeground(1, s.muted)
@@ -330,11 +323,11 @@ class DetailPane(QWidget):
         s = theme.scheme()
         for problem in beacon.problems:
             item = QListWidgetItem(status_icon("invalid", s), problem)
-            item.setToolTip(problem)
+            item.setToolTip(plain_tooltip(problem))
             self.issues.addItem(item)
         for note in beacon.notes:
             item = QListWidgetItem(status_icon("note", s), note)
-            item.setToolTip(note)
+            item.setToolTip(plain_tooltip(note))
             self.issues.addItem(item)
         problems, notes = len(beacon.problems), len(beacon.notes)
         if not problems and not notes:
@@ -423,4 +416,4 @@ class DetailPane(QWidget):
         return [self.issues.item(i).text() for i in range(self.issues.count())]
 
 
-__all__ = ["DetailPane", "plain_label", "monospace", "pretty_json"]
+__all__ = ["DetailPane", "monospace", "pretty_json"]

@@ -20,8 +20,8 @@ from mockserver.routing import QUIET_CHROMIUM_FLAGS, chromium_command_line, chro
 from mockserver.server import Listening
 
 from . import theme
-from .detail import plain_label
 from .icons import app_icon
+from .plaintext import plain_label
 
 
 class PortsDialog(QDialog):

@@ -28,6 +28,7 @@ from mockserver.store import BeaconStore
 
 from . import theme
 from .icons import status_icon
+from .plaintext import plain_tooltip
 from .qtcompat import emit
 
 Index = QModelIndex | QPersistentModelIndex
@@ -568,7 +569,7 @@ class BeaconTableModel(QAbstractTableModel):
             if role == _DECORATION:
                 return status_icon(s.status, self._scheme)
         if role == _TOOLTIP:
-            return self._tooltip(s if self._redactor is None else self.view(s), column)
+            return plain_tooltip(self._tooltip(s if self._redactor is None else self.view(s), column)) or None
         if role == RECORD_ID_ROLE:
             return s.id
         if role == SUMMARY_ROLE:

@@ -23,8 +23,8 @@ from mockserver.store import BeaconStore, StoreError
 from mockserver.verdict import OptOutWatch, Verdict
 
 from . import theme
-from .detail import plain_label
 from .icons import status_icon
+from .plaintext import plain_label
 from .qtcompat import emit
 from .wake import GuiWake
 

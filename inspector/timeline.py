@@ -25,6 +25,7 @@ from mockserver.beacon import STATUSES, Summary
 from mockserver.diff import TimeBucket
 
 from . import theme
+from .plaintext import plain_tooltip
 from .qtcompat import emit
 
 BAR_WIDTH = 6  # pixels per bucket (bar plus gap)
@@ -260,12 +261,15 @@ class TimelineStrip(QWidget):
         if index is None:
             QToolTip.hideText()
             return
+        QToolTip.showText(self.mapToGlobal(QPoint(int(event.position().x()), 0)), self.bucket_tooltip(index), self)
+
+    def bucket_tooltip(self, index: int) -> str:
+        """The tooltip of bucket ``index``: its time span and counts."""
         bucket = self.buckets[index]
         with_date = bucket.start.astimezone().date() != self.buckets[-1].end.astimezone().date()
-        text = (f"{_clock(bucket.start, with_date)} – {_clock(bucket.end, with_date)}\n"
-                f"{bucket.total:,} request{'s' if bucket.total != 1 else ''}: "
-                f"{bucket.counts.get('ok', 0)} ok, {bucket.total - bucket.counts.get('ok', 0)} invalid")
-        QToolTip.showText(self.mapToGlobal(QPoint(int(event.position().x()), 0)), text, self)
+        return plain_tooltip(f"{_clock(bucket.start, with_date)} – {_clock(bucket.end, with_date)}\n"
+                             f"{bucket.total:,} request{'s' if bucket.total != 1 else ''}: "
+                             f"{bucket.counts.get('ok', 0)} ok, {bucket.total - bucket.counts.get('ok', 0)} invalid")
 
     def first_id_in(self, index: int) -> int | None:
         """The lowest record id among the rows in bucket ``index`` (None when it is empty)."""

@@ -46,13 +46,14 @@ from . import theme
 from .bridge import StoreBridge
 from .compare import ComparePanel
 from .composer import ComposerDialog
-from .detail import DetailPane, plain_label
+from .detail import DetailPane
 from .dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from .geometry import place_new_window
 from .icons import app_icon, status_icon
 from .jobs import Job
 from .models import COLUMN_COUNT, BeaconTableModel, Column
 from .optout import OptOutPanel
+from .plaintext import plain_label, plain_message_box
 from .timeline import TimelineStrip
 
 log = logging.getLogger(__name__)
@@ -1189,7 +1190,8 @@ class MainWindow(QMainWindow):
         job.failed.connect(lambda message: self.report_error(error_title or f"{job.title} failed", message))
         job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
         if label is not None:
-            dialog = QProgressDialog(label, "Cancel", 0, 0, self)
+            dialog = QProgressDialog("", "Cancel", 0, 0, self)
+            dialog.setLabel(plain_label(label))  # its own label guesses HTML; a file name is untrusted
             dialog.setWindowTitle(job.title)
             dialog.setMinimumDuration(400)  # quick jobs never flash a dialog
             dialog.setAutoClose(False)
@@ -1473,8 +1475,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{title}: {message.splitlines()[0]}", 10000)
         if self._message_box is not None:
             self._message_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.PlainText)
+        box = plain_message_box(QMessageBox.Icon.Warning, title, message, parent=self)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()  # not exec(): a background error must not block the event loop
         self._message_box = box
