@@ -1,7 +1,5 @@
 """``python -m mockserver``: the same as the ``telemetry-inspector`` command."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()
