@@ -21,6 +21,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 from . import __version__
 from .beacon import KINDS, STATUSES
 from .capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
+from .probe import NONCE, PROBE_PATH, ProbeLog
 from .recorder import Recorder
 from .store import BeaconStore, StoreError, StoreEvent
 
@@ -195,6 +196,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     # Set when the server stops: long polls and event streams end at once
     # instead of holding a worker thread until their timeout.
     shutdown = app.extensions["shutdown"] = threading.Event()
+    probes = app.extensions["probes"] = ProbeLog()  # route probes: answered, never recorded
 
     def record(raw: RawRequest) -> tuple[Any, int]:
         """Record a request; returns (record, HTTP status for a cut request)."""
@@ -329,6 +331,13 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         return Response(_event_stream(store, since, shutdown), mimetype="text/event-stream",
                         headers={**_NO_STORE, "X-Accel-Buffering": "no"})
 
+    @app.get(f"{API}/probes/<nonce>")
+    def probe_seen(nonce: str) -> Response:
+        if not NONCE.fullmatch(nonce):
+            return _error(f"a probe nonce is 32 hex digits, got {nonce[:40]!r}", 400)
+        timeout = _int_arg("timeout", 0, 0, 30) or 0  # a short long-poll for a remote prover
+        return _json({"nonce": nonce, "seen": probes.wait(nonce, timeout, cancel=shutdown)})
+
     @app.route(f"{API}/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
     def api_not_found(rest: str) -> Response:
         return _error(f"no journal endpoint {request.method} {API}/{rest}", 404)
@@ -345,6 +354,14 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return Response(status=204, headers={**_CORS, "Access-Control-Allow-Methods": "GET, POST",
                                                  "Access-Control-Allow-Headers": "*"})
         return Response("\n".join(beacon.problems) + "\n", status=404, mimetype="text/plain", headers=_CORS)
+
+    @app.get(f"{PROBE_PATH}/<name>", **_RECORDED)
+    def route_probe(name: str) -> Response:
+        nonce = name.removesuffix(".gif")
+        if not (name.endswith(".gif") and NONCE.fullmatch(nonce)):
+            return anything_else(request.path.lstrip("/"))  # not our probe: on the record like the rest
+        probes.saw(nonce)
+        return Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE})
 
     @app.errorhandler(_BadArgument)
     def bad_argument(exc: _BadArgument) -> Response:

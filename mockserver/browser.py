@@ -274,6 +274,27 @@ class RoutedBrowser:
             raise BrowserError(str(exc)) from exc
         return time.monotonic() - started
 
+    def load_probe(self, nonce: str, timeout: float = 10.0) -> str:
+        """Load the route probe ``nonce`` as an image in the first tab's page (needs ``remote_debugging=True``).
+
+        Returns what the page saw: ``"load"`` or ``"error"``. Raises BrowserError.
+        """
+        from .probe import probe_expression
+
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            with DevToolsConnection(ws_url, timeout) as page:
+                result = page.call("Runtime.evaluate", {"expression": probe_expression(nonce), "awaitPromise": True,
+                                                        "returnByValue": True}, timeout)
+        except TimeoutError:
+            return "timeout"
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        if "exceptionDetails" in result:
+            text = result["exceptionDetails"].get("text", "an exception")
+            raise BrowserError(f"the page refused the probe script: {text}")
+        return str(result.get("result", {}).get("value", "no answer"))
+
     def stop(self, timeout: float = 10.0) -> None:
         """End the browser (and its helper processes) and delete its temporary profile."""
         if self._stopped.is_set():

@@ -122,6 +122,19 @@ class RemoteInspector:
         data = _get_json(f"{self.base_url}{API}/beacons?{query}", self.timeout, self._context)
         return [Beacon.from_dict(item) for item in data.get("beacons", [])]
 
+    def probe_seen(self, nonce: str, timeout: float = 0.0) -> bool:
+        """True once the route probe ``nonce`` reached the inspector (waits up to ``timeout`` seconds there)."""
+        seconds = max(0, min(30, int(timeout + 0.999)))
+        try:
+            data = _get_json(f"{self.base_url}{API}/probes/{nonce}?timeout={seconds}", self.timeout + seconds,
+                             self._context)
+        except RemoteError as exc:
+            if "answered HTTP 404" in str(exc):
+                raise RemoteError(f"the inspector at {self.base_url} cannot confirm route probes "
+                                  f"(an older version?); update it") from exc
+            raise
+        return isinstance(data, dict) and data.get("seen") is True
+
     def last_id(self) -> int:
         """The largest record id in the journal (0 when empty).
 
