@@ -23,7 +23,7 @@ from .beacon import Beacon
 from .browser import (BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser,
                       launch_routed_browser)
 from .config import ENV_BROWSER
-from .probe import PROBE_WAIT, UNPROVEN, RouteNotProven, prove_route
+from .probe import UNPROVEN, RouteNotProven
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
@@ -210,11 +210,8 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
 
 def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: bool = True) -> None:
     """Raise CouldNotRun unless a probe loaded in ``routed``'s page reaches ``source``."""
-    def load(nonce: str) -> str:
-        return routed.load_probe(nonce, PROBE_WAIT)
-
     try:
-        prove_route(load, source.probe_seen, where=where, page_policy=page_policy)
+        routed.prove_route(source.probe_seen, where=where, page_policy=page_policy)
     except RouteNotProven as exc:
         raise CouldNotRun(f"{UNPROVEN} ({exc})") from exc
 

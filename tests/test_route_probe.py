@@ -202,3 +202,36 @@ def test_plugin_assert_none_without_a_page_warns_that_the_route_is_unproven(live
 def test_probe_function_is_the_one_the_url_is_given_to():
     assert PROBE_FUNCTION.startswith("(url) => new Promise(")
     assert probe_url(NONCE) == f"https://telemetry.refine.dev/__route-probe/{NONCE}.gif"
+
+
+# -- the `browser` command --------------------------------------------------------------
+
+def browser_command(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args, "--headless", "--port", "0",
+                             "--https-port", "0", "--db", ":memory:"], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_browser_command_says_the_route_is_proven(quiet_page, chromium):
+    proc = browser_command(quiet_page, "--browser", chromium)
+    try:
+        lines = []
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Waiting for requests"):
+                break
+    finally:
+        proc.terminate()  # the Ctrl-C path is tested in test_browser.py
+        proc.communicate(timeout=60)
+    assert lines[-4:-1] == ["Route     proven: a probe loaded in the browser reached this inspector",
+                            f"Opened    {quiet_page}", ""]
+
+
+def test_browser_command_without_routing_is_could_not_run(quiet_page, unrouted_browser):
+    proc = browser_command(quiet_page, "--browser", unrouted_browser)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert err.strip().splitlines()[-1].startswith(
+        f"telemetry-inspector browser: {UNPROVEN}the browser's empty tab could not load the probe "
+        "https://telemetry.refine.dev/__route-probe/")
+    assert "Route     proven" not in out and "Waiting for requests" not in out
