@@ -21,6 +21,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 from . import __version__
 from .beacon import KINDS, STATUSES
 from .capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
+from .config import REFINE_HOST
 from .probe import NONCE, PROBE_PATH, ProbeLog
 from .recorder import Recorder
 from .store import BeaconStore, StoreError, StoreEvent
@@ -358,7 +359,9 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     @app.get(f"{PROBE_PATH}/<name>", **_RECORDED)
     def route_probe(name: str) -> Response:
         nonce = name.removesuffix(".gif")
-        if not (name.endswith(".gif") and NONCE.fullmatch(nonce)):
+        # Only what came the routed way (HTTPS, for telemetry.refine.dev) proves the route.
+        routed = request.scheme == "https" and request.host.rsplit(":", 1)[0].lower() == REFINE_HOST
+        if not (routed and name.endswith(".gif") and NONCE.fullmatch(nonce)):
             return anything_else(request.path.lstrip("/"))  # not our probe: on the record like the rest
         probes.saw(nonce)
         return Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE})

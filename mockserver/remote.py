@@ -130,8 +130,8 @@ class RemoteInspector:
                              self._context)
         except RemoteError as exc:
             if "answered HTTP 404" in str(exc):
-                raise RemoteError(f"the inspector at {self.base_url} cannot confirm route probes "
-                                  f"(an older version?); update it") from exc
+                raise RemoteError(f"the inspector at {self.base_url} is too old to confirm route probes "
+                                  f"(no {API}/probes endpoint); update it") from exc
             raise
         return isinstance(data, dict) and data.get("seen") is True
 

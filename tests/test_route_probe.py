@@ -18,7 +18,7 @@ import pytest
 
 from mockserver.browser import BrowserNotFound, find_browser
 from mockserver.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
-from mockserver.remote import RemoteInspector
+from mockserver.remote import RemoteInspector, _insecure_context
 from tests.helpers import http
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,9 +28,12 @@ UNPROVEN = "could not run: the route to the inspector is not proven ("
 
 # -- the app: answered, never recorded ---------------------------------------------
 
+ROUTED = {"base_url": "https://telemetry.refine.dev"}
+
+
 def test_a_probe_is_answered_with_the_gif_and_never_recorded(client, store):
     assert client.get(f"/__inspector/probes/{NONCE}").json == {"nonce": NONCE, "seen": False}
-    answer = client.get(f"/__route-probe/{NONCE}.gif")
+    answer = client.get(f"/__route-probe/{NONCE}.gif", **ROUTED)
     assert (answer.status_code, answer.mimetype, answer.data[:6]) == (200, "image/gif", b"GIF89a")
     assert client.get(f"/__inspector/probes/{NONCE}").json == {"nonce": NONCE, "seen": True}
     assert store.counts()["total"] == 0
@@ -39,9 +42,12 @@ def test_a_probe_is_answered_with_the_gif_and_never_recorded(client, store):
 
 def test_what_only_looks_like_a_probe_is_on_the_record(client, store):
     for path in ("/__route-probe/not-a-nonce.gif", f"/__route-probe/{NONCE}", f"/__route-probe/{NONCE.upper()}.gif"):
-        assert client.get(path).status_code == 404, path
-    assert client.post(f"/__route-probe/{NONCE}.gif").status_code == 404
-    assert store.counts()["total"] == 4
+        assert client.get(path, **ROUTED).status_code == 404, path
+    assert client.post(f"/__route-probe/{NONCE}.gif", **ROUTED).status_code == 404
+    # Not the routed way: plain HTTP, or HTTPS for another name, proves nothing.
+    assert client.get(f"/__route-probe/{NONCE}.gif").status_code == 404
+    assert client.get(f"/__route-probe/{NONCE}.gif", base_url="https://127.0.0.1:8788").status_code == 404
+    assert store.counts()["total"] == 6
     assert client.get(f"/__inspector/probes/{NONCE}").json["seen"] is False
 
 
@@ -66,7 +72,8 @@ def test_probe_log_keeps_the_newest_and_wakes_a_waiter():
 def test_remote_inspector_asks_for_a_probe(live_server):
     remote = RemoteInspector.connect(live_server.listening.http_url)
     assert remote.probe_seen(NONCE) is False
-    http("GET", f"{live_server.listening.http_url}/__route-probe/{NONCE}.gif")
+    http("GET", f"{live_server.listening.https_url}/__route-probe/{NONCE}.gif",
+         headers={"Host": "telemetry.refine.dev"}, context=_insecure_context())
     assert remote.probe_seen(NONCE, timeout=1) is True
     assert live_server.store.counts()["total"] == 0
 
@@ -235,3 +242,27 @@ def test_browser_command_without_routing_is_could_not_run(quiet_page, unrouted_b
         f"telemetry-inspector browser: {UNPROVEN}the browser's empty tab could not load the probe "
         "https://telemetry.refine.dev/__route-probe/")
     assert "Route     proven" not in out and "Waiting for requests" not in out
+
+
+def test_an_inspector_without_the_probe_endpoint_is_too_old_not_a_pass():
+    import http.server
+
+    from mockserver.remote import RemoteError
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib's name)
+            self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    old = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=old.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{old.server_address[1]}"
+        remote = RemoteInspector(base_url=base, host="127.0.0.1", https_port=1, spki_pin="pin")
+        with pytest.raises(RemoteError, match=f"^the inspector at {base} is too old to confirm route probes "
+                                              r"\(no /__inspector/probes endpoint\); update it$"):
+            remote.probe_seen(NONCE)
+    finally:
+        old.shutdown()
