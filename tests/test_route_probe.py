@@ -19,7 +19,7 @@ import pytest
 from mockserver.browser import BrowserNotFound, find_browser
 from mockserver.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
 from mockserver.remote import RemoteInspector, _insecure_context
-from tests.helpers import http
+from tests.helpers import http, unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NONCE = "0123456789abcdef0123456789abcdef"
@@ -108,15 +108,7 @@ def quiet_page(tmp_path) -> str:
 @pytest.fixture
 def unrouted_browser(tmp_path, chromium) -> str:
     """A wrapper that drops the routing flags, as a managed policy or a launcher script might."""
-    wrapper = tmp_path / "unrouted-chromium"
-    wrapper.write_text("#!/bin/sh\n"
-                       'for arg in "$@"; do shift; case "$arg" in\n'
-                       "  --host-resolver-rules=*|--ignore-certificate-errors-spki-list=*) ;;\n"
-                       '  *) set -- "$@" "$arg" ;;\n'
-                       "esac; done\n"
-                       f'exec {chromium} "$@"\n')
-    wrapper.chmod(0o755)
-    return str(wrapper)
+    return unrouted_chromium(tmp_path / "unrouted-chromium", chromium)
 
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
