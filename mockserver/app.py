@@ -21,7 +21,9 @@ from . import __version__
 from .access import JournalGuard
 from .beacon import KINDS, STATUSES
 from .capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
+from .config import REFINE_HOST
 from .jsontext import dumps_strict
+from .probe import NONCE, PROBE_PATH, ProbeLog
 from .recorder import Recorder
 from .store import BeaconStore, StoreError, StoreEvent
 
@@ -276,6 +278,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     # Set when the server stops: long polls and event streams end at once
     # instead of holding a worker thread until their timeout.
     shutdown = app.extensions["shutdown"] = threading.Event()
+    probes = app.extensions["probes"] = ProbeLog()  # route probes: answered, never recorded
 
     def record(raw: RawRequest) -> tuple[Any, int]:
         """Record a request; returns (record, HTTP status for a cut request)."""
@@ -413,6 +416,13 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         return Response(_event_stream(store, since, shutdown), mimetype="text/event-stream",
                         headers={**_NO_STORE, "X-Accel-Buffering": "no"})
 
+    @app.get(f"{API}/probes/<nonce>")
+    def probe_seen(nonce: str) -> Response:
+        if not NONCE.fullmatch(nonce):
+            return _error(f"a probe nonce is 32 hex digits, got {nonce[:40]!r}", 400)
+        timeout = _int_arg("timeout", 0, 0, 30) or 0  # a short long-poll for a remote prover
+        return _json({"nonce": nonce, "seen": probes.wait(nonce, timeout, cancel=shutdown)})
+
     # Journal paths are never telemetry: whatever the method, an unknown one is the API's 404.
     @app.route(API, defaults={"rest": None}, methods=_ANY_METHOD, **_JOURNAL)
     @app.route(f"{API}/", defaults={"rest": ""}, methods=_ANY_METHOD, **_JOURNAL)
@@ -434,6 +444,16 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
             return Response(status=204, headers={**_CORS, "Access-Control-Allow-Methods": "GET, POST",
                                                  "Access-Control-Allow-Headers": "*"})
         return Response("\n".join(beacon.problems) + "\n", status=404, mimetype="text/plain", headers=_CORS)
+
+    @app.get(f"{PROBE_PATH}/<name>", **_RECORDED)
+    def route_probe(name: str) -> Response:
+        nonce = name.removesuffix(".gif")
+        # Only what came the routed way (HTTPS, for telemetry.refine.dev) proves the route.
+        routed = request.scheme == "https" and request.host.rsplit(":", 1)[0].lower() == REFINE_HOST
+        if not (routed and name.endswith(".gif") and NONCE.fullmatch(nonce)):
+            return anything_else(request.path.lstrip("/"))  # not our probe: on the record like the rest
+        probes.saw(nonce)
+        return Response(GIF, status=200, mimetype="image/gif", headers={**_CORS, **_NO_STORE})
 
     @app.errorhandler(_BadArgument)
     def bad_argument(exc: _BadArgument) -> Response:

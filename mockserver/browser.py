@@ -27,7 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .cdp import DevToolsConnection, DevToolsError, page_websocket_url
@@ -274,6 +274,49 @@ class RoutedBrowser:
             raise BrowserError(str(exc)) from exc
         return time.monotonic() - started
 
+    def open(self, url: str, timeout: float = 30.0) -> None:
+        """Navigate the first tab to ``url`` without waiting for it to load (raises BrowserError)."""
+        try:
+            with DevToolsConnection(page_websocket_url(self.devtools_port(timeout), timeout), timeout) as page:
+                result = page.call("Page.navigate", {"url": url}, timeout)
+        except TimeoutError:
+            raise BrowserError(f"the browser did not start loading {url} within {timeout:g} s") from None
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        if result.get("errorText"):
+            raise BrowserError(f"could not load {url}: {result['errorText']}")
+
+    def prove_route(self, wait_seen: Callable[[str, float], bool], *, where: str, page_policy: bool = True) -> str:
+        """Load a route probe in the first tab and wait (``wait_seen``) for the inspector to see it.
+
+        Needs ``remote_debugging=True``. Returns the nonce; raises :class:`~mockserver.probe.RouteNotProven`.
+        """
+        from .probe import PROBE_WAIT, prove_route
+
+        return prove_route(lambda nonce: self.load_probe(nonce, PROBE_WAIT), wait_seen, where=where,
+                           page_policy=page_policy)
+
+    def load_probe(self, nonce: str, timeout: float = 10.0) -> str:
+        """Load the route probe ``nonce`` as an image in the first tab's page (needs ``remote_debugging=True``).
+
+        Returns what the page saw: ``"load"`` or ``"error"``. Raises BrowserError.
+        """
+        from .probe import probe_expression
+
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            with DevToolsConnection(ws_url, timeout) as page:
+                result = page.call("Runtime.evaluate", {"expression": probe_expression(nonce), "awaitPromise": True,
+                                                        "returnByValue": True}, timeout)
+        except TimeoutError:
+            return "timeout"
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        if "exceptionDetails" in result:
+            text = result["exceptionDetails"].get("text", "an exception")
+            raise BrowserError(f"the page refused the probe script: {text}")
+        return str(result.get("result", {}).get("value", "no answer"))
+
     def stop(self, timeout: float = 10.0) -> None:
         """End the browser (and its helper processes) and delete its temporary profile."""
         if self._stopped.is_set():
@@ -367,6 +410,30 @@ def check_url(url: str, timeout: float = 10.0) -> str | None:
     return None
 
 
+def _prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None) -> str:
+    """Prove the route in ``browser``'s empty tab, then open ``url``: one line saying how it went.
+
+    The line starts with :data:`~mockserver.probe.UNPROVEN` when the route is not proven
+    (or the browser failed); a browser the user closed at once is not a failure.
+    """
+    from .probe import UNPROVEN, RouteNotProven
+    from .remote import RemoteError
+
+    try:
+        browser.prove_route(wait_seen, where="the browser's empty tab", page_policy=False)
+    except (RouteNotProven, RemoteError) as exc:
+        if not browser.running():
+            return "not proven: the browser closed first"
+        return f"{UNPROVEN} ({exc})"
+    if url:
+        try:
+            browser.open(url)
+        except BrowserError as exc:
+            if browser.running():
+                return f"{UNPROVEN} (the route was proven, but {exc})"
+    return "proven: a probe loaded in the browser reached this inspector"
+
+
 # -- `telemetry-inspector browser` ----------------------------------------------
 
 def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -397,6 +464,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     from .cli import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
     from .remote import RemoteError, RemoteInspector
     from .server import InspectorServer
+    from .probe import UNPROVEN
     from .store import StoreEvent
 
     prog = f"{PROG} browser"
@@ -442,19 +510,27 @@ def cmd_browser(args: argparse.Namespace) -> int:
     browser: RoutedBrowser | None = None
     try:
         try:
-            browser = launch_routed_browser(args.url, https_port, pin, host=host, browser=executable,
-                                            headless=args.headless)
+            # An empty tab first: the route is proven there before the app can send anything.
+            browser = launch_routed_browser(None, https_port, pin, host=host, browser=executable,
+                                            headless=args.headless, remote_debugging=True)
         except (BrowserNotFound, BrowserError) as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
+        wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait
+        since = remote.last_id() if remote is not None else None  # before the app can send anything
+        route = _prove_and_open(browser, wait_seen, args.url)
+        if route.startswith(UNPROVEN):
+            print(f"{prog}: {route}", file=sys.stderr, flush=True)
+            return 2
         print(f"\nBrowser   {executable}{' (headless)' if args.headless else ''}, temporary profile\n"
+              f"Route     {route}\n"
               f"Opened    {args.url or 'an empty tab'}\n\n"
               "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
         if remote is not None:
             # A remote journal is read by polling; its records go through the same printer.
             def follow_journal(journal: RemoteInspector) -> None:
                 try:
-                    journal.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop)
+                    journal.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop, since)
                 except RemoteError as exc:  # say so and stop, rather than go on showing nothing
                     print(f"{prog}: lost the inspector: {exc}", file=sys.stderr, flush=True)
                     lost.set()

@@ -8,8 +8,16 @@ any test can ask for it::
     def test_opt_out_sends_nothing(refine_telemetry):
         with sync_playwright() as p:
             browser = p.chromium.launch(args=refine_telemetry.chromium_args)
-            browser.new_page().goto("http://localhost:5173/")
-            refine_telemetry.assert_none(within=3)
+            page = browser.new_page()
+            page.goto("http://localhost:5173/")
+            refine_telemetry.assert_none(within=3, page=page)  # proves the route first
+
+``assert_none`` only means something when the page's requests do reach the
+mock: with ``page=`` (a Playwright page or a Selenium WebDriver) it first
+loads a probe image through the page (:meth:`RefineTelemetry.probe`) and
+fails when that does not arrive. Without a page it cannot prove the route and
+says so with a :class:`RouteUnprovenWarning` (``-W error::mockserver.pytest_plugin.RouteUnprovenWarning``
+makes that a failure).
 
 One mock per test session (in-memory journal, free loopback ports, a private
 certificate in a temporary folder); each test sees only the requests that
@@ -20,6 +28,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,10 +36,26 @@ from typing import Any
 import pytest
 
 from .beacon import Beacon
+from .probe import PROBE_FUNCTION, PROBE_WAIT, RouteNotProven, probe_url, prove_route
 from .routing import chromium_routing_flags
 from .server import InspectorServer
 from .store import BeaconStore, StoreEvent
 from .advice import advice_for_all
+
+
+class RouteUnprovenWarning(UserWarning):
+    """``assert_none()`` passed without a page, so nothing proved that the app's requests reach the mock."""
+
+
+def _load_probe_in(page: Any, nonce: str) -> str:
+    """Load the probe image in a Playwright page (``evaluate``) or a Selenium WebDriver; "load" or "error"."""
+    url = probe_url(nonce)
+    if hasattr(page, "evaluate"):
+        return str(page.evaluate(PROBE_FUNCTION, url))
+    if hasattr(page, "execute_async_script"):
+        script = f"const done = arguments[arguments.length - 1]; ({PROBE_FUNCTION})(arguments[0]).then(done);"
+        return str(page.execute_async_script(script, url))
+    raise TypeError(f"probe() wants a Playwright page or a Selenium WebDriver, got {type(page).__name__}")
 
 
 def _describe(beacons: list[Beacon]) -> str:
@@ -60,6 +85,7 @@ class RefineTelemetry:
         self.spki_pin: str = server.listening.spki_pin
         self.ca_cert: Path = server.certificate.ca_cert
         self._since = store.last_id()
+        self._route_proven = False  # set by probe(): assert_none() then needs no page
 
     @property
     def chromium_args(self) -> list[str]:
@@ -127,16 +153,40 @@ class RefineTelemetry:
                                  f"got {len(records)}:\n{_describe(records)}")
         return [b.to_dict() for b in records]
 
-    def assert_none(self, within: float = 2.0) -> None:
+    def probe(self, page: Any, timeout: float = PROBE_WAIT) -> None:
+        """Prove that ``page`` (Playwright page or Selenium WebDriver) reaches this mock through its routing.
+
+        Loads ``https://telemetry.refine.dev/__route-probe/<nonce>.gif`` in the page and waits
+        for it here. The probe is not a record: ``beacons``, ``records`` and counts never show it.
+        Raises AssertionError saying why when it does not arrive within ``timeout`` seconds.
+        """
+        probes = self._server.app.extensions["probes"]
+        try:
+            prove_route(lambda nonce: _load_probe_in(page, nonce), probes.wait, where="the page", timeout=timeout)
+        except RouteNotProven as exc:
+            raise AssertionError(f"the route to the mock is not proven: {exc}") from None
+        self._route_proven = True
+
+    def assert_none(self, within: float = 2.0, page: Any = None) -> None:
         """Assert that nothing was sent since the test started, watching ``within`` more seconds.
 
+        With ``page`` it first proves the route (:meth:`probe`): an unrouted browser sends
+        refine's beacon elsewhere and would pass. Without one, and without an earlier
+        :meth:`probe` in this test, a pass warns (RouteUnprovenWarning).
         Fails at once when a request arrives, listing it and how refine is really opted out.
         """
+        if page is not None:
+            self.probe(page)
         self._wait(lambda: self._store.count(since=self._since) > 0, within)
         records = self.records
         if records:
             raise AssertionError(f"expected no request to telemetry.refine.dev, got {len(records)}:\n"
                                  f"{_describe(records)}\n" + "\n".join(advice_for_all(records)))
+        if not self._route_proven:
+            warnings.warn(RouteUnprovenWarning(
+                "assert_none() passed without page=: nothing proved that the app's requests reach the mock "
+                "(an unrouted browser passes too); pass page= or call refine_telemetry.probe(page) first"),
+                stacklevel=2)
 
 
 @pytest.fixture(scope="session")

@@ -171,6 +171,19 @@ class RemoteInspector:
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise RemoteHTTPError(f"{url} answered a record that is not the journal's: {exc}", 200) from exc
 
+    def probe_seen(self, nonce: str, timeout: float = 0.0) -> bool:
+        """True once the route probe ``nonce`` reached the inspector (waits up to ``timeout`` seconds there)."""
+        seconds = max(0, min(30, int(timeout + 0.999)))
+        try:
+            data = _get_json(f"{self.base_url}{API}/probes/{nonce}?timeout={seconds}", self.timeout + seconds,
+                             self._context, self.token)
+        except RemoteHTTPError as exc:
+            if exc.status == 404:
+                raise RemoteError(f"the inspector at {self.base_url} is too old to confirm route probes "
+                                  f"(no {API}/probes endpoint); update it") from exc
+            raise
+        return isinstance(data, dict) and data.get("seen") is True
+
     def last_id(self) -> int:
         """The largest record id in the journal (0 when empty).
 

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import TextIO
 
 from .beacon import Beacon
-from .browser import BrowserError, BrowserNotFound, check_url, find_browser, launch_routed_browser
+from .browser import (BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser,
+                      launch_routed_browser)
 from .config import ENV_BROWSER
 from .jsontext import dumps_strict
+from .probe import UNPROVEN, RouteNotProven
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
@@ -47,6 +49,7 @@ class VerifyResult:
     seconds: float
     server: str  # where the requests were captured
     notes: list[str] = field(default_factory=list)
+    route_proof: str = ""  # how the route to the inspector was proven (it always is, or CouldNotRun)
 
 
 def _seconds(text: str) -> float:
@@ -108,6 +111,15 @@ class _Source:
         assert self.store is not None
         return self.store.query(since=last)
 
+    def probe_seen(self, nonce: str, timeout: float) -> bool:
+        if self.remote is not None:
+            try:
+                return self.remote.probe_seen(nonce, timeout)
+            except RemoteError as exc:
+                raise CouldNotRun(f"{UNPROVEN} ({exc})") from exc
+        assert self.server is not None
+        return bool(self.server.app.extensions["probes"].wait(nonce, timeout))
+
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
@@ -150,12 +162,17 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         except (BrowserNotFound, BrowserError) as exc:
             raise CouldNotRun(str(exc)) from exc
         progress(f"browser {executable} (headless, temporary profile)")
+        _prove(routed, source, "the browser's empty tab", page_policy=False)
         last = source.last_id()  # only what arrives from here on counts
         progress(f"loading {url}")
         try:
             load_seconds = routed.load(url, load_timeout)
         except BrowserError as exc:
             raise CouldNotRun(str(exc)) from exc
+        _prove(routed, source, f"the page {url}")
+        route_proof = (f"route proven: probes loaded in the browser before and after the page loaded "
+                       f"reached {source.where}")
+        progress(route_proof)
         progress(f"page loaded in {load_seconds:.1f} s; waiting for {within:g} s without requests")
         loaded = last_activity = time.monotonic()
         cap = loaded + max(3 * within, within + 10)
@@ -188,11 +205,20 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
             on_beacon(beacon)
         verdict = judge(captured, expectation, fields)
         return VerifyResult(url=url, verdict=verdict, load_seconds=load_seconds, browser=executable,
-                            seconds=time.monotonic() - started, server=source.where, notes=notes)
+                            seconds=time.monotonic() - started, server=source.where, notes=notes,
+                            route_proof=route_proof)
     finally:
         if routed is not None:
             routed.stop()
         source.close()
+
+
+def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: bool = True) -> None:
+    """Raise CouldNotRun unless a probe loaded in ``routed``'s page reaches ``source``."""
+    try:
+        routed.prove_route(source.probe_seen, where=where, page_policy=page_policy)
+    except RouteNotProven as exc:
+        raise CouldNotRun(f"{UNPROVEN} ({exc})") from exc
 
 
 # -- the command -------------------------------------------------------------------
@@ -236,7 +262,8 @@ def _print_human(result: VerifyResult, out: TextIO) -> None:
         out.write(_line(beacon) + "\n")
         for line in describe_beacon(beacon):
             out.write(line + "\n")
-    out.write("\n" + verdict.summary() + "\n")
+    out.write(f"\n{result.route_proof[0].upper()}{result.route_proof[1:]}\n" if result.route_proof else "\n")
+    out.write(verdict.summary() + "\n")
     for advice in verdict.advice:
         out.write(f"How to opt out: {advice}\n")
     out.flush()
@@ -286,7 +313,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.json:
         data = {"url": result.url, **verdict.to_dict(), "within": args.within,
                 "load_seconds": round(result.load_seconds, 3), "seconds": round(result.seconds, 3),
-                "browser": result.browser, "server": result.server, "notes": result.notes}
+                "browser": result.browser, "server": result.server, "notes": result.notes,
+                "route_proven": bool(result.route_proof), "route_proof": result.route_proof}
         print(dumps_strict(data), flush=True)
     else:
         _print_human(result, sys.stdout)

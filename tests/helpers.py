@@ -14,6 +14,7 @@ import ssl
 import threading
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 
@@ -130,3 +131,15 @@ def read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, lis
         if found:
             return found, lines
     raise AssertionError(f"{pattern!r} never printed; got {lines}")
+
+
+def unrouted_chromium(wrapper: Path, chromium: str) -> str:
+    """Write a launcher at ``wrapper`` that drops the two routing flags, as a policy or script might."""
+    wrapper.write_text("#!/bin/sh\n"
+                       'for arg in "$@"; do shift; case "$arg" in\n'
+                       "  --host-resolver-rules=*|--ignore-certificate-errors-spki-list=*) ;;\n"
+                       '  *) set -- "$@" "$arg" ;;\n'
+                       "esac; done\n"
+                       f'exec {chromium} "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)

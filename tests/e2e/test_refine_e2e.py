@@ -23,6 +23,7 @@ import fixture_apps
 from mockserver.advice import CORE_4_AND_5
 from mockserver.browser import BrowserNotFound, find_browser, launch_routed_browser
 from mockserver.verdict import OptOutWatch
+from tests.helpers import unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = json.loads((ROOT / "tests" / "data" / "real_beacons.json").read_text(encoding="utf-8"))
@@ -79,7 +80,22 @@ def test_options_disable_telemetry_passes_expect_none(app):
     version, base = app
     result = verify(fixture_apps.page_url(base, "optout"), "--expect", "none")
     assert result.returncode == 0, result.stderr + result.stdout
-    assert "PASS: expected no request, got 0" in result.stdout
+    lines = result.stdout.strip().splitlines()
+    # A pass only with the route proven: probes through the same routing reached the mock.
+    assert lines[-2].startswith("Route proven: probes loaded in the browser before and after the page loaded "
+                                "reached https://127.0.0.1:")
+    assert lines[-1] == "PASS: expected no request, got 0"
+
+
+def test_opt_out_app_in_a_browser_that_drops_the_routing_is_could_not_run(app, chromium, tmp_path):
+    # A launcher or policy that drops the flags: refine's beacon would go nowhere and "pass".
+    version, base = app
+    wrapper = unrouted_chromium(tmp_path / "unrouted-chromium", chromium)
+    result = verify(fixture_apps.page_url(base, "optout"), "--expect", "none", "--browser", wrapper)
+    assert result.returncode == 2, result.stderr + result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        "telemetry-inspector verify: could not run: the route to the inspector is not proven (")
+    assert result.stdout == ""
 
 
 def test_top_level_disable_telemetry_prop_fails_expect_none(app, tmp_path):
