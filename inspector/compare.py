@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
 from mockserver.beacon import Beacon
 from mockserver.diff import ADDED, CHANGED, REMOVED, Change, diff_records
 from mockserver.jsontext import dumps_strict
+from mockserver.text import plural
 
 from . import theme
 from .plaintext import plain_label, plain_tooltip
@@ -97,7 +98,7 @@ class ComparePanel(QWidget):
         count = len(self.changes)
         self.title.setText(
             f"#{a.id} ({a.kind}, {a.received_at}) → #{b.id} ({b.kind}, {b.received_at}):  "
-            + (f"{count} difference{'s' if count != 1 else ''}" if count
+            + (f"{plural(count, 'difference')}" if count
                else "no differences in payload, header facts or contact"))
         self.tree.setHeaderLabels(["Change", "Field", f"Before (#{a.id})", f"After (#{b.id})"])
         s = theme.scheme()

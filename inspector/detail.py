@@ -24,6 +24,7 @@ from mockserver.beacon import Beacon
 from mockserver.collected import collected_fields, curl_command, raw_request_text, raw_url
 from mockserver.jsontext import dumps_strict
 from mockserver.markdown import collected_markdown
+from mockserver.text import plural
 
 from . import theme
 from .highlight import JsonHighlighter, RawRequestHighlighter
@@ -336,8 +337,8 @@ class DetailPane(QWidget):
         else:
             words = []
             if problems:
-                words.append(f"{problems} problem{'s' if problems != 1 else ''}")
-            words.append(f"{notes} note{'s' if notes != 1 else ''} (documented vs sent)")
+                words.append(f"{plural(problems, 'problem')}")
+            words.append(f"{plural(notes, 'note')} (documented vs sent)")
             self.issues_title.setText(" · ".join(words))
             colour = s.invalid if problems else s.note
         pal = self.issues_title.palette()

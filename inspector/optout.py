@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from mockserver.beacon import Beacon
 from mockserver.store import BeaconStore, StoreError
+from mockserver.text import plural
 from mockserver.verdict import OptOutWatch, Verdict
 
 from . import theme
@@ -238,7 +239,7 @@ class OptOutPanel(QWidget):
         else:
             self.headline.setText(verdict.headline)
             colour = s.ok if verdict.passed else s.invalid
-            self.count_label.setText(f"{verdict.count} request{'s' if verdict.count != 1 else ''} sent")
+            self.count_label.setText(f"{plural(verdict.count, 'request')} sent")
             text = verdict.summary()
             if self.watching and verdict.passed:
                 text = text.replace("PASS:", "PASS so far:", 1)

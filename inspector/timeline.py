@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from mockserver.beacon import STATUSES, Summary
 from mockserver.diff import TimeBucket
+from mockserver.text import plural
 
 from . import theme
 from .plaintext import plain_tooltip
@@ -244,7 +245,7 @@ class TimelineStrip(QWidget):
                          _clock(last, with_date))
         total = sum(b.total for b in self.buckets)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignVCenter,
-                         f"{total:,} request{'s' if total != 1 else ''} over {_span(last - first)}")
+                         f"{plural(total, 'request')} over {_span(last - first)}")
         painter.end()
 
     # -- mouse ------------------------------------------------------------------
@@ -268,7 +269,7 @@ class TimelineStrip(QWidget):
         bucket = self.buckets[index]
         with_date = bucket.start.astimezone().date() != self.buckets[-1].end.astimezone().date()
         return plain_tooltip(f"{_clock(bucket.start, with_date)} – {_clock(bucket.end, with_date)}\n"
-                             f"{bucket.total:,} request{'s' if bucket.total != 1 else ''}: "
+                             f"{plural(bucket.total, 'request')}: "
                              f"{bucket.counts.get('ok', 0)} ok, {bucket.total - bucket.counts.get('ok', 0)} invalid")
 
     def first_id_in(self, index: int) -> int | None:

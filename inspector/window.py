@@ -41,6 +41,7 @@ from mockserver.redact import Redactor
 from mockserver.selection import RecordFilter
 from mockserver.server import InspectorServer, ServerError
 from mockserver.store import BeaconStore, StoreError
+from mockserver.text import plural
 
 from . import theme
 from .bridge import StoreBridge
@@ -745,7 +746,7 @@ class MainWindow(QMainWindow):
         self.timeline.setVisible(total > 0 and self.timeline_action.isChecked())
         # Nothing to detail yet: the empty state gets the whole window (unless a check or comparison is open).
         self._update_bottom_visibility()
-        records = f"{total:,} record{'s' if total != 1 else ''}"
+        records = f"{plural(total, 'record')}"
         if shown != total:
             records = f"{shown:,} of {records} shown"
         self.counts_label.setText(f"{records}  ·  {ok:,} ok  ·  {invalid:,} invalid")
@@ -766,7 +767,7 @@ class MainWindow(QMainWindow):
                 continue  # an empty run: nothing to show
             started = _local_minute(info.started_at)
             label = f"Session {info.id} · {started}"
-            label += " (current)" if info.id == current else f" · {info.count} record{'s' if info.count != 1 else ''}"
+            label += " (current)" if info.id == current else f" · {plural(info.count, 'record')}"
             if info.label:
                 label += f" · {info.label}"
             combo.addItem(label, info.id)
@@ -887,7 +888,7 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self.report_error("Cannot delete", str(exc))
             return 0
-        self._flash(f"Deleted {removed} record{'s' if removed != 1 else ''}")
+        self._flash(f"Deleted {plural(removed, 'record')}")
         return removed
 
     def clear_all(self, confirm: bool = True) -> int:
@@ -905,7 +906,7 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot clear the database", str(exc))
             return 0
         self.show_record(None)
-        self._flash(f"Cleared {removed} record{'s' if removed != 1 else ''}")
+        self._flash(f"Cleared {plural(removed, 'record')}")
         return removed
 
     # -- server -----------------------------------------------------------------
@@ -1269,10 +1270,10 @@ class MainWindow(QMainWindow):
 
         job = Job("Export", work, expected=(ExportError, StoreError))
         job.succeeded.connect(lambda count: self._flash(
-            f"Exported {count} record{'s' if count != 1 else ''}{', redacted,' if redact else ''} "
+            f"Exported {plural(count, 'record')}{', redacted,' if redact else ''} "
             f"as {fmt.upper()} to {path}"))
         job.cancelled.connect(lambda: self._flash("Export cancelled; no file was written"))
-        return self._run_job(job, f"Exporting {total} record{'s' if total != 1 else ''}…", error_title="Cannot export")
+        return self._run_job(job, f"Exporting {plural(total, 'record')}…", error_title="Cannot export")
 
     # -- HAR import ---------------------------------------------------------------
 

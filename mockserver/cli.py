@@ -378,7 +378,7 @@ def stop_capture(server: InspectorServer, store: BeaconStore, unsubscribe: Calla
     printer.close()
     captured = store.count(session=store.session)
     store.close()
-    print(f"stopped: {captured} request(s) captured in session {store.session}", file=info, flush=True)
+    print(f"stopped: {plural(captured, 'request')} captured in session {store.session}", file=info, flush=True)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:

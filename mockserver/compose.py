@@ -89,7 +89,7 @@ def beacon_payload(version: str = DEFAULT_VERSION, providers: Iterable[str] = DE
     on = set(providers)
     unknown = sorted(on - set(PROVIDERS))
     if unknown:
-        raise ValueError(f"unknown provider(s) {', '.join(unknown)}; refine reports {', '.join(PROVIDERS)}")
+        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; refine reports {', '.join(PROVIDERS)}")
     payload: dict[str, Any] = {
         "providers": {name: name in on for name in PROVIDERS},
         "version": version,
@@ -319,7 +319,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 def cmd_send(args: argparse.Namespace) -> int:
     """``send``: compose, print, send; exit 0 / 1 / 2 as documented."""
     from .cli import UsageError
-    from .text import printable
+    from .text import plural, printable
 
     try:
         request = compose_beacon(version=args.refine_version, providers=args.providers, resources=args.resources,

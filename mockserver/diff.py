@@ -208,7 +208,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     """``diff``: print the differences; exit 0 same, 1 different."""
     from .cli import UsageError
     from .selection import SelectionError, open_existing_store
-    from .text import printable
+    from .text import plural, printable
 
     try:
         store = open_existing_store(args.db)
@@ -227,7 +227,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(dumps_strict({"a": a.id, "b": b.id, "changes": [c.to_dict() for c in changes]}))
     else:
         head = f"#{a.id} ({a.kind}, {a.received_at}) → #{b.id} ({b.kind}, {b.received_at}): "
-        print(head + (f"{len(changes)} difference(s)" if changes else "no differences in payload, "
+        print(head + (plural(len(changes), "difference") if changes else "no differences in payload, "
                                                                       "header facts or contact"))
         for line in format_changes(changes):
             print(printable(line))

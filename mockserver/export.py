@@ -31,6 +31,7 @@ from .progress import ProgressCallback, StderrProgress, report
 from .redact import Redactor
 from .selection import RecordFilter, SelectionError, open_existing_store, parse_ids, parse_since
 from .store import BeaconStore
+from .text import plural
 
 FORMATS = ("json", "ndjson", "csv", "har")
 EXTENSIONS = {"json": ".json", "ndjson": ".ndjson", "csv": ".csv", "har": ".har"}
@@ -256,5 +257,5 @@ def cmd_export(args: argparse.Namespace) -> int:
         store.close()
     where = "stdout" if args.out == "-" else args.out
     redacted = ", redacted," if args.redact else ""
-    print(f"exported {count} record(s){redacted} as {fmt.upper()} to {where}", file=sys.stderr)
+    print(f"exported {plural(count, 'record')}{redacted} as {fmt.upper()} to {where}", file=sys.stderr)
     return 0

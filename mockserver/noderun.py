@@ -28,6 +28,7 @@ from pathlib import Path
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError
 from .verdict import Expectation, ExpectationError, FieldCheck, judge, write_junit
+from .text import plural
 
 DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
@@ -199,7 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status != 0:
         say(f"{command[0]} exited with status {status}")
     if expectation is None:
-        say(f"{len(captured)} request(s) to telemetry.refine.dev")
+        say(f"{plural(len(captured), 'request')} to telemetry.refine.dev")
         return status
     verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
     say(verdict.summary())

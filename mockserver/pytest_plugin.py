@@ -41,6 +41,7 @@ from .routing import chromium_routing_flags
 from .server import InspectorServer
 from .store import BeaconStore, StoreEvent
 from .advice import advice_for_all
+from .text import plural
 
 
 class RouteUnprovenWarning(UserWarning):
@@ -149,7 +150,7 @@ class RefineTelemetry:
         self._wait(lambda: self._store.count(since=self._since) >= count, timeout)
         records = self.records
         if len(records) < count:
-            raise AssertionError(f"expected {count} request(s) to telemetry.refine.dev within {timeout:g} s, "
+            raise AssertionError(f"expected {plural(count, 'request')} to telemetry.refine.dev within {timeout:g} s, "
                                  f"got {len(records)}:\n{_describe(records)}")
         return [b.to_dict() for b in records]
 

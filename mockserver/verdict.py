@@ -20,6 +20,7 @@ from .advice import advice_for_all
 from .beacon import Beacon
 from .jsontext import dumps_strict, loads_strict
 from .store import BeaconStore, StoreEvent
+from .text import plural
 
 _MISSING = object()
 
@@ -60,7 +61,7 @@ class Expectation:
             return "no request"
         if self.mode == "any":
             return "at least one request"
-        return f"exactly {self.count} request{'s' if self.count != 1 else ''}"
+        return f"exactly {plural(self.count, 'request')}"
 
     def __str__(self) -> str:
         return str(self.count) if self.mode == "exactly" else self.mode

@@ -28,6 +28,7 @@ from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
 from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, write_junit
+from .text import plural
 
 DEFAULT_WITHIN = 5.0
 DEFAULT_LOAD_TIMEOUT = 30.0
@@ -197,7 +198,7 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
             left = math.ceil(within - (now - last_activity))
             if left != shown_left:
                 shown_left = left
-                progress(f"{len(captured)} request(s) so far; {left} s of quiet to go")
+                progress(f"{plural(len(captured), 'request')} so far; {left} s of quiet to go")
             time.sleep(POLL_SECONDS)
         # Anything committed during the last poll interval still counts.
         for beacon in source.since(last):
@@ -257,7 +258,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _print_human(result: VerifyResult, out: TextIO) -> None:
     verdict = result.verdict
-    out.write(f"\n{verdict.count} request(s) to telemetry.refine.dev from {result.url}\n")
+    out.write(f"\n{plural(verdict.count, 'request')} to telemetry.refine.dev from {result.url}\n")
     for beacon in verdict.beacons:
         out.write(_line(beacon) + "\n")
         for line in describe_beacon(beacon):

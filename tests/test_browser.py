@@ -278,7 +278,7 @@ def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_
         assert _processes_with(f"127.0.0.1:{port}"), "the routed browser should be running"
         out, err = interrupt(proc, lines)
     assert proc.returncode == 0, err
-    assert "stopped: 1 request(s) captured" in out
+    assert "stopped: 1 request captured" in out
     assert _processes_with(f"MAP telemetry.refine.dev 127.0.0.1:{port}") == []
 
 
@@ -287,7 +287,7 @@ def test_browser_command_ends_when_the_browser_is_closed(tmp_path):
     proc = browser_cli("--browser", str(quick), "--port", "0", "--https-port", "0", "--db", ":memory:")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert "stopped: 0 request(s) captured" in out
+    assert "stopped: 0 requests captured" in out
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -151,4 +151,4 @@ def test_port_zero_before_serve_is_honoured():
             proc.send_signal(signal.SIGINT)
             out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
-    assert out.splitlines()[-1] == "stopped: 1 request(s) captured in session 1"
+    assert out.splitlines()[-1] == "stopped: 1 request captured in session 1"

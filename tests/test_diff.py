@@ -95,7 +95,7 @@ def db(tmp_path) -> str:
 def test_diff_command_exit_status_like_diff(db, capsys):
     assert cli.main(["diff", "1", "2", "--db", db]) == 1
     out = capsys.readouterr().out
-    assert "#1 (beacon" in out and "2 difference(s)" in out
+    assert "#1 (beacon" in out and "2 differences" in out
     assert "changed  providers.i18n  false → true" in out
     assert 'changed  version         "4.57.0" → "4.58.0"' in out
     assert cli.main(["diff", "1", "#3", "--db", db]) == 0

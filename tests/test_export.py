@@ -229,7 +229,7 @@ def test_export_command_formats_and_filters(tmp_path, capsys):
     db = _db(tmp_path)
     out = tmp_path / "beacons.har"
     assert cli.main(["export", "--out", str(out), "--db", db, "--kind", "beacon", "--status", "ok"]) == 0
-    assert "exported 18 record(s) as HAR to" in capsys.readouterr().err  # format from the file name
+    assert "exported 18 records as HAR to" in capsys.readouterr().err  # format from the file name
     assert not list(har_validator().iter_errors(json.loads(out.read_text())))
     assert cli.main(["export", "--format", "csv", "--out", "-", "--db", db, "--ids", "1,2", "--redact"]) == 0
     captured = capsys.readouterr()

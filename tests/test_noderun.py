@@ -146,7 +146,7 @@ def test_run_shows_what_was_sent_and_passes_the_childs_status():
     assert lines[at + 1:at + 5] == ["    payload (utf-8):", "      {", '        "nodeEnv": "development",',
                                     f'        "nodeVersion": "{node_version()}",']
     assert '        "command": "build",' in lines[at + 5:at + 20]
-    assert "1 request(s) to telemetry.refine.dev" in result.stderr
+    assert "1 request to telemetry.refine.dev" in result.stderr
 
     failing = run_cli("--", node, "-e", "process.exit(7)")
     assert failing.returncode == 7

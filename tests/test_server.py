@@ -132,7 +132,7 @@ def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_pa
     finally:
         proc.kill()
     assert proc.returncode == 0, proc.stderr.read()
-    assert rest[-1] == "stopped: 1 request(s) captured in session 1\n"
+    assert rest[-1] == "stopped: 1 request captured in session 1\n"
 
 
 def test_serve_verbose_shows_what_each_request_carried(tmp_path):

@@ -180,6 +180,7 @@ def test_copy_as_markdown_copies_the_collected_card(window, send_and_wait):
     window.select_record(1)
     window.detail.copy_markdown_button.click()
     text = QGuiApplication.clipboard().text()
-    assert text.startswith("### What was collected: \\#1 beacon GET /telemetry, ")
+    # ':' escaped and an invisible break after '#': no GFM autolink, emoji or issue reference
+    assert text.startswith("### What was collected\\: \\#<!-- -->1 beacon GET /telemetry, ")
     assert "| projectId | \\<b\\>x\\</b\\>\\|y | query payload → projectId | no |" in text
     assert "#### Application attributes" in text and "#### From the request headers" in text
