@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import queue
 import re
+import shutil
 import ssl
+import subprocess
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +148,29 @@ def unrouted_chromium(wrapper: Path, chromium: str) -> str:
                        f'exec {chromium} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
+
+
+@contextmanager
+def xvfb_display(size: str = "1024x768") -> Iterator[str]:
+    """A real X server (Xvfb) with one screen of ``size``; yields its DISPLAY (":N").
+
+    Skips the test where Xvfb is not installed (scripts/install-test-deps installs it).
+    ``-displayfd``: Xvfb picks a free display and writes its number once it accepts
+    connections, so nothing has to wait or guess.
+    """
+    import pytest
+
+    if shutil.which("Xvfb") is None:
+        pytest.skip("needs Xvfb (scripts/install-test-deps installs it)")
+    read_end, write_end = os.pipe()
+    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", f"{size}x24", "-nolisten", "tcp"],
+                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end) as ready:
+            number = ready.readline().strip()
+        assert number.isdigit(), "Xvfb did not start"
+        yield f":{number}"
+    finally:
+        xvfb.kill()
+        xvfb.wait()

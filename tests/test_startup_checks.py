@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from inspector.platform_check import NO_DISPLAY, display_problem, library_problem, offscreen_note, qt_platforms
+from tests.helpers import xvfb_display
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = "use 'telemetry-inspector serve' without a screen"
@@ -93,22 +94,9 @@ def test_a_missing_known_library_names_its_debian_package(soname, package):
 
 
 def test_a_real_x_server_passes(tmp_path):
-    if shutil.which("Xvfb") is None:
-        pytest.skip("needs Xvfb")
-    read_end, write_end = os.pipe()
-    # -displayfd: Xvfb picks a free display and writes its number once it accepts connections.
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write_end)
-    try:
-        with os.fdopen(read_end) as ready:
-            number = ready.readline().strip()
-        assert number.isdigit()
-        assert display_problem({"DISPLAY": f":{number}"}, "linux") is None
-        assert display_problem({"DISPLAY": f":{number}", "WAYLAND_DISPLAY": "no-such-wayland"}, "linux") is None
-    finally:
-        xvfb.kill()
-        xvfb.wait()
+    with xvfb_display() as display:
+        assert display_problem({"DISPLAY": display}, "linux") is None
+        assert display_problem({"DISPLAY": display, "WAYLAND_DISPLAY": "no-such-wayland"}, "linux") is None
 
 
 def test_wayland_without_its_plugin_and_no_x_fallback(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +12,7 @@ import pytest
 from PySide6.QtCore import QRect, QSize
 
 from inspector.geometry import initial_geometry
+from tests.helpers import xvfb_display
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,20 +53,8 @@ _CHILD = textwrap.dedent("""
 @pytest.fixture
 def small_screen():
     """A real X server with a 1024x768 screen (Xvfb), for the xcb platform."""
-    if shutil.which("Xvfb") is None:
-        pytest.skip("Xvfb is not installed (scripts/install-test-deps installs it)")
-    read, write = os.pipe()
-    xvfb = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
-                            pass_fds=(write,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        display = pipe.readline().strip()  # Xvfb writes its display number once it accepts clients
-    try:
-        assert display.isdigit(), "Xvfb did not start"
-        yield f":{display}"
-    finally:
-        xvfb.terminate()
-        xvfb.wait(timeout=10)
+    with xvfb_display("1024x768") as display:
+        yield display
 
 
 def _child(display: str, settings: Path, step: str) -> str:
