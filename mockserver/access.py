@@ -16,7 +16,6 @@ machine can send any), so the journal then wants ``Authorization: Bearer
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import os
 import re
@@ -27,7 +26,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .config import data_dir
+from .config import data_dir, is_loopback
 
 API = "/__inspector"
 ENV_TOKEN = "TELEMETRY_INSPECTOR_TOKEN"  # the journal token for --server clients
@@ -85,16 +84,6 @@ def _authority(host: str, scheme: str) -> tuple[str, int] | None:
     return name.lower(), port or _DEFAULT_PORTS.get(scheme, 0)
 
 
-def is_loopback_name(name: str) -> bool:
-    """True for ``localhost`` and the loopback addresses (127.0.0.0/8, ::1)."""
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def refusal(environ: dict[str, Any], token: str | None) -> tuple[int, str] | None:
     """Why the journal refuses this request: (HTTP status, one-line reason), or None to serve it."""
     scheme = environ.get("wsgi.url_scheme", "http")
@@ -115,7 +104,7 @@ def refusal(environ: dict[str, Any], token: str | None) -> tuple[int, str] | Non
             return 401, ("the journal wants its token: Authorization: Bearer <token> "
                          f"(printed in the banner; env {ENV_TOKEN} for --server clients)")
         return None
-    if authority is None or not is_loopback_name(authority[0]):
+    if authority is None or not is_loopback(authority[0]):
         return 403, f"the journal answers only requests for localhost or 127.0.0.1, not Host: {host[:100]!r}"
     return None
 

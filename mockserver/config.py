@@ -6,6 +6,7 @@ CLI's ``--help`` shows the same values.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -49,5 +50,13 @@ def tls_dir() -> Path:
 
 
 def is_loopback(host: str) -> bool:
-    """True for addresses that only this machine can reach."""
-    return host in ("localhost", "::1") or host.startswith("127.")
+    """True for ``localhost`` and the loopback addresses (127.0.0.0/8, ::1): what only this machine reaches.
+
+    A name that merely starts like one (``127.attacker.example``) is not.
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -21,8 +21,9 @@ from typing import Any
 
 from cryptography import x509
 
-from .access import ENV_TOKEN, is_loopback_name, read_token
+from .access import ENV_TOKEN, read_token
 from .beacon import Beacon
+from .config import is_loopback
 from .tls import spki_pin
 
 API = "/__inspector"
@@ -48,7 +49,7 @@ def journal_token(url: str, given: str | None = None) -> str | None:
     if os.environ.get(ENV_TOKEN):
         return os.environ[ENV_TOKEN]
     host = urllib.parse.urlsplit(url).hostname or ""
-    return read_token() if is_loopback_name(host.lower()) else None
+    return read_token() if is_loopback(host.lower()) else None
 
 
 def _insecure_context() -> ssl.SSLContext:

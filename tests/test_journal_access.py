@@ -402,3 +402,11 @@ def test_the_server_clients_take_a_token(command):
     args = build_parser().parse_args([command, "http://localhost:5173/", "--server", "http://127.0.0.1:8787",
                                       "--token", "t0ken"])
     assert (args.server, args.token) == ("http://127.0.0.1:8787", "t0ken")
+
+
+def test_one_loopback_rule_for_binding_the_token_and_the_host_check():
+    from mockserver.config import is_loopback
+
+    assert [h for h in ("localhost", "127.0.0.1", "127.5.6.7", "::1") if not is_loopback(h)] == []
+    # A name that only starts like a loopback address could resolve anywhere: beyond loopback, so the token.
+    assert [h for h in ("127.attacker.test", "0.0.0.0", "::", "192.168.1.2", "example.com", "") if is_loopback(h)] == []
