@@ -36,6 +36,7 @@ from . import __version__
 from .beacon import COMPOSER_AGENT
 from .checks import PROVIDERS
 from .config import DEFAULT_HOST, DEFAULT_PORT, is_loopback, tls_dir
+from .jsontext import escape_surrogates
 
 BROWSER = "browser"  # btoa: Latin-1
 NODE = "node"  # Buffer: UTF-8
@@ -73,10 +74,7 @@ def js_stringify(value: Any) -> str:
     ``ensure_ascii`` is off; lone surrogates, which ``JSON.stringify`` writes
     as ``\\udXXX``, are escaped the same way here.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
-        text = "".join(f"\\u{ord(ch):04x}" if "\ud800" <= ch <= "\udfff" else ch for ch in text)
-    return text
+    return escape_surrogates(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
 
 
 def beacon_payload(version: str = DEFAULT_VERSION, providers: Iterable[str] = DEFAULT_PROVIDERS,
@@ -319,7 +317,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 def cmd_send(args: argparse.Namespace) -> int:
     """``send``: compose, print, send; exit 0 / 1 / 2 as documented."""
     from .cli import UsageError
-    from .text import plural, printable
+    from .text import printable
 
     try:
         request = compose_beacon(version=args.refine_version, providers=args.providers, resources=args.resources,
