@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import data_dir, is_loopback
+from .files import make_private_dir, write_atomically
 
 API = "/__inspector"
 ENV_TOKEN = "TELEMETRY_INSPECTOR_TOKEN"  # the journal token for --server clients
@@ -49,13 +50,10 @@ def ensure_token(directory: Path | None = None) -> str:
     existing = read_token(path)
     if existing:
         return existing
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    make_private_dir(path.parent)
     token = secrets.token_urlsafe(32)
-    path.unlink(missing_ok=True)
-    # Created with its final mode: never readable by others, not even for a moment.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(token + "\n")
+    # 0600 from its first byte (never readable by others, not even for a moment), replacing a loose one.
+    write_atomically(path, (token + "\n").encode("ascii"))
     return token
 
 
