@@ -13,7 +13,9 @@ from typing import Any, NamedTuple
 
 from .jsontext import dumps_strict
 
-KINDS = ("beacon", "cli", "project", "superplate", "encrypted", "location", "unknown")
+# "preflight": a CORS preflight (OPTIONS with Access-Control-Request-Method) to a refine endpoint;
+# it carries no data and is linked to the request it announces (``Beacon.preflight``).
+KINDS = ("beacon", "cli", "project", "superplate", "encrypted", "location", "preflight", "unknown")
 STATUSES = ("ok", "invalid")
 
 
@@ -130,6 +132,7 @@ class Beacon:
     payload: dict[str, Any] | None = None
     client: dict[str, Any] = field(default_factory=dict)
     contact: dict[str, Any] | None = None
+    preflight: int | None = None  # the id of the CORS preflight that announced this request
 
     def to_dict(self) -> dict[str, Any]:
         """The record's JSON form as a plain dict (documented in the README)."""
@@ -148,6 +151,7 @@ class Beacon:
             "payload": self.payload,
             "client": self.client,
             "contact": self.contact,
+            "preflight": self.preflight,
         }
 
     def to_json(self) -> str:
@@ -172,6 +176,7 @@ class Beacon:
             payload=data.get("payload"),
             client=dict(data.get("client") or {}),
             contact=data.get("contact"),
+            preflight=data.get("preflight"),
         )
 
     @classmethod
