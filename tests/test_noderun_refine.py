@@ -67,7 +67,7 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
 def run_inspector(*args: str, cwd: Path, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
     """``telemetry-inspector run ARGS`` (this checkout's package) in ``cwd``."""
     return subprocess.run([sys.executable, "-m", "mockserver", "run", *args], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 # -- @refinedev/cli -----------------------------------------------------------------
@@ -102,7 +102,8 @@ def node_version() -> str:
 def test_refine_cli_body_reaches_the_mock_as_sent(refine_project, tmp_path):
     with RoutedNode() as routed:
         result = subprocess.run([node, str(REFINE_CLI), "whoami"], cwd=refine_project,
-                                env=routed.env(child_env(tmp_path)), capture_output=True, text=True, timeout=120)
+                                env=routed.env(child_env(tmp_path)), capture_output=True, text=True, timeout=120,
+                                check=False)
         assert result.returncode == 0, result.stderr
         [record] = routed.store.query()
     assert "## Refine Packages:\n - @refinedev/core: 4.58.0" in result.stdout
@@ -174,7 +175,7 @@ def generated_project_id(cwd: Path) -> str:
 def test_create_refine_app_posts_projects_with_the_typed_email(tmp_path, typed):
     with RoutedNode() as routed:
         result = subprocess.run(create_app_args(), cwd=tmp_path, env=routed.env(child_env(tmp_path)),
-                                input=f"{typed}\n", capture_output=True, text=True, timeout=180)
+                                input=f"{typed}\n", capture_output=True, text=True, timeout=180, check=False)
         assert result.returncode == 0, result.stderr
         records = routed.store.query()
     assert [r.kind for r in records] == ["project", "superplate"]
