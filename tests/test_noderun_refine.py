@@ -135,6 +135,8 @@ def test_run_expect_none_passes_with_refine_no_telemetry_true(refine_project, tm
                            env=child_env(tmp_path, **extra))
     assert result.returncode == 0, result.stderr
     assert "PASS: expected no request, got 0" in result.stderr
+    assert "telemetry-inspector run: route proven: the routing preload's probe reached this inspector" in \
+        result.stderr.splitlines()
     assert "POST /cli" not in result.stderr
 
 
@@ -147,8 +149,6 @@ def test_run_expect_none_fails_with_refine_no_telemetry_1_and_says_how(refine_pr
     assert f"telemetry-inspector run: how to opt out: {advice.CLI}" in result.stderr.splitlines()
 
 
-@pytest.mark.xfail(strict=True, reason="run does not prove the Node route before a 'nothing was sent' verdict "
-                                       "(issue 12 item 1): a broken route passes --expect none")
 def test_run_expect_none_on_a_broken_route_is_not_a_pass(refine_project, tmp_path):
     # The CLI sends (no opt-out), but the preload now sends it to port 1 on loopback, where nothing
     # listens: nothing arrives and nothing leaves the machine. The verdict must be "could not run".
@@ -156,6 +156,10 @@ def test_run_expect_none_on_a_broken_route_is_not_a_pass(refine_project, tmp_pat
                            str(REFINE_CLI), "whoami", cwd=refine_project, env=child_env(tmp_path))
     assert result.returncode == 2, result.stderr
     assert "PASS" not in result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
+        f"env sent the routing preload's probe: NODE_OPTIONS was dropped or replaced, the program is not Node "
+        f"(Bun and Deno are not routed), or it ended at once)")
 
 
 # -- create-refine-app (superplate) ------------------------------------------------------
