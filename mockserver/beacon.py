@@ -73,7 +73,10 @@ def client_columns(kind: str, payload: Any, client: dict[str, Any]) -> tuple[str
         if browser in _UNKNOWN_CLIENT and isinstance(node, str) and node:
             browser = f"Node {node.removeprefix('v')}"
         if system in _UNKNOWN_CLIENT and isinstance(name, str) and name:
-            system = f"{name} {release}" if isinstance(release, str) and release else name
+            if isinstance(release, str) and release:  # envinfo's osVersion may already start with the name
+                system = release if release.lower().startswith(name.lower()) else f"{name} {release}"
+            else:
+                system = name
     return browser, system
 
 
