@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
     QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage,
     QKeySequence, QPainter, QPaintEvent, QShortcut,
@@ -179,6 +179,28 @@ class BeaconTable(QTableView):
             painter.drawText(self.viewport().rect().adjusted(0, 24, 0, 0),
                              Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, self.empty_message)
             painter.end()
+
+
+class CurrentPageStack(QStackedWidget):
+    """A stack that asks for the room of its current page only.
+
+    QStackedWidget asks for the largest page's: the hidden empty state's wrapped
+    text would otherwise set the table area's minimum height and hold the splitter.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.currentChanged.connect(lambda _index: self.updateGeometry())
+
+    def sizeHint(self) -> QSize:
+        """The current page's size hint."""
+        page = self.currentWidget()
+        return page.sizeHint() if page is not None else super().sizeHint()
+
+    def minimumSizeHint(self) -> QSize:
+        """The current page's minimum size hint."""
+        page = self.currentWidget()
+        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
 
 
 class EmptyState(QWidget):
@@ -341,7 +363,7 @@ class MainWindow(QMainWindow):
         self.empty = EmptyState()
         self.empty.routing.clicked.connect(self.show_routing_help)
         self.empty.browser.clicked.connect(lambda: self.open_routed_browser())
-        self.table_stack = QStackedWidget()
+        self.table_stack = CurrentPageStack()
         self.table_stack.addWidget(self.empty)
         self.table_stack.addWidget(self.table)
 
@@ -378,7 +400,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.bottom)
         self.splitter.setStretchFactor(0, 1)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([290, 460])
+        self.splitter.setSizes([320, 430])
         self.setCentralWidget(self.splitter)
 
     def _build_toolbar(self) -> None:
