@@ -32,7 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,7 +50,7 @@ def build(path: Path, records: int = 100_000, progress=print) -> Path:
         return path
     mix = build_mix(1000, seed=60)
     store = BeaconStore(path)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     conn = store._conn  # bulk load: the store's own row format, one transaction
     conn.execute("BEGIN")
     for n in range(records):

@@ -4,8 +4,9 @@ The store calls its listeners on whichever thread wrote (a cheroot worker, or
 the GUI thread for "Clear"). The listener here only appends to a deque and,
 at most once per batch, posts a queued call to the GUI thread
 (``QMetaObject.invokeMethod``, a queued connection; see ``qtcompat`` for why
-not ``Signal.emit``); everything else happens on the GUI thread. A short single-shot timer then drains the deque, so a burst of
-1,000 requests/s becomes ~20 model updates/s instead of 1,000 repaints.
+not ``Signal.emit``); everything else happens on the GUI thread. A short
+single-shot timer then drains the deque, so a burst of 1,000 requests/s
+becomes ~20 model updates/s instead of 1,000 repaints.
 """
 
 from __future__ import annotations

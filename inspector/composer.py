@@ -12,16 +12,37 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QThreadPool, Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QHBoxLayout, QLineEdit,
-    QPlainTextEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.checks import PROVIDERS
 from mockserver.compose import (
-    BROWSER, DEFAULT_PROVIDERS, DEFAULT_VERSION, NODE, BtoaRefused, ComposedRequest, SendError, SendResult,
-    compose_beacon, send,
+    BROWSER,
+    DEFAULT_PROVIDERS,
+    DEFAULT_VERSION,
+    NODE,
+    BtoaRefused,
+    ComposedRequest,
+    SendError,
+    SendResult,
+    compose_beacon,
+    send,
 )
 from mockserver.text import printable
 
@@ -183,7 +204,7 @@ class ComposerDialog(QDialog):
             self._say(self.refusal or "", s.invalid)
         self.send_button.setEnabled(self.job is None or self.job.done)
 
-    def _say(self, text: str, colour) -> None:  # noqa: ANN001 - a QColor
+    def _say(self, text: str, colour: QColor) -> None:
         self.outcome.setText(text)
         pal = self.outcome.palette()
         pal.setColor(self.outcome.foregroundRole(), colour)

@@ -14,10 +14,24 @@ from datetime import datetime
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHBoxLayout, QLineEdit, QListWidget,
-    QListWidgetItem, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyledItemDelegate,
-    QStyleOptionViewItem, QTabWidget,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.beacon import Beacon
@@ -143,8 +157,8 @@ class DetailPane(QWidget):
         top.addWidget(self.title, 1)
         self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
         self.copy_url_button = self._button("Copy URL", "Copy the full URL as it arrived (raw payload)", self.copy_url)
-        self.copy_curl_button = self._button("Copy curl", "Copy a curl command that sends this request to the mock again",
-                                             self.copy_curl)
+        self.copy_curl_button = self._button(
+            "Copy curl", "Copy a curl command that sends this request to the mock again", self.copy_curl)
         self.copy_record_button = self._button("Copy record", "Copy the whole record as JSON", self.copy_record)
         for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button, self.copy_record_button):
             top.addWidget(button)

@@ -294,7 +294,7 @@ class BeaconTableModel(QAbstractTableModel):
         # Sorted by a value: move the new rows into place by binary insertion
         # (a full re-sort of 100,000 rows per batch would stall the GUI).
         shown, keys = self._shown[:first], self._keys[:first]
-        for i, k in zip(accepted, self._sort_keys(accepted)):
+        for i, k in zip(accepted, self._sort_keys(accepted), strict=True):
             at = bisect_right(keys, k)
             keys.insert(at, k)
             shown.insert(at, i)
@@ -463,7 +463,8 @@ class BeaconTableModel(QAbstractTableModel):
         old_rows = [self._shown[i.row()] if 0 <= i.row() < len(self._shown) else None for i in old]
         self._shown, self._keys = shown, keys
         where = {row: n for n, row in enumerate(shown)}
-        new = [self.index(where[r], i.column()) if r in where else QModelIndex() for r, i in zip(old_rows, old)]
+        new = [self.index(where[r], i.column()) if r in where else QModelIndex()
+               for r, i in zip(old_rows, old, strict=True)]
         self.changePersistentIndexList(old, new)
         emit(self.layoutChanged)
 
@@ -514,13 +515,13 @@ class BeaconTableModel(QAbstractTableModel):
 
     # -- Qt model API -------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt's signature
         return 0 if parent.isValid() else len(self._shown)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt's signature
         return 0 if parent.isValid() else COLUMN_COUNT
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < COLUMN_COUNT:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

@@ -23,13 +23,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from mockserver.screenshot import VIEWS, shown_view
 
-FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=UTC)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
 THEMES = ("light", "dark")
 MIN_SIZE = (640, 400)
@@ -202,14 +202,13 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
             select: int | None, theme: str, redact: bool, view: str, compare: tuple[int, int] | None,
             presentation: bool, tab: int) -> Path:
     from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
 
     from mockserver.recorder import Recorder
     from mockserver.store import BeaconStore, StoreError
 
     from .app import build_window, create_application
     from .demo import fill_demo
-
-    from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()

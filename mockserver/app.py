@@ -194,7 +194,7 @@ class BeaconFastPath:
             if raw is None:
                 return self.inner(environ, start_response)
             response = answer(raw)
-        except Exception as exc:  # the same answers Flask's error handlers give
+        except Exception as exc:  # noqa: BLE001 - the same answers Flask's error handlers give
             response = self.on_error(exc, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         if isinstance(response, _Constant):
             start_response(response.status, list(response.headers))

@@ -23,8 +23,16 @@ from typing import Any, NoReturn, TextIO
 
 from . import __version__
 from .beacon import Beacon
-from .config import (DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, DISPLAY_NAME, ENV_DB, ENV_HOME,
-                     default_db, is_loopback)
+from .config import (
+    DEFAULT_HOST,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_PORT,
+    DISPLAY_NAME,
+    ENV_DB,
+    ENV_HOME,
+    default_db,
+    is_loopback,
+)
 from .routing import chromium_command_line, hosts_file_line
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError, StoreEvent
@@ -312,7 +320,8 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
              f"  HTTP      {listening.http_url}/telemetry"]
     if listening.https_url and listening.spki_pin:
         lines += [
-            f"  HTTPS     {listening.https_url}/telemetry  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
+            f"  HTTPS     {listening.https_url}/telemetry"
+            "  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
             f"  SPKI pin  {listening.spki_pin}",
             f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
         ]

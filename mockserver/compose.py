@@ -87,7 +87,8 @@ def beacon_payload(version: str = DEFAULT_VERSION, providers: Iterable[str] = DE
     on = set(providers)
     unknown = sorted(on - set(PROVIDERS))
     if unknown:
-        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; refine reports {', '.join(PROVIDERS)}")
+        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; "
+                         f"refine reports {', '.join(PROVIDERS)}")
     payload: dict[str, Any] = {
         "providers": {name: name in on for name in PROVIDERS},
         "version": version,

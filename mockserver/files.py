@@ -9,8 +9,8 @@ the folder is synced after the rename so the new name survives a power cut.
 
 from __future__ import annotations
 
-import logging
 import errno
+import logging
 import os
 import re
 import secrets

@@ -26,7 +26,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -615,9 +615,9 @@ def started_at(entry: dict[str, Any]) -> datetime | str:
     except ValueError:
         return f"startedDateTime {shown} is not an ISO 8601 date"
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         return f"startedDateTime {shown} is out of range (before 0001-01-01 or after 9999-12-31 in UTC)"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, judge, write_junit
 from .text import plural
+from .verdict import Expectation, ExpectationError, FieldCheck, judge, write_junit
 
 DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"

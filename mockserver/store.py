@@ -62,7 +62,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _row(beacon: Beacon) -> tuple[Any, ...]:
     """The INSERT parameters for ``beacon``: its summary columns and its JSON."""
     summary = beacon.summary()
-    values = [v if v is None or c == "session" else str(v) for c, v in zip(_SUMMARY_COLUMNS, summary[1:])]
+    values = [v if v is None or c == "session" else str(v) for c, v in zip(_SUMMARY_COLUMNS, summary[1:], strict=True)]
     # The row id is the record id; the stored JSON leaves it null and
     # readers fill it in, so one INSERT is all a record takes.
     return (*values, beacon.to_json())
@@ -379,7 +379,7 @@ class BeaconStore:
                         self._insert(item)
                     conn.execute("COMMIT")
                     return
-                except Exception:
+                except Exception:  # noqa: BLE001 - whatever failed, each record is retried on its own below
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     for item in batch:
@@ -392,7 +392,7 @@ class BeaconStore:
                     item.beacon.id = None
                     item.error = StoreError(self._explain(exc))
                     item.error.__cause__ = exc
-                except Exception as exc:  # annotate or serialisation: that record's caller hears it
+                except Exception as exc:  # noqa: BLE001 - annotate or serialisation: that record's caller hears it
                     item.beacon.id = None
                     item.error = exc
         except sqlite3.Error as exc:  # ROLLBACK itself failed (closed database)

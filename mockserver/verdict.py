@@ -12,7 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -300,7 +300,7 @@ def write_junit(path: str | Path, *, name: str, verdict: Verdict | None, seconds
     testsuite = ET.SubElement(root, "testsuite", {
         "name": suite, "tests": "1", "failures": "1" if failed else "0", "errors": "1" if error else "0",
         "skipped": "0", "time": f"{seconds:.3f}",
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
     })
     case = ET.SubElement(testsuite, "testcase", {"classname": suite, "name": _xml_safe(name),
                                                  "time": f"{seconds:.3f}"})

@@ -19,16 +19,15 @@ from pathlib import Path
 from typing import TextIO
 
 from .beacon import Beacon
-from .browser import (BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser,
-                      launch_routed_browser)
+from .browser import BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser, launch_routed_browser
 from .config import ENV_BROWSER
 from .jsontext import dumps_strict
 from .probe import UNPROVEN, RouteNotProven
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, write_junit
 from .text import plural
+from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, write_junit
 
 DEFAULT_WITHIN = 5.0
 DEFAULT_LOAD_TIMEOUT = 30.0
@@ -290,8 +289,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     def could_not_run(reason: str) -> int:
         print(f"{prog}: {reason}", file=sys.stderr, flush=True)
         if args.json:
-            print(dumps_strict({"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}, ensure_ascii=True),
-                  flush=True)
+            failure = {"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}
+            print(dumps_strict(failure, ensure_ascii=True), flush=True)
         if args.junit:
             _write_junit_safely(args.junit, test_name, None, time.monotonic() - started, error=reason)
         return 2

@@ -14,11 +14,11 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["TELEMETRY_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="telemetry-inspector-tests-")
 os.environ.pop("TELEMETRY_INSPECTOR_DB", None)
 
-import pytest  # noqa: E402
+import pytest
 
-from mockserver.server import InspectorServer  # noqa: E402
-from mockserver.store import BeaconStore  # noqa: E402
-from tests.helpers import Journal  # noqa: E402
+from mockserver.server import InspectorServer
+from mockserver.store import BeaconStore
+from tests.helpers import Journal
 
 
 @pytest.fixture
