@@ -34,6 +34,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +129,8 @@ def _peak_rss_mb() -> float:
 def run(work: Path, rounds: int, records: int = 100_000, progress=print) -> dict:
     """Build once, then measure ``rounds`` fresh processes (warm page cache, then cold); medians."""
     db = build(work / f"scale-{records}.sqlite3", records, progress)
-    runs, cold_runs = [], []
+    runs: list[dict[str, Any]] = []
+    cold_runs: list[dict[str, Any]] = []
     for _ in range(rounds):
         for cold, into in ((False, runs), (True, cold_runs)):
             args = [sys.executable, "-m", "bench.scale", str(db)] + (["--cold"] if cold else [])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -50,7 +51,7 @@ class StoreBridge(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
-        self._unsubscribe = store.subscribe(self._listener)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self._listener)
 
     def _listener(self, event: StoreEvent) -> None:
         """Runs on the writer's thread: enqueue, and wake the GUI thread once per batch."""

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
@@ -356,7 +357,8 @@ class MainWindow(QMainWindow):
         self.top_area = top
 
         self.detail = DetailPane(self._http_base)
-        self.optout = OptOutPanel(self.store, self.present, **({"clock": self._clock} if self._clock else {}))
+        clock_option: dict[str, Any] = {"clock": self._clock} if self._clock else {}
+        self.optout = OptOutPanel(self.store, self.present, **clock_option)
         self.optout.recordClicked.connect(self._select_or_say)
         self.optout.recordActivated.connect(self._show_record_details)
         self.optout.stateChanged.connect(self._on_optout_state)
@@ -567,7 +569,7 @@ class MainWindow(QMainWindow):
         self.follow_box.setChecked(self.follow_action.isChecked())
         self.follow_box.toggled.connect(self.follow_action.setChecked)
         self.follow_action.toggled.connect(self.follow_box.setChecked)
-        self.follow_action.toggled.connect(lambda on: on and self._on_rows_appended(1))
+        self.follow_action.toggled.connect(lambda on: self._on_rows_appended(1) if on else None)
         self.toolbar.addWidget(self.follow_box)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.new_session_action)
@@ -1213,7 +1215,7 @@ class MainWindow(QMainWindow):
 
             job.progressed.connect(progressed)
             job.finished.connect(finished)
-            job.progress_dialog = dialog  # type: ignore[attr-defined]
+            job.progress_dialog = dialog  # type: ignore[attr-defined]  # the dialog lives as long as its job
         return job.start(self.pool)
 
     # -- export -----------------------------------------------------------------
@@ -1369,7 +1371,7 @@ class MainWindow(QMainWindow):
 
     def _remember_last_id(self) -> None:
         try:
-            self._before_send = self.store.last_id()
+            self._before_send: int | None = self.store.last_id()
         except StoreError:
             self._before_send = None
 
@@ -1455,7 +1457,7 @@ class MainWindow(QMainWindow):
             if not target.parent.is_dir():
                 raise OSError(f"no folder {target.parent}")
             temp = target.with_name(f".{target.name}.part")
-            if not image.save(str(temp), "PNG"):
+            if not image.save(str(temp), b"PNG"):
                 raise OSError(f"cannot write {temp}")
             os.replace(temp, target)
             return str(target)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeAlias
 
 from . import __version__
 from .beacon import Beacon
@@ -60,8 +60,12 @@ class _Parser(argparse.ArgumentParser):
         #: defaults of the options this parser shares with the top level (see add_shared_argument)
         self.shared_defaults: dict[str, Any] = {}
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+#: what ``add_subparsers`` gives each module's ``add_command`` (its parsers are ``_Parser``)
+CommandParsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _TopParser(_Parser):
@@ -72,8 +76,9 @@ class _TopParser(_Parser):
     naming the command, exit 2, instead of being silently ignored.
     """
 
-    commands: argparse._SubParsersAction  # type: ignore[type-arg]
+    commands: CommandParsers
 
+    # Ignored override: argparse's overloads; the CLI calls only this form.
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)

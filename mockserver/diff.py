@@ -18,10 +18,13 @@ import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .beacon import STATUSES, Beacon
 from .jsontext import dumps_strict, key_path
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _MISSING: Any = object()  # "no such field", distinct from JSON null
@@ -171,7 +174,7 @@ def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime
 
 # -- the command -----------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``diff``."""
     from .cli import add_db_option, record_id
 

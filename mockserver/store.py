@@ -300,7 +300,8 @@ class BeaconStore:
 
         with self._write_lock:
             cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
-            session = int(cur.lastrowid)
+            session = cur.lastrowid
+            assert session is not None  # set by every INSERT
             if make_current:
                 self.session = session
         if make_current:
@@ -363,7 +364,8 @@ class BeaconStore:
         except UnicodeEncodeError:
             item.row = _utf8_row(item.row)
             cur = self._conn.execute(_INSERT, item.row)
-        beacon.id = int(cur.lastrowid)
+        assert cur.lastrowid is not None  # set by every INSERT
+        beacon.id = cur.lastrowid
         item.stored = True
 
     def _commit(self, batch: list[_Pending]) -> None:

@@ -61,7 +61,7 @@ class Expectation:
             return "no request"
         if self.mode == "any":
             return "at least one request"
-        return f"exactly {plural(self.count, 'request')}"
+        return f"exactly {plural(self.count or 0, 'request')}"
 
     def __str__(self) -> str:
         return str(self.count) if self.mode == "exactly" else self.mode

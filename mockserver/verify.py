@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .beacon import Beacon
 from .browser import BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser, launch_routed_browser
@@ -28,6 +28,9 @@ from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
 from .text import plural
 from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, write_junit
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 DEFAULT_WITHIN = 5.0
 DEFAULT_LOAD_TIMEOUT = 30.0
@@ -223,7 +226,7 @@ def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: b
 
 # -- the command -------------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``verify URL``."""
     parser = subparsers.add_parser(
         "verify", help="load a page in a routed headless browser and check what it sent (exit 0/1/2)",
