@@ -229,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     sections = set(args.only.split(","))
     work = Path(tempfile.mkdtemp(prefix="telemetry-bench-"))
     report: dict = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    md = [f"Machine: {report['machine']}. Run: `python3 -m bench{' ' + ' '.join(argv or sys.argv[1:]) if (argv or sys.argv[1:]) else ''}`, "
+    run_args = argv or sys.argv[1:]
+    md = [f"Machine: {report['machine']}. Run: `python3 -m bench{' ' + ' '.join(run_args) if run_args else ''}`, "
           f"{report['date']}.", ""]
     print(md[0], flush=True)
     try:
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 result = gui.run(work, args.rounds, progress=lambda s: print(s, flush=True),
                                  phase_scale=phase_scale)
-            except Exception as exc:  # the window is another team's work in progress: say so, go on
+            except Exception as exc:  # noqa: BLE001 - the window is another team's work in progress: say so, go on
                 report["gui"] = {"error": repr(exc)}
                 md += ["### The window", "", f"TODO: not measured in this run: {exc!r}", ""]
             else:

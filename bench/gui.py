@@ -73,7 +73,7 @@ def _start_probe(work: Path) -> tuple[subprocess.Popen, float, int]:
     proc = subprocess.Popen([sys.executable, "-m", "bench.gui_probe", str(work)], cwd=ROOT, env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     shown = port = None
-    for line in proc.stdout:  # type: ignore[union-attr]
+    for line in proc.stdout:  # type: ignore[union-attr]  # stdout=PIPE
         if line.startswith("SHOWN "):
             shown = float(line.split()[1]) - started
         elif line.startswith("PORT "):

@@ -103,7 +103,9 @@ def main() -> int:
 
     def shown() -> None:
         print(f"SHOWN {time.time():.6f}", flush=True)
-        print(f"PORT {server.listening.port}", flush=True)
+        listening = server.listening
+        assert listening is not None  # started before the window shows
+        print(f"PORT {listening.port}", flush=True)
 
     QTimer.singleShot(0, shown)
     stop = threading.Event()

@@ -134,6 +134,7 @@ def run_python(url: str, mix: list[Request], *, seconds: float | None = None, co
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
     context = None
     if parts.scheme == "https":
         context = ssl.create_default_context()
@@ -147,8 +148,8 @@ def run_python(url: str, mix: list[Request], *, seconds: float | None = None, co
     def client(index: int) -> None:
         def connect() -> http.client.HTTPConnection:
             if context:
-                return http.client.HTTPSConnection(parts.hostname, parts.port, timeout=30, context=context)
-            return http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                return http.client.HTTPSConnection(host, parts.port, timeout=30, context=context)
+            return http.client.HTTPConnection(host, parts.port, timeout=30)
 
         conn = connect()
         sent = ok = other = errors = 0

@@ -32,8 +32,9 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +51,7 @@ def build(path: Path, records: int = 100_000, progress=print) -> Path:
         return path
     mix = build_mix(1000, seed=60)
     store = BeaconStore(path)
-    start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
     conn = store._conn  # bulk load: the store's own row format, one transaction
     conn.execute("BEGIN")
     for n in range(records):
@@ -128,7 +129,8 @@ def _peak_rss_mb() -> float:
 def run(work: Path, rounds: int, records: int = 100_000, progress=print) -> dict:
     """Build once, then measure ``rounds`` fresh processes (warm page cache, then cold); medians."""
     db = build(work / f"scale-{records}.sqlite3", records, progress)
-    runs, cold_runs = [], []
+    runs: list[dict[str, Any]] = []
+    cold_runs: list[dict[str, Any]] = []
     for _ in range(rounds):
         for cold, into in ((False, runs), (True, cold_runs)):
             args = [sys.executable, "-m", "bench.scale", str(db)] + (["--cold"] if cold else [])

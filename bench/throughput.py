@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .load import WRK, LoadResult, run_python, run_wrk
 from .mix import Request
@@ -102,8 +103,9 @@ def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
         args = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--db", str(db)]
         args += ["--https-port", "0"] if scheme == "https" else ["--no-https"]
         with open(log, "w") as out:
-            proc = subprocess.Popen(args, cwd=tree, env={**_env(home), "PYTHONPATH": str(tree)}, stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc: subprocess.Popen[str] = subprocess.Popen(
+                args, cwd=tree, env={**_env(home), "PYTHONPATH": str(tree)}, stdout=out, stderr=subprocess.STDOUT,
+                text=True)
         pattern = r"HTTPS +https://127\.0\.0\.1:(\d+)/" if scheme == "https" else r"HTTP +http://127\.0\.0\.1:(\d+)/"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -233,7 +235,7 @@ def summarise(runs: list[Run]) -> dict:
     """Medians per target and scheme, ratios, loss totals."""
     out: dict = {}
     for scheme in sorted({r.scheme for r in runs}):
-        table = {}
+        table: dict[str, dict[str, Any]] = {}
         for kind in TARGETS:
             mine = [r for r in runs if r.scheme == scheme and r.target == kind]
             if not mine:

@@ -24,6 +24,7 @@ could not answer: the number to keep small.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -88,7 +89,7 @@ def probe(db: Path, work: Path, started: float) -> dict:
 
     bar = table.verticalScrollBar()
     rng = random.Random(6)
-    scroll = [timed(lambda v=rng.randrange(bar.maximum() + 1): bar.setValue(v)) for _ in range(40)]
+    scroll = [timed(functools.partial(bar.setValue, rng.randrange(bar.maximum() + 1))) for _ in range(40)]
 
     def filtered(text: str) -> float:
         window.filter_edit.setText(text)

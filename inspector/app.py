@@ -59,7 +59,7 @@ def create_application(argv: list[str] | None = None):
         # only what came later: 5-15 ms instead of ~45 ms with 12,000 rows loaded, so the window is
         # not frozen that long under a burst of requests.
         gc.freeze()
-    app.setWindowIcon(app_icon())
+    QApplication.setWindowIcon(app_icon())
     return app
 
 

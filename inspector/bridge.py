@@ -4,14 +4,16 @@ The store calls its listeners on whichever thread wrote (a cheroot worker, or
 the GUI thread for "Clear"). The listener here only appends to a deque and,
 at most once per batch, posts a queued call to the GUI thread
 (``QMetaObject.invokeMethod``, a queued connection; see ``qtcompat`` for why
-not ``Signal.emit``); everything else happens on the GUI thread. A short single-shot timer then drains the deque, so a burst of
-1,000 requests/s becomes ~20 model updates/s instead of 1,000 repaints.
+not ``Signal.emit``); everything else happens on the GUI thread. A short
+single-shot timer then drains the deque, so a burst of 1,000 requests/s
+becomes ~20 model updates/s instead of 1,000 repaints.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
@@ -49,7 +51,7 @@ class StoreBridge(QObject):
         self._timer.setSingleShot(True)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.drain)
-        self._unsubscribe = store.subscribe(self._listener)
+        self._unsubscribe: Callable[[], None] | None = store.subscribe(self._listener)
 
     def _listener(self, event: StoreEvent) -> None:
         """Runs on the writer's thread: enqueue, and wake the GUI thread once per batch."""

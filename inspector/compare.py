@@ -12,7 +12,14 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QPushButton, QStackedWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QHBoxLayout,
+    QPushButton,
+    QStackedWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.beacon import Beacon
@@ -117,7 +124,8 @@ class ComparePanel(QWidget):
 
     def paths(self) -> list[str]:
         """The changed paths as listed (for tests)."""
-        return [self.tree.topLevelItem(i).text(1) for i in range(self.tree.topLevelItemCount())]
+        items = (self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount()))
+        return [item.text(1) for item in items if item is not None]
 
     def refresh_theme(self) -> None:
         """Re-colour after a palette change."""

@@ -11,17 +11,39 @@ so does the composer: it says why instead.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from PySide6.QtCore import QThreadPool, Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QDialog, QDialogButtonBox, QFormLayout, QGridLayout, QHBoxLayout, QLineEdit,
-    QPlainTextEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.checks import PROVIDERS
 from mockserver.compose import (
-    BROWSER, DEFAULT_PROVIDERS, DEFAULT_VERSION, NODE, BtoaRefused, ComposedRequest, SendError, SendResult,
-    compose_beacon, send,
+    BROWSER,
+    DEFAULT_PROVIDERS,
+    DEFAULT_VERSION,
+    NODE,
+    BtoaRefused,
+    ComposedRequest,
+    SendError,
+    SendResult,
+    compose_beacon,
+    send,
 )
 from mockserver.text import printable
 
@@ -51,7 +73,7 @@ class ComposerDialog(QDialog):
         self.refusal: str | None = None
         self.job: Job | None = None
         self.sent_url: str | None = None
-        self.result: SendResult | None = None
+        self.result: SendResult | None = None  # type: ignore[assignment]  # hides QDialog.result(), which nothing calls
         self.resize(780, 580)
 
         layout = QVBoxLayout(self)
@@ -143,14 +165,14 @@ class ComposerDialog(QDialog):
 
         for widget in (self.version, self.project_id, self.referer):
             widget.textChanged.connect(self.update_preview)
-        for box in (*self.providers.values(), self.send_project, self.browser, self.node):
-            box.toggled.connect(self.update_preview)
+        for toggle in (*self.providers.values(), self.send_project, self.browser, self.node):
+            toggle.toggled.connect(self.update_preview)
         self.resources.valueChanged.connect(self.update_preview)
         self.update_preview()
 
     # -- composing ------------------------------------------------------------
 
-    def inputs(self) -> dict[str, object]:
+    def inputs(self) -> dict[str, Any]:
         """The compose_beacon() arguments the form describes."""
         return {
             "version": self.version.text(),
@@ -166,7 +188,7 @@ class ComposerDialog(QDialog):
         self.request, self.refusal = None, None
         s = theme.scheme()
         try:
-            self.request = compose_beacon(**self.inputs())  # type: ignore[arg-type]
+            self.request = compose_beacon(**self.inputs())
         except BtoaRefused as exc:
             self.refusal = f"Not sent: {exc}"
         except ValueError as exc:
@@ -183,7 +205,7 @@ class ComposerDialog(QDialog):
             self._say(self.refusal or "", s.invalid)
         self.send_button.setEnabled(self.job is None or self.job.done)
 
-    def _say(self, text: str, colour) -> None:  # noqa: ANN001 - a QColor
+    def _say(self, text: str, colour: QColor) -> None:
         self.outcome.setText(text)
         pal = self.outcome.palette()
         pal.setColor(self.outcome.foregroundRole(), colour)

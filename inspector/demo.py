@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mockserver.capture import RawRequest
@@ -103,7 +103,7 @@ def fill_demo(store: BeaconStore, now: datetime | None = None, *, part: slice = 
 
     Pass the same ``recorder`` for the parts of one demo, so duplicates are detected across them.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     recorder = recorder or Recorder(store)
     requests = demo_requests()[part]
     for seconds, raw in requests:

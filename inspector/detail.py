@@ -11,13 +11,27 @@ import re
 from collections.abc import Callable
 from datetime import datetime
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFrame, QHBoxLayout, QLineEdit, QListWidget,
-    QListWidgetItem, QPlainTextEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyledItemDelegate,
-    QStyleOptionViewItem, QTabWidget,
-    QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QFrame,
+    QHBoxLayout,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.beacon import Beacon
@@ -85,12 +99,12 @@ class WrappingDelegate(QStyledItemDelegate):
         super().__init__(view)
         self._view = view
 
-    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex) -> None:  # noqa: N802
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:  # noqa: N802
         super().initStyleOption(option, index)
         if option.text:
             option.text = breakable(option.text)  # painted only: the item's own text is unchanged
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
         base = super().sizeHint(option, index)
         text = index.data(Qt.ItemDataRole.DisplayRole)
         text = breakable(str(text)) if text else text
@@ -143,8 +157,8 @@ class DetailPane(QWidget):
         top.addWidget(self.title, 1)
         self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
         self.copy_url_button = self._button("Copy URL", "Copy the full URL as it arrived (raw payload)", self.copy_url)
-        self.copy_curl_button = self._button("Copy curl", "Copy a curl command that sends this request to the mock again",
-                                             self.copy_curl)
+        self.copy_curl_button = self._button(
+            "Copy curl", "Copy a curl command that sends this request to the mock again", self.copy_curl)
         self.copy_record_button = self._button("Copy record", "Copy the whole record as JSON", self.copy_record)
         for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button, self.copy_record_button):
             top.addWidget(button)
@@ -404,13 +418,10 @@ class DetailPane(QWidget):
 
     def collected_rows(self) -> list[tuple[str, str, str, str, str]]:
         """(section, field, value, source, explanation) as displayed."""
-        rows = []
-        for i in range(self.collected.topLevelItemCount()):
-            section = self.collected.topLevelItem(i)
-            for j in range(section.childCount()):
-                child = section.child(j)
-                rows.append((section.text(0), child.text(0), child.text(1), child.text(2), child.text(3)))
-        return rows
+        sections = (self.collected.topLevelItem(i) for i in range(self.collected.topLevelItemCount()))
+        return [(section.text(0), child.text(0), child.text(1), child.text(2), child.text(3))
+                for section in sections if section is not None
+                for child in (section.child(j) for j in range(section.childCount())) if child is not None]
 
     def issue_texts(self) -> list[str]:
         """Problems then notes, as displayed."""

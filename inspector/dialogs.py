@@ -8,14 +8,27 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QButtonGroup, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QGridLayout,
-    QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
 )
-
-from mockserver.export import EXTENSIONS, FORMATS
 
 from mockserver import __version__
 from mockserver.config import DISPLAY_NAME, REFINE_HOST
+from mockserver.export import EXTENSIONS, FORMATS
 from mockserver.routing import QUIET_CHROMIUM_FLAGS, chromium_command_line, chromium_routing_flags, hosts_file_line
 from mockserver.server import Listening
 
@@ -262,7 +275,7 @@ class ExportDialog(QDialog):
             return f"No folder {target.parent}."
         return None
 
-    def accept(self) -> None:  # noqa: D102 - QDialog override
+    def accept(self) -> None:
         problem = self.problem()
         if problem:
             self.message.setText(problem)

@@ -90,7 +90,7 @@ class Job(QObject):
             outcome = ("cancelled", None)
         except self._expected as exc:
             outcome = ("error", one_line(exc))
-        except Exception as exc:  # noqa: BLE001 - a bug must reach the user as a message, not kill a thread
+        except Exception as exc:  # a bug must reach the user as a message, not kill a thread
             log.exception("%s failed", self.title)
             outcome = ("error", f"{type(exc).__name__}: {one_line(exc)}")
         with self._lock:

@@ -96,7 +96,7 @@ class _Descending:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, _Descending) and other.key == self.key
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # compared by value, mutable: not hashable
 
 
 class Column:
@@ -198,7 +198,7 @@ class BeaconTableModel(QAbstractTableModel):
         self._hay = None  # made on the first text filter: opening 100,000 rows need not wait for it
         self._hay_partial = []
         self._hay_maskable = None
-        self._last_id = rows[-1].id if rows else 0
+        self._last_id = (rows[-1].id or 0) if rows else 0
         self._ok = sum(1 for s in rows if s.status == "ok")
         self._invalid = len(rows) - self._ok
         self._shown = self._order(self._accepted(range(len(rows))))
@@ -268,7 +268,7 @@ class BeaconTableModel(QAbstractTableModel):
         if self._hay_maskable is not None:
             self._hay_maskable = [self._hay_maskable[i] for i in keep]
         for s in removed:
-            self._masked.pop(s.id, None)  # type: ignore[arg-type]
+            self._masked.pop(s.id, None)  # type: ignore[arg-type]  # stored summaries have ids
         ok = sum(1 for s in removed if s.status == "ok")
         self._ok -= ok
         self._invalid -= len(removed) - ok
@@ -294,7 +294,7 @@ class BeaconTableModel(QAbstractTableModel):
         # Sorted by a value: move the new rows into place by binary insertion
         # (a full re-sort of 100,000 rows per batch would stall the GUI).
         shown, keys = self._shown[:first], self._keys[:first]
-        for i, k in zip(accepted, self._sort_keys(accepted)):
+        for i, k in zip(accepted, self._sort_keys(accepted), strict=True):
             at = bisect_right(keys, k)
             keys.insert(at, k)
             shown.insert(at, i)
@@ -308,11 +308,11 @@ class BeaconTableModel(QAbstractTableModel):
         if text is not None:
             self._text = text.casefold().split()
         if kind is not False:
-            self._kind = kind or None  # type: ignore[assignment]
+            self._kind = kind or None  # type: ignore[assignment]  # not False here: str or None
         if status is not False:
-            self._status = status or None  # type: ignore[assignment]
+            self._status = status or None  # type: ignore[assignment]  # not False here: str or None
         if session is not False:
-            self._session = session  # type: ignore[assignment]
+            self._session = session
         self.beginResetModel()
         self._shown = self._order(self._accepted(range(len(self._rows))))
         self.endResetModel()
@@ -357,9 +357,9 @@ class BeaconTableModel(QAbstractTableModel):
         """``s`` as displayed: redacted when redaction is on."""
         if self._redactor is None:
             return s
-        masked = self._masked.get(s.id)  # type: ignore[arg-type]
+        masked = self._masked.get(s.id)  # type: ignore[arg-type]  # stored summaries have ids
         if masked is None:
-            masked = self._masked[s.id] = self._redactor.redact_summary(s)  # type: ignore[index]
+            masked = self._masked[s.id] = self._redactor.redact_summary(s)  # type: ignore[index]  # has an id
         return masked
 
     def _maskable_search_text(self, rows: Iterable[Summary]) -> list[str]:
@@ -390,6 +390,7 @@ class BeaconTableModel(QAbstractTableModel):
         """What the filter searches, in its two parts: the values as displayed."""
         if self._hay is None:
             self.prepare_search_text(len(self._rows))
+        assert self._hay is not None  # made just above
         if self._hay_maskable is None:
             self._hay_maskable = self._maskable_search_text(self._rows)
         return self._hay, self._hay_maskable
@@ -463,7 +464,8 @@ class BeaconTableModel(QAbstractTableModel):
         old_rows = [self._shown[i.row()] if 0 <= i.row() < len(self._shown) else None for i in old]
         self._shown, self._keys = shown, keys
         where = {row: n for n, row in enumerate(shown)}
-        new = [self.index(where[r], i.column()) if r in where else QModelIndex() for r, i in zip(old_rows, old)]
+        new = [self.index(where[r], i.column()) if r in where else QModelIndex()
+               for r, i in zip(old_rows, old, strict=True)]
         self.changePersistentIndexList(old, new)
         emit(self.layoutChanged)
 
@@ -484,7 +486,7 @@ class BeaconTableModel(QAbstractTableModel):
 
     def record_id(self, row: int) -> int:
         """The record id shown at ``row``."""
-        return self._rows[self._shown[row]].id  # type: ignore[return-value]
+        return self._rows[self._shown[row]].id  # type: ignore[return-value]  # stored rows have ids
 
     def row_of(self, record_id: int) -> int | None:
         """The row showing ``record_id`` (None when filtered out or unknown)."""
@@ -514,13 +516,13 @@ class BeaconTableModel(QAbstractTableModel):
 
     # -- Qt model API -------------------------------------------------------
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008 - Qt's signature
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt's signature
         return 0 if parent.isValid() else len(self._shown)
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008 - Qt's signature
         return 0 if parent.isValid() else COLUMN_COUNT
 
-    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802 - Qt override
         if orientation != Qt.Orientation.Horizontal or not 0 <= section < COLUMN_COUNT:
             return None
         if role == Qt.ItemDataRole.DisplayRole:

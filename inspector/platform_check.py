@@ -89,7 +89,8 @@ def display_problem(environ: Mapping[str, str] | None = None, platform: str | No
         problems.append((kind, problem))
     # All failed: report the one the user pointed at (its display variable is set), X11 first.
     wanted = [p for kind, p in problems if env.get("DISPLAY" if kind == "xcb" else "WAYLAND_DISPLAY")]
-    return (wanted or [p for _, p in problems] or [None])[-1]
+    shown = wanted or [p for _, p in problems]
+    return shown[-1] if shown else None
 
 
 def offscreen_note(environ: Mapping[str, str] | None = None) -> str | None:

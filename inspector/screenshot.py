@@ -23,13 +23,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from mockserver.screenshot import VIEWS, shown_view
 
-FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=timezone.utc)
+FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=UTC)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
 THEMES = ("light", "dark")
 MIN_SIZE = (640, 400)
@@ -90,8 +90,8 @@ class _DemoDate(date):
     window sizes the Time column from it (time-only cells today, dated ones otherwise)."""
 
     @classmethod
-    def today(cls) -> date:
-        return FIXED_NOW.date()
+    def today(cls) -> _DemoDate:
+        return cls(FIXED_NOW.year, FIXED_NOW.month, FIXED_NOW.day)
 
 
 @contextmanager
@@ -110,14 +110,14 @@ def _pinned_time(demo: bool) -> Iterator[None]:
     old_now, old_date = capture.utc_now, models.date
     os.environ["TZ"] = "UTC"
     time.tzset()
-    capture.utc_now = lambda: FIXED_NOW  # type: ignore[assignment]
-    models.date = _DemoDate  # type: ignore[misc]
+    capture.utc_now = lambda: FIXED_NOW
+    models.date = _DemoDate  # type: ignore[misc]  # the table's "today", pinned for the picture
     _local_time.cache_clear()
     try:
         yield
     finally:
-        capture.utc_now = old_now  # type: ignore[assignment]
-        models.date = old_date  # type: ignore[misc]
+        capture.utc_now = old_now
+        models.date = old_date  # type: ignore[misc]  # put back
         if old_tz is None:
             os.environ.pop("TZ", None)
         else:
@@ -202,14 +202,13 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
             select: int | None, theme: str, redact: bool, view: str, compare: tuple[int, int] | None,
             presentation: bool, tab: int) -> Path:
     from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
 
     from mockserver.recorder import Recorder
     from mockserver.store import BeaconStore, StoreError
 
     from .app import build_window, create_application
     from .demo import fill_demo
-
-    from PySide6.QtWidgets import QApplication
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()
@@ -227,15 +226,15 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
         if demo:
             fill_demo(store, FIXED_NOW, part=slice(None, DEMO_BEFORE_CHECK if view == "opt-out" else None),
                       recorder=recorder)
-        ids = {s.id for s in store.summaries()}
+        ids = {s.id for s in store.summaries() if s.id is not None}
         where = "the demo data" if demo else str(db)
-        span = f" (ids {min(ids)}–{max(ids)})" if ids else " (it holds no records)"  # type: ignore[type-var]
+        span = f" (ids {min(ids)}–{max(ids)})" if ids else " (it holds no records)"
         if select is not None and select not in ids:
             raise ScreenshotError(f"--select: no record #{select} in {where}{span}")
         for record_id in compare or ():
             if record_id not in ids:
                 raise ScreenshotError(f"--compare: no record #{record_id} in {where}{span}")
-        window = build_window(store, PictureServer(), settings=settings, theme=theme, clock=stopwatch)  # type: ignore[arg-type]
+        window = build_window(store, PictureServer(), settings=settings, theme=theme, clock=stopwatch)  # type: ignore[arg-type]  # a stand-in server
         window.resize(*size)
         window.show()
         _settle(app, window)

@@ -8,10 +8,13 @@ a light and a dark variant chosen by the palette's window lightness.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory, QWidget
+
+W = TypeVar("W", bound=QWidget)
 
 THEMES = ("system", "light", "dark")
 PRESENTATION_SCALE = 1.4  # presentation mode: every text this much larger
@@ -152,7 +155,7 @@ def _derived(scale: float, bold: bool, mono: bool) -> QFont:
     return font
 
 
-def derive_font(widget: QWidget, scale: float = 1.0, *, bold: bool = False, mono: bool = False) -> QWidget:
+def derive_font(widget: W, scale: float = 1.0, *, bold: bool = False, mono: bool = False) -> W:
     """Give ``widget`` a font relative to the application font (bigger, bold, fixed-width),
     remembered so presentation mode can scale it too. Returns ``widget``."""
     widget.setProperty(_FONT_ROLE, [float(scale), bool(bold), bool(mono)])

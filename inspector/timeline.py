@@ -15,10 +15,10 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from PySide6.QtCore import QPoint, QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette
+from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from mockserver.beacon import STATUSES, Summary
@@ -33,13 +33,13 @@ BAR_WIDTH = 6  # pixels per bucket (bar plus gap)
 MIN_DELAY_MS = 150
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
 
 def _micros(text: str) -> int:
     """Microseconds since 1970 of an ISO time, read as :func:`mockserver.diff.timeline_buckets` reads it."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     return (moment - _EPOCH) // _MICROSECOND
 
 
@@ -282,9 +282,9 @@ class TimelineStrip(QWidget):
                 moment = datetime.fromisoformat(s.received_at.replace("Z", "+00:00"))
             except ValueError:
                 continue
-            if bucket.start <= moment and (moment < bucket.end or (last and moment == bucket.end)):
-                if s.id is not None and (best is None or s.id < best):
-                    best = s.id
+            in_bucket = bucket.start <= moment and (moment < bucket.end or (last and moment == bucket.end))
+            if in_bucket and s.id is not None and (best is None or s.id < best):
+                best = s.id
         return best
 
     def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
@@ -295,20 +295,18 @@ class TimelineStrip(QWidget):
         if record_id is not None:
             emit(self.bucketClicked, record_id)
 
-    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)
         if len(self.buckets) != self._bar_count():
             self._start()
 
-    def changeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt override
-        from PySide6.QtCore import QEvent
-
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.FontChange:
             self._apply_height()
         super().changeEvent(event)
 
 
-def _span(delta) -> str:  # noqa: ANN001 - a timedelta
+def _span(delta: timedelta) -> str:
     seconds = delta.total_seconds()
     if seconds < 120:
         return f"{seconds:.0f} s"

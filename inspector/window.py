@@ -18,17 +18,46 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
-    QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage,
-    QKeySequence, QPainter, QPaintEvent, QShortcut,
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QShortcut,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-    QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyle,
-    QTableView, QToolBar, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.beacon import KINDS, STATUSES, Beacon
@@ -192,12 +221,12 @@ class CurrentPageStack(QStackedWidget):
         super().__init__(parent)
         self.currentChanged.connect(lambda _index: self.updateGeometry())
 
-    def sizeHint(self) -> QSize:
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         """The current page's size hint."""
         page = self.currentWidget()
         return page.sizeHint() if page is not None else super().sizeHint()
 
-    def minimumSizeHint(self) -> QSize:
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
         """The current page's minimum size hint."""
         page = self.currentWidget()
         return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
@@ -378,7 +407,8 @@ class MainWindow(QMainWindow):
         self.top_area = top
 
         self.detail = DetailPane(self._http_base)
-        self.optout = OptOutPanel(self.store, self.present, **({"clock": self._clock} if self._clock else {}))
+        clock_option: dict[str, Any] = {"clock": self._clock} if self._clock else {}
+        self.optout = OptOutPanel(self.store, self.present, **clock_option)
         self.optout.recordClicked.connect(self._select_or_say)
         self.optout.recordActivated.connect(self._show_record_details)
         self.optout.stateChanged.connect(self._on_optout_state)
@@ -589,7 +619,7 @@ class MainWindow(QMainWindow):
         self.follow_box.setChecked(self.follow_action.isChecked())
         self.follow_box.toggled.connect(self.follow_action.setChecked)
         self.follow_action.toggled.connect(self.follow_box.setChecked)
-        self.follow_action.toggled.connect(lambda on: on and self._on_rows_appended(1))
+        self.follow_action.toggled.connect(lambda on: self._on_rows_appended(1) if on else None)
         self.toolbar.addWidget(self.follow_box)
         self.toolbar.addSeparator()
         self.toolbar.addAction(self.new_session_action)
@@ -1235,7 +1265,7 @@ class MainWindow(QMainWindow):
 
             job.progressed.connect(progressed)
             job.finished.connect(finished)
-            job.progress_dialog = dialog  # type: ignore[attr-defined]
+            job.progress_dialog = dialog  # type: ignore[attr-defined]  # the dialog lives as long as its job
         return job.start(self.pool)
 
     # -- export -----------------------------------------------------------------
@@ -1391,7 +1421,7 @@ class MainWindow(QMainWindow):
 
     def _remember_last_id(self) -> None:
         try:
-            self._before_send = self.store.last_id()
+            self._before_send: int | None = self.store.last_id()
         except StoreError:
             self._before_send = None
 
@@ -1477,7 +1507,7 @@ class MainWindow(QMainWindow):
             if not target.parent.is_dir():
                 raise OSError(f"no folder {target.parent}")
             temp = target.with_name(f".{target.name}.part")
-            if not image.save(str(temp), "PNG"):
+            if not image.save(str(temp), b"PNG"):
                 raise OSError(f"cannot write {temp}")
             os.replace(temp, target)
             return str(target)
@@ -1606,7 +1636,7 @@ class MainWindow(QMainWindow):
         for browser in browsers:
             try:
                 browser.stop(timeout=5)
-            except Exception:  # noqa: BLE001 - quitting must not fail over a browser that is already gone
+            except Exception:
                 log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
 
 

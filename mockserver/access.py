@@ -22,7 +22,7 @@ import re
 import secrets
 import stat
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,7 @@ class JournalGuard:
     work and holds its worker only for the answer. Other paths pass untouched.
     """
 
-    def __init__(self, inner: Any, token: str | None) -> None:
+    def __init__(self, inner: Callable[[dict[str, Any], Any], Iterable[bytes]], token: str | None) -> None:
         self.inner = inner
         self.token = token
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as WsgiResponse
 from werkzeug.wsgi import get_content_length, get_input_stream
 
 from . import __version__
@@ -186,7 +187,7 @@ class BeaconFastPath:
             app.url_value_preprocessors)) or bool(app.teardown_appcontext_funcs)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        answer = self.routes.get((environ.get("PATH_INFO"), environ.get("REQUEST_METHOD")))
+        answer = self.routes.get((environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")))
         if answer is None or environ.get("SCRIPT_NAME") or self._hooked():
             return self.inner(environ, start_response)
         try:  # reading the request too: nothing a client sends may reach the server's own 500
@@ -194,7 +195,7 @@ class BeaconFastPath:
             if raw is None:
                 return self.inner(environ, start_response)
             response = answer(raw)
-        except Exception as exc:  # the same answers Flask's error handlers give
+        except Exception as exc:  # noqa: BLE001 - the same answers Flask's error handlers give
             response = self.on_error(exc, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
         if isinstance(response, _Constant):
             start_response(response.status, list(response.headers))
@@ -439,7 +440,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         raw = _raw_request()
         beacon, too_big = record(raw)
         if too_big or raw.problem:  # cut, or its framing broken: 413/414 or 400, not a 404
-            return refused(beacon, too_big)  # type: ignore[return-value]
+            return refused(beacon, too_big)  # type: ignore[return-value]  # cut or misframed: always refused
         if request.method == "OPTIONS":  # a CORS preflight: allow it, but it is on the record
             return Response(status=204, headers={**_CORS, "Access-Control-Allow-Methods": "GET, POST",
                                                  "Access-Control-Allow-Headers": "*"})
@@ -464,9 +465,10 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         return _store_failed(exc)
 
     @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:
+    def unexpected(exc: Exception) -> WsgiResponse:
         return _unexpected(exc, request.method, request.path)
 
+    # Flask's documented way to add WSGI middleware (mypy sees wsgi_app as a method):
     app.wsgi_app = JournalGuard(app.wsgi_app, journal_token)  # type: ignore[method-assign]
     app.wsgi_app = BeaconFastPath(app, fast_routes, _answer_error)  # type: ignore[method-assign]
     return app
@@ -477,7 +479,7 @@ def _store_failed(exc: StoreError) -> Response:
     return _error(f"not recorded: {exc}", 503)
 
 
-def _unexpected(exc: Exception, method: str, path: str) -> Response:
+def _unexpected(exc: Exception, method: str, path: str) -> WsgiResponse:
     if isinstance(exc, HTTPException) and (exc.code or 500) < 500:
         return exc.get_response()
     # Never a 500: say what happened; the request itself is already kept
@@ -486,7 +488,7 @@ def _unexpected(exc: Exception, method: str, path: str) -> Response:
     return _error(f"inspector error: {type(exc).__name__}: {exc}", 400)
 
 
-def _answer_error(exc: Exception, method: str, path: str) -> Response:
+def _answer_error(exc: Exception, method: str, path: str) -> WsgiResponse:
     """What Flask's error handlers answer for an exception out of a recorded endpoint."""
     if isinstance(exc, StoreError):
         return _store_failed(exc)

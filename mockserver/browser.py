@@ -29,10 +29,14 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cdp import DevToolsConnection, DevToolsError, page_websocket_url
 from .config import ENV_BROWSER
 from .routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 # Names on PATH, most specific first. Firefox is not here: it has no
 # host-resolver or SPKI-pin flags, so it cannot be routed without the hosts file.
@@ -212,7 +216,7 @@ class RoutedBrowser:
         with open(self._log_path, "wb") as log:
             try:
                 self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]
+                                                stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]  # the platform's group flag
             except OSError as exc:
                 self._remove_profile()
                 raise BrowserError(f"cannot start {self.executable}: {exc.strerror or exc}") from exc
@@ -436,7 +440,7 @@ def _prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bo
 
 # -- `telemetry-inspector browser` ----------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``browser [URL] [--browser PATH] [--headless]``."""
     from .cli import add_server_options
 
@@ -462,9 +466,9 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 def cmd_browser(args: argparse.Namespace) -> int:
     """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
     from .cli import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
+    from .probe import UNPROVEN
     from .remote import RemoteError, RemoteInspector
     from .server import InspectorServer
-    from .probe import UNPROVEN
     from .store import StoreEvent
 
     prog = f"{PROG} browser"
@@ -516,7 +520,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         except (BrowserNotFound, BrowserError) as exc:
             print(f"{prog}: {exc}", file=sys.stderr)
             return 2
-        wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait
+        wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait  # type: ignore[union-attr]  # server is set when remote is not
         since = remote.last_id() if remote is not None else None  # before the app can send anything
         route = _prove_and_open(browser, wait_seen, args.url)
         if route.startswith(UNPROVEN):
@@ -538,8 +542,12 @@ def cmd_browser(args: argparse.Namespace) -> int:
 
             follower = threading.Thread(target=follow_journal, args=(remote,), name="journal-follower", daemon=True)
             follower.start()
-        closed_by_user = threading.Thread(target=lambda: (browser.wait(), stop.set()),
-                                          name="browser-watch", daemon=True)
+
+        def watch_browser() -> None:
+            browser.wait()
+            stop.set()
+
+        closed_by_user = threading.Thread(target=watch_browser, name="browser-watch", daemon=True)
         closed_by_user.start()
         run_until_stopped(stop)
     finally:

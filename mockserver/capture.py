@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import checks
 from .beacon import Beacon, RequestInfo
@@ -80,12 +80,12 @@ def classify(method: str, path: str, headers: dict[str, str] | None = None) -> s
 
 def utc_now() -> datetime:
     """The current time in UTC (one place, so tests and demos can pin it)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with millisecond precision and a ``Z``."""
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _describe_jwe(body: str) -> tuple[list[str], list[str]]:
@@ -114,12 +114,14 @@ def capture(raw: RawRequest, *, received_at: datetime | None = None, trust_proxy
     query = raw.query
     query_bytes = _query_size(query)
     if query_bytes > MAX_QUERY:
-        problems.append(f"query: {query_bytes} bytes, over the {MAX_QUERY // 1024} KiB cap; kept the first {MAX_QUERY // 1024} KiB")
+        problems.append(f"query: {query_bytes} bytes, over the {MAX_QUERY // 1024} KiB cap; "
+                        f"kept the first {MAX_QUERY // 1024} KiB")
         query = query[:MAX_QUERY]
     body_size = _body_size(raw)
     body = raw.body
     if body_size > MAX_BODY:
-        problems.append(f"body: {body_size} bytes, over the {MAX_BODY // 1024} KiB cap; kept the first {MAX_BODY // 1024} KiB")
+        problems.append(f"body: {body_size} bytes, over the {MAX_BODY // 1024} KiB cap; "
+                        f"kept the first {MAX_BODY // 1024} KiB")
         body = body[:MAX_BODY]
     body_text, body_encoding = decode_text(body) if body else (None, None)
 

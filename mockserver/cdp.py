@@ -68,7 +68,7 @@ class DevToolsConnection:
         self._sock.settimeout(remaining)
         try:
             chunk = self._sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             raise TimeoutError("no answer from the browser's DevTools connection") from None
         except OSError as exc:
             raise DevToolsError(f"the browser's DevTools connection failed: {exc}") from exc

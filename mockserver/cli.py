@@ -19,12 +19,20 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import Any, NoReturn, TextIO, TypeAlias
 
 from . import __version__
 from .beacon import Beacon
-from .config import (DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, DISPLAY_NAME, ENV_DB, ENV_HOME,
-                     default_db, is_loopback)
+from .config import (
+    DEFAULT_HOST,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_PORT,
+    DISPLAY_NAME,
+    ENV_DB,
+    ENV_HOME,
+    default_db,
+    is_loopback,
+)
 from .routing import chromium_command_line, hosts_file_line
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError, StoreEvent
@@ -52,8 +60,12 @@ class _Parser(argparse.ArgumentParser):
         #: defaults of the options this parser shares with the top level (see add_shared_argument)
         self.shared_defaults: dict[str, Any] = {}
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+#: what ``add_subparsers`` gives each module's ``add_command`` (its parsers are ``_Parser``)
+CommandParsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 class _TopParser(_Parser):
@@ -64,8 +76,9 @@ class _TopParser(_Parser):
     naming the command, exit 2, instead of being silently ignored.
     """
 
-    commands: argparse._SubParsersAction  # type: ignore[type-arg]
+    commands: CommandParsers
 
+    # Ignored override: argparse's overloads; the CLI calls only this form.
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)
@@ -312,7 +325,8 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
              f"  HTTP      {listening.http_url}/telemetry"]
     if listening.https_url and listening.spki_pin:
         lines += [
-            f"  HTTPS     {listening.https_url}/telemetry  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
+            f"  HTTPS     {listening.https_url}/telemetry"
+            "  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
             f"  SPKI pin  {listening.spki_pin}",
             f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
         ]

@@ -29,7 +29,7 @@ import ssl
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -37,6 +37,9 @@ from .beacon import COMPOSER_AGENT
 from .checks import PROVIDERS
 from .config import DEFAULT_HOST, DEFAULT_PORT, is_loopback, tls_dir
 from .jsontext import escape_surrogates
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 BROWSER = "browser"  # btoa: Latin-1
 NODE = "node"  # Buffer: UTF-8
@@ -87,7 +90,8 @@ def beacon_payload(version: str = DEFAULT_VERSION, providers: Iterable[str] = DE
     on = set(providers)
     unknown = sorted(on - set(PROVIDERS))
     if unknown:
-        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; refine reports {', '.join(PROVIDERS)}")
+        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; "
+                         f"refine reports {', '.join(PROVIDERS)}")
     payload: dict[str, Any] = {
         "providers": {name: name in on for name in PROVIDERS},
         "version": version,
@@ -282,7 +286,7 @@ def _providers(text: str) -> list[str]:
     return names
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``send``."""
     from .cli import whole_number
 

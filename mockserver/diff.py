@@ -17,11 +17,14 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .beacon import STATUSES, Beacon
 from .jsontext import dumps_strict, key_path
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _MISSING: Any = object()  # "no such field", distinct from JSON null
@@ -135,7 +138,7 @@ class TimeBucket:
 
 
 def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime | None = None,
@@ -171,7 +174,7 @@ def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime
 
 # -- the command -----------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``diff``."""
     from .cli import add_db_option, record_id
 

@@ -7,8 +7,9 @@ them next to what the app put in the payload.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 # Low-entropy hints are sent by default on HTTPS; the rest only when asked for.

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .beacon import KINDS, STATUSES, Beacon, Summary
 from .files import replacing
@@ -32,6 +32,9 @@ from .redact import Redactor
 from .selection import RecordFilter, SelectionError, open_existing_store, parse_ids, parse_since
 from .store import BeaconStore
 from .text import plural
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 FORMATS = ("json", "ndjson", "csv", "har")
 EXTENSIONS = {"json": ".json", "ndjson": ".ndjson", "csv": ".csv", "har": ".har"}
@@ -176,7 +179,7 @@ def export_store(store: BeaconStore, fmt: str, path: str | Path, *, selection: R
 
 # -- the command -----------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``export``."""
     from .cli import add_db_option, whole_number
 
@@ -232,15 +235,16 @@ def cmd_export(args: argparse.Namespace) -> int:
         if args.out == "-":
             sys.stdout.flush()
             buffer = getattr(sys.stdout, "buffer", None)
-            stdout = (io.TextIOWrapper(buffer, encoding="utf-8", errors="backslashreplace", newline="",
-                                       write_through=True) if buffer is not None else sys.stdout)
+            wrapper = (io.TextIOWrapper(buffer, encoding="utf-8", errors="backslashreplace", newline="",
+                                        write_through=True) if buffer is not None else None)
+            stdout = wrapper or sys.stdout
             try:
                 count = write_records(_redacted(selection.records(store), redactor), fmt, stdout, total=total,
                                       progress=progress)
                 stdout.flush()
             finally:
-                if stdout is not sys.stdout:
-                    stdout.detach()  # sys.stdout keeps its buffer
+                if wrapper is not None:
+                    wrapper.detach()  # sys.stdout keeps its buffer
         else:
             count = export_records(selection.records(store), fmt, args.out, redactor=redactor, total=total,
                                    progress=progress)

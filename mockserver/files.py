@@ -9,8 +9,8 @@ the folder is synced after the rename so the new name survives a power cut.
 
 from __future__ import annotations
 
-import logging
 import errno
+import logging
 import os
 import re
 import secrets
@@ -106,7 +106,7 @@ def sweep_parts(target: Path, *, now: float | None = None) -> list[Path]:
     """
     pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.[0-9a-f]{{8}}\.part")
     now = time.time() if now is None else now
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(target.parent)
     except OSError:

@@ -26,9 +26,9 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
@@ -42,6 +42,9 @@ from .progress import ProgressCallback, report
 from .recorder import Recorder
 from .server import MAX_HEADER_BYTES
 from .store import BeaconStore
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 HAR_VERSION = "1.2"
 INSPECTOR_FIELD = "_inspector"  # our custom entry field (HAR allows "_"-prefixed ones)
@@ -290,7 +293,9 @@ class _JsonStream:
     def peek(self) -> str:
         """The next character that is not whitespace ('' at the end of the file)."""
         while True:
-            self.pos = _WHITESPACE.match(self.buf, self.pos).end()
+            blank = _WHITESPACE.match(self.buf, self.pos)
+            assert blank is not None  # \s* matches anywhere
+            self.pos = blank.end()
             if self.pos < len(self.buf) or self.eof:
                 return self.buf[self.pos:self.pos + 1]
             self._more()
@@ -523,7 +528,7 @@ def _body(request: dict[str, Any], where: str, problem: Callable[[str], HarError
     post = _typed(request, "postData", dict, where, problem)
     if post is None:
         return b""
-    text = _typed(post, "text", str, where + "postData.", problem)
+    text: str | None = _typed(post, "text", str, where + "postData.", problem)
     encoding = _typed(post, "encoding", str, where + "postData.", problem)
     params = _pairs_of(post, "params", where + "postData.", problem)
     if text is not None and encoding == "base64":  # not in HAR 1.2, but some tools write it
@@ -615,9 +620,9 @@ def started_at(entry: dict[str, Any]) -> datetime | str:
     except ValueError:
         return f"startedDateTime {shown} is not an ISO 8601 date"
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         return f"startedDateTime {shown} is out of range (before 0001-01-01 or after 9999-12-31 in UTC)"
 
@@ -677,7 +682,7 @@ def _record_entries(store: BeaconStore, har: HarFile, *, progress: ProgressCallb
 
 # -- the command -----------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``import``."""
     from .cli import add_db_option
 

@@ -24,12 +24,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .probe import PROBE_WAIT, UNPROVEN, new_nonce
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
 from .text import plural
+from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
@@ -134,7 +138,7 @@ class RoutedNode:
 
 # -- the command ------------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``run [--expect …] [--within S] -- CMD …``."""
     parser = subparsers.add_parser(
         "run", help="run a Node program (e.g. npx refine build) with telemetry.refine.dev routed to the mock",

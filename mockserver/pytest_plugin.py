@@ -35,12 +35,12 @@ from typing import Any
 
 import pytest
 
+from .advice import advice_for_all
 from .beacon import Beacon
 from .probe import PROBE_FUNCTION, PROBE_WAIT, RouteNotProven, probe_url, prove_route
 from .routing import chromium_routing_flags
 from .server import InspectorServer
 from .store import BeaconStore, StoreEvent
-from .advice import advice_for_all
 from .text import plural
 
 

@@ -32,8 +32,8 @@ import copy
 import ipaddress
 import re
 import threading
-from functools import lru_cache
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
 

@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 VIEWS = ("details", "opt-out", "compare")
 GUI_MODULE = "inspector.screenshot"
@@ -35,7 +39,7 @@ def _id_pair(text: str) -> tuple[int, int]:
     return first, second
 
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``screenshot``."""
     from .cli import add_db_option, add_shared_argument, record_id
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .beacon import KINDS, STATUSES, Beacon
 from .store import BeaconStore
@@ -54,12 +54,12 @@ def parse_since(text: str) -> datetime:
                              f"2026-11-26T06:00:00Z, got {text!r}") from None
     if moment.tzinfo is None:
         moment = moment.astimezone()  # local, as a user types it
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 def received_at(beacon: Beacon) -> datetime:
     """The record's receive time as an aware UTC datetime."""
-    return datetime.fromisoformat(beacon.received_at.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(beacon.received_at.replace("Z", "+00:00")).astimezone(UTC)
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ class _HeaderReader(cheroot_server.HeaderReader):
     def __call__(self, rfile: Any, hdict: dict[bytes, bytes] | None = None) -> dict[bytes, bytes]:
         self.hdict = hdict if hdict is not None else {}
         self.earlier: list[bytes] = []
-        headers = super().__call__(rfile, self.hdict)
+        headers: dict[bytes, bytes] = super().__call__(rfile, self.hdict)
         if self.earlier:  # "5, 10": invalid, and recorded as sent
             headers[b"Content-Length"] = b", ".join([*self.earlier, headers[b"Content-Length"]])
         return headers
@@ -140,7 +140,7 @@ class _ChunkedBody:
         self.request.close_connection = True  # the rest of the stream is not a request
 
     def _line(self, closed: str) -> bytes:
-        line = self.rfile.readline(CHUNK_LINE)
+        line: bytes = self.rfile.readline(CHUNK_LINE)
         if not line.endswith(b"\n"):
             raise MalformedBody(closed if len(line) < CHUNK_LINE else "a chunk line is too long")
         return line
@@ -167,8 +167,8 @@ class _ChunkedBody:
 class _Gateway(wsgi.Gateway_10):
     """cheroot's WSGI 1.0 gateway, with a strict chunked body and the framing headers as sent."""
 
-    def get_environ(self) -> dict[str, Any]:
-        env = super().get_environ()
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]  # cheroot's stub says None; it is the environ
+        env: dict[str, Any] = super().get_environ()
         request = self.req
         if request.chunked_read:
             env["wsgi.input"] = _ChunkedBody(request)
@@ -197,7 +197,7 @@ class _Connection(cheroot_server.HTTPConnection):
             self.handshake_pending = False
             if not self._handshake():
                 return False
-        return super().communicate()
+        return bool(super().communicate())
 
     def _handshake(self) -> bool:
         adapter = self.server.ssl_adapter
@@ -255,13 +255,13 @@ class _Server(wsgi.Server):
     """
 
     ConnectionClass = _Connection
-    keep_alive_conn_limit = KEEP_ALIVE_LIMIT
+    keep_alive_conn_limit = KEEP_ALIVE_LIMIT  # type: ignore[assignment]  # cheroot reads None as no limit; its stub says int
 
     def process_conn(self, conn: Any) -> None:
         if conn.last_used is None and not conn.rfile.has_data():
             if isinstance(conn.socket, ssl.SSLSocket):
                 conn.handshake_pending = True
-            self._connections.put(conn)  # back to the selector until readable
+            self._connections.put(conn)  # type: ignore[attr-defined]  # cheroot's connection manager, not in its stub
             return
         super().process_conn(conn)
 
@@ -313,7 +313,7 @@ def make_wsgi_server(host: str, port: int, app: Any, *, threads: int = THREADS,
                      server_name="telemetry-inspector", request_queue_size=LISTEN_BACKLOG)
     server.max_request_header_size = MAX_HEADER_BYTES
     server.gateway = _Gateway  # cheroot's __init__ sets its own
-    server.error_log = _quiet_error_log
+    server.error_log = _quiet_error_log  # type: ignore[method-assign]  # cheroot's hook for its own log lines
     if certificate is not None:
         server.ssl_adapter = _LazyHandshakeSSLAdapter(str(certificate.cert), str(certificate.key))
     return server

@@ -62,7 +62,7 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def _row(beacon: Beacon) -> tuple[Any, ...]:
     """The INSERT parameters for ``beacon``: its summary columns and its JSON."""
     summary = beacon.summary()
-    values = [v if v is None or c == "session" else str(v) for c, v in zip(_SUMMARY_COLUMNS, summary[1:])]
+    values = [v if v is None or c == "session" else str(v) for c, v in zip(_SUMMARY_COLUMNS, summary[1:], strict=True)]
     # The row id is the record id; the stored JSON leaves it null and
     # readers fill it in, so one INSERT is all a record takes.
     return (*values, beacon.to_json())
@@ -300,7 +300,8 @@ class BeaconStore:
 
         with self._write_lock:
             cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
-            session = int(cur.lastrowid)
+            session = cur.lastrowid
+            assert session is not None  # set by every INSERT
             if make_current:
                 self.session = session
         if make_current:
@@ -363,7 +364,8 @@ class BeaconStore:
         except UnicodeEncodeError:
             item.row = _utf8_row(item.row)
             cur = self._conn.execute(_INSERT, item.row)
-        beacon.id = int(cur.lastrowid)
+        assert cur.lastrowid is not None  # set by every INSERT
+        beacon.id = cur.lastrowid
         item.stored = True
 
     def _commit(self, batch: list[_Pending]) -> None:
@@ -379,7 +381,7 @@ class BeaconStore:
                         self._insert(item)
                     conn.execute("COMMIT")
                     return
-                except Exception:
+                except Exception:  # noqa: BLE001 - whatever failed, each record is retried on its own below
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     for item in batch:
@@ -392,7 +394,7 @@ class BeaconStore:
                     item.beacon.id = None
                     item.error = StoreError(self._explain(exc))
                     item.error.__cause__ = exc
-                except Exception as exc:  # annotate or serialisation: that record's caller hears it
+                except Exception as exc:  # noqa: BLE001 - annotate or serialisation: that record's caller hears it
                     item.beacon.id = None
                     item.error = exc
         except sqlite3.Error as exc:  # ROLLBACK itself failed (closed database)

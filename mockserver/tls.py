@@ -145,7 +145,7 @@ def _make_server_cert(server_key: ec.EllipticCurvePrivateKey, ca_key: ec.Ellipti
 def ensure_certificate(directory: Path) -> CertificateFiles:
     """Make (first run) or reuse the CA, server key and certificate in ``directory`` (made 0700)."""
     make_private_dir(directory)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_path, cert_path = directory / "ca.pem", directory / "server.pem"
     existing_ca = _read_cert(ca_path)
     # An unconstrained CA from an earlier version may be trusted system-wide:

@@ -12,7 +12,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class Expectation:
             return "no request"
         if self.mode == "any":
             return "at least one request"
-        return f"exactly {plural(self.count, 'request')}"
+        return f"exactly {plural(self.count or 0, 'request')}"
 
     def __str__(self) -> str:
         return str(self.count) if self.mode == "exactly" else self.mode
@@ -178,10 +178,8 @@ def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[
     checks = list(fields)
     failures: list[str] = []
     offending: list[Beacon] = []
-    if expectation.mode == "none":
-        count_ok = not beacons
-    else:
-        count_ok = expectation.met_by(len(carrying))
+    # "none" means nothing reached the host: a lone preflight fails it too.
+    count_ok = not beacons if expectation.mode == "none" else expectation.met_by(len(carrying))
     if not count_ok:
         failures.append(f"expected {expectation.describe()}, got {len(carrying)}{_with_preflights(preflights)}")
         if expectation.mode == "none" and not carrying:
@@ -322,7 +320,7 @@ def write_junit(path: str | Path, *, name: str, verdict: Verdict | None, seconds
     testsuite = ET.SubElement(root, "testsuite", {
         "name": suite, "tests": "1", "failures": "1" if failed else "0", "errors": "1" if error else "0",
         "skipped": "0", "time": f"{seconds:.3f}",
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
     })
     case = ET.SubElement(testsuite, "testcase", {"classname": suite, "name": _xml_safe(name),
                                                  "time": f"{seconds:.3f}"})

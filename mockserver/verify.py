@@ -16,21 +16,30 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from .beacon import Beacon
-from .browser import (BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser,
-                      launch_routed_browser)
+from .browser import BrowserError, BrowserNotFound, RoutedBrowser, check_url, find_browser, launch_routed_browser
 from .config import ENV_BROWSER
 from .jsontext import dumps_strict
 from .probe import UNPROVEN, RouteNotProven
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import (
-    Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, requests_text, write_junit,
-)
 from .text import plural
+from .verdict import (
+    Expectation,
+    ExpectationError,
+    FieldCheck,
+    Verdict,
+    describe_beacon,
+    judge,
+    requests_text,
+    write_junit,
+)
+
+if TYPE_CHECKING:
+    from .cli import CommandParsers
 
 DEFAULT_WITHIN = 5.0
 DEFAULT_LOAD_TIMEOUT = 30.0
@@ -226,7 +235,7 @@ def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: b
 
 # -- the command -------------------------------------------------------------------
 
-def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_command(subparsers: CommandParsers) -> None:
     """Register ``verify URL``."""
     parser = subparsers.add_parser(
         "verify", help="load a page in a routed headless browser and check what it sent (exit 0/1/2)",
@@ -292,8 +301,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     def could_not_run(reason: str) -> int:
         print(f"{prog}: {reason}", file=sys.stderr, flush=True)
         if args.json:
-            print(dumps_strict({"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}, ensure_ascii=True),
-                  flush=True)
+            failure = {"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}
+            print(dumps_strict(failure, ensure_ascii=True), flush=True)
         if args.junit:
             _write_junit_safely(args.junit, test_name, None, time.monotonic() - started, error=reason)
         return 2

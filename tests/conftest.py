@@ -7,6 +7,7 @@ imports Qt, so the suite does not depend on the caller's environment.
 from __future__ import annotations
 
 import os
+import pathlib
 import tempfile
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -14,11 +15,37 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ["TELEMETRY_INSPECTOR_HOME"] = tempfile.mkdtemp(prefix="telemetry-inspector-tests-")
 os.environ.pop("TELEMETRY_INSPECTOR_DB", None)
 
-import pytest  # noqa: E402
+import pytest
 
-from mockserver.server import InspectorServer  # noqa: E402
-from mockserver.store import BeaconStore  # noqa: E402
-from tests.helpers import Journal  # noqa: E402
+from mockserver.server import InspectorServer
+from mockserver.store import BeaconStore
+from tests.helpers import Journal
+
+TESTS = pathlib.Path(__file__).resolve().parent
+MARKER_BY_FOLDER = {"e2e": "e2e", "gui": "gui", "reliability": "reliability"}
+SLOW_MODULES = {"test_bench.py"}
+E2E_FIXTURES = {"chromium", "node_fetch_installed"}  # a real Chromium; the npm-installed node-fetch
+
+
+def markers_for(path: pathlib.Path, fixturenames: tuple[str, ...] | list[str]) -> list[str]:
+    """The markers (registered in pyproject.toml) a test gets from its folder, its module and its fixtures."""
+    try:
+        parts = path.resolve().relative_to(TESTS).parts
+    except ValueError:  # not one of ours (a pytester run, say)
+        return []
+    names = [MARKER_BY_FOLDER[parts[0]]] if len(parts) > 1 and parts[0] in MARKER_BY_FOLDER else []
+    if parts[-1] in SLOW_MODULES:
+        names.append("slow")
+    if E2E_FIXTURES.intersection(fixturenames) and "e2e" not in names:
+        names.append("e2e")
+    return names
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by where it lives, so a subset runs by marker (``-m "not e2e"``)."""
+    for item in items:
+        for name in markers_for(item.path, getattr(item, "fixturenames", ())):
+            item.add_marker(name)
 
 
 @pytest.fixture

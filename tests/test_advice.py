@@ -6,8 +6,16 @@ import json
 
 import pytest
 
-from mockserver.advice import (CLI, CORE_3_BOTH, CORE_3_ENCRYPTED, CORE_4_AND_5, CREATE_REFINE_APP, SUPERPLATE,
-                               advice_for, advice_for_all)
+from mockserver.advice import (
+    CLI,
+    CORE_3_BOTH,
+    CORE_3_ENCRYPTED,
+    CORE_4_AND_5,
+    CREATE_REFINE_APP,
+    SUPERPLATE,
+    advice_for,
+    advice_for_all,
+)
 from mockserver.capture import RawRequest, capture
 from mockserver.verdict import Expectation, judge
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload

@@ -39,7 +39,8 @@ def test_raw_plus_in_the_query_is_not_a_space(client, store):
 def test_invalid_beacon_is_recorded_and_answered_400(client, store):
     resp = client.get("/telemetry", query_string="payload=eyJh bGc")
     assert resp.status_code == 400
-    assert resp.data.decode() == "base64: illegal character ' ' at offset 4 (a '+' turned into a space by form decoding?)\n"
+    assert resp.data.decode() == ("base64: illegal character ' ' at offset 4"
+                                  " (a '+' turned into a space by form decoding?)\n")
     [record] = store.query()
     assert (record.status, record.raw_payload) == ("invalid", "eyJh bGc")
 
@@ -151,7 +152,8 @@ def test_journal_count_and_reset(client):
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("/__inspector/beacons?kind=nope", "kind must be one of beacon, cli, project, superplate, encrypted, location, preflight, unknown; got 'nope'"),
+    ("/__inspector/beacons?kind=nope",
+     "kind must be one of beacon, cli, project, superplate, encrypted, location, preflight, unknown; got 'nope'"),
     ("/__inspector/beacons?limit=0", "limit must be between 1 and 10000"),
     ("/__inspector/beacons?since=x", "since must be a whole number, got 'x'"),
     ("/__inspector/beacons/abc", "record id must be a whole number, got 'abc'"),

@@ -27,7 +27,7 @@ def test_no_qt_import_anywhere_in_mockserver_source():
 def test_importing_every_mockserver_module_loads_no_qt():
     modules = sorted(p.stem for p in (ROOT / "mockserver").glob("*.py") if p.stem not in ("__init__", "__main__"))
     code = ("import sys\n" + "".join(f"import mockserver.{m}\n" for m in modules)
-            + "bad = [m for m in sys.modules if m.split('.')[0] in %r]\nprint(bad)\nsys.exit(1 if bad else 0)"
-            % (QT_MODULES,))
+            + f"bad = [m for m in sys.modules if m.split('.')[0] in {QT_MODULES!r}]\n"
+            + "print(bad)\nsys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr

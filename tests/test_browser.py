@@ -23,8 +23,16 @@ from pathlib import Path
 import pytest
 
 from mockserver import browser as browser_module
-from mockserver.browser import (NOT_FOUND_HINT, BrowserError, BrowserNotFound, browser_candidates, check_url,
-                                find_browser, launch_routed_browser, routed_browser_args)
+from mockserver.browser import (
+    NOT_FOUND_HINT,
+    BrowserError,
+    BrowserNotFound,
+    browser_candidates,
+    check_url,
+    find_browser,
+    launch_routed_browser,
+    routed_browser_args,
+)
 from mockserver.config import ENV_BROWSER
 from mockserver.routing import QUIET_CHROMIUM_FLAGS
 from tests.helpers import REFINE_4_PAYLOAD, js_stringify, read_rest, read_until

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from mockserver.capture import RawRequest, capture
 from mockserver.checks import PROJECT_ID_NOTE
@@ -94,8 +94,8 @@ def test_cli_records_show_the_node_and_os_their_body_reports():
     record = capture(RawRequest("POST", "/cli", body=json.dumps(body).encode(), headers=node_fetch))
     assert record.client["browser"] == {"family": "Other", "version": ""}  # what the server collects stays as is
     assert (record.summary().browser, record.summary().os) == ("Node 20.20.2", "Linux 6.1.0-18-amd64")
-    no_release = capture(RawRequest("POST", "/cli", body=json.dumps({"nodeVersion": "v22.1.0", "os": "Darwin"}).encode(),
-                                    headers=node_fetch))
+    no_release_body = json.dumps({"nodeVersion": "v22.1.0", "os": "Darwin"}).encode()
+    no_release = capture(RawRequest("POST", "/cli", body=no_release_body, headers=node_fetch))
     assert (no_release.summary().browser, no_release.summary().os) == ("Node 22.1.0", "Darwin")
     # What the real @refinedev/cli 2.16.52 sends on Debian: envinfo's osVersion already names the system.
     envinfo = {"nodeVersion": "v20.20.2", "os": "Linux", "osVersion": "Linux 6.18 Debian GNU/Linux 12 (bookworm)"}
@@ -168,7 +168,7 @@ def test_oversized_query_and_body_are_cut_and_explained():
 
 def test_duplicate_means_the_same_payload_from_the_same_client_within_the_window(store):
     recorder = Recorder(store, duplicate_window=5.0)
-    t0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+    t0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
     first = recorder.record(beacon_request(), received_at=t0)
     second = recorder.record(beacon_request(), received_at=t0 + timedelta(milliseconds=40))
     later = recorder.record(beacon_request(), received_at=t0 + timedelta(seconds=30))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,10 +69,12 @@ def test_undecodable_payload_contact_lists_odd_keys_and_types():
     assert diff_values({"n": 1}, {"n": 1.0}) == []
     assert diff_values({"n": 1}, {"n": True}) == [Change("n", "changed", 1, True)]
     assert diff_values({"x": None}, {}) == [Change("x", "removed", None, None)]
-    project_a = capture(RawRequest("POST", "/projects", "", {}, b'{"email":"a@x.io","answers":{},"source":"REFINE_NEW"}'))
+    project_a = capture(RawRequest("POST", "/projects", "", {},
+                                   b'{"email":"a@x.io","answers":{},"source":"REFINE_NEW"}'))
     project_b = capture(RawRequest("POST", "/projects", "", {}, b'{"answers":{},"source":"REFINE_NEW"}'))
     described = [c.describe() for c in diff_records(project_a, project_b)]
-    assert 'email: removed (was "a@x.io")' in described and "contact: removed (was {\"email\": \"a@x.io\"})" in described
+    assert 'email: removed (was "a@x.io")' in described
+    assert 'contact: removed (was {"email": "a@x.io"})' in described
 
 
 # -- the command -----------------------------------------------------------------
@@ -143,7 +145,7 @@ class _Row:
         self.status = status
 
 
-T0 = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 def test_timeline_counts_per_bucket_by_status():

@@ -11,7 +11,7 @@ import stat
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())
-START = datetime(2026, 11, 26, 6, 0, tzinfo=timezone.utc)
+START = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
 
 
 def har_validator() -> Draft6Validator:
@@ -148,7 +148,7 @@ def test_har_export_imports_back_to_the_same_records(store, tmp_path):
     try:
         result = import_har(other, tmp_path / "all.har")
         assert result.imported == store.count() and result.skipped == 0
-        for a, b in zip(store.query(), other.query(session=result.session)):
+        for a, b in zip(store.query(), other.query(session=result.session), strict=True):
             assert (b.kind, b.status, b.payload, b.request.query, b.request.body, b.received_at, b.client) == \
                    (a.kind, a.status, a.payload, a.request.query, a.request.body, a.received_at, a.client)
     finally:
@@ -272,7 +272,8 @@ def test_large_export_shows_progress(tmp_path, capsys):
         recorder = Recorder(store)
         query = f"payload={btoa_payload(REFINE_4_PAYLOAD)}"
         for i in range(1200):
-            recorder.record(RawRequest("GET", "/telemetry", query, {"User-Agent": CHROME_UA}, peer=f"10.0.{i // 250}.{i % 250}"),
+            peer = f"10.0.{i // 250}.{i % 250}"
+            recorder.record(RawRequest("GET", "/telemetry", query, {"User-Agent": CHROME_UA}, peer=peer),
                             received_at=START + timedelta(seconds=i * 10))
     finally:
         store.close()

@@ -14,7 +14,7 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -116,7 +116,7 @@ def test_every_refine_request_is_decoded_exactly_and_the_rest_skipped(tmp_path, 
     sessions = {s.id: s for s in store.sessions()}
     assert sessions[result.session].label == "import: session.har"
     assert store.session == live_session  # a running server keeps recording into its own session
-    for n, (record, (entry, request)) in enumerate(zip(records, real)):
+    for n, (record, (entry, request)) in enumerate(zip(records, real, strict=True)):
         # Exactly what the live mock records for the same request (headers as its WSGI layer names them)
         direct = capture(RawRequest("GET", request["path"], request["raw_query"],
                                     {k.title(): v for k, v in request["headers"].items()}, scheme="https"))
@@ -266,9 +266,9 @@ def test_dates_out_of_range_or_unreadable_are_a_warning_and_the_import_time(tmp_
     entries = [beacon_entry(d) for d in dates]
     del entries[3]["startedDateTime"]
     db = tmp_path / "j.sqlite3"
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     done = run_import(db, _write(tmp_path, {"log": {"entries": entries}}, "dates.har"), "--json")
-    after = datetime.now(timezone.utc)
+    after = datetime.now(UTC)
     assert done.returncode == 0 and "Traceback" not in done.stderr
     report = json.loads(done.stdout)
     assert (report["imported"], report["skipped"], report["malformed"]) == (5, 0, 0)

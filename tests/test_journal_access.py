@@ -125,7 +125,7 @@ def test_a_refused_long_poll_holds_no_worker(live_server):
 
 # -- deleting does what it says --------------------------------------------------------------------
 
-def _fill(server: InspectorServer, store) -> None:  # noqa: ANN001
+def _fill(server: InspectorServer, store) -> None:
     """ids 1-3 ok beacons (session 1), 4 an unknown path (invalid), 5 an invalid beacon, 6-7 ok beacons (session 2)."""
     base = server.listening.http_url
     for _ in range(3):
@@ -353,7 +353,7 @@ def test_a_cross_site_page_neither_reads_nor_stalls_the_journal(chromium, live_s
     waiting, most = [0], [0]  # long polls in the store now, and at most (each one holds a worker)
     real_wait = store.wait_for_count
 
-    def counted_wait(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counted_wait(*args, **kwargs):
         waiting[0] += 1
         most[0] = max(most[0], waiting[0])
         try:

@@ -116,7 +116,8 @@ def test_hostile_values_render_literally_in_one_row(value, gfm):
     project = rows["projectId"]
     assert len(project) == len(COLUMNS)
     shown = project[1]
-    visible = value.replace("\n", "\\x0a").replace("\r", "\\x0d").replace("\u202e", "\\u202e").replace("\u200b", "\\u200b")
+    visible = (value.replace("\n", "\\x0a").replace("\r", "\\x0d")
+               .replace("\u202e", "\\u202e").replace("\u200b", "\\u200b"))
     assert shown == visible
 
 

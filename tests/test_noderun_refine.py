@@ -157,9 +157,9 @@ def test_run_expect_none_on_a_broken_route_is_not_a_pass(refine_project, tmp_pat
     assert result.returncode == 2, result.stderr
     assert "PASS" not in result.stderr
     assert result.stderr.splitlines()[-1] == (
-        f"telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
-        f"env sent the routing preload's probe: NODE_OPTIONS was dropped or replaced, the program is not Node "
-        f"(Bun and Deno are not routed), or it ended at once)")
+        "telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
+        "env sent the routing preload's probe: NODE_OPTIONS was dropped or replaced, the program is not Node "
+        "(Bun and Deno are not routed), or it ended at once)")
 
 
 # -- create-refine-app (superplate) ------------------------------------------------------

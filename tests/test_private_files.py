@@ -144,7 +144,7 @@ def test_the_ca_is_name_constrained_to_the_mocks_own_names(certificate_dir):
 
 def _unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
     """A CA as versions before the name constraint made it."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, tls.CA_NAME)])
     return (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
@@ -158,7 +158,7 @@ def _unconstrained_ca(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
 
 def _leaf(hostname: str, ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate,
           key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, hostname)]))
             .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())

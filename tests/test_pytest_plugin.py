@@ -159,6 +159,7 @@ def test_node_env_routes_a_node_child(pytester):
     pytester.runpytest_subprocess(*PLUGIN_ARGS).assert_outcomes(passed=2)
 
 
+@pytest.mark.e2e  # finds Chromium itself, not through a `chromium` fixture
 def test_with_a_real_browser_like_a_users_selenium_or_playwright_test(pytester):
     try:
         chromium = find_browser()

@@ -73,7 +73,8 @@ def test_same_value_same_token_and_formats():
 
 
 def test_the_original_record_and_store_are_not_touched(store):
-    stored = Recorder(store).record(RawRequest("GET", "/telemetry", f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': 'secret-project'})}",
+    query = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': 'secret-project'})}"
+    stored = Recorder(store).record(RawRequest("GET", "/telemetry", query,
                                                {"Host": "telemetry.refine.dev", "Referer": "http://app.internal/"},
                                                peer="10.1.2.3"))
     before = _text(stored)
@@ -104,9 +105,8 @@ def test_forwarding_headers_cookies_and_a_foreign_host_are_masked():
 def test_project_creation_email_everywhere():
     body = json.dumps({"email": "Jane.Doe@corp.example", "answers": {"ui": "antd", "contact": "jane.doe@corp.example"},
                        "source": "CREATE_REFINE_APP"}, separators=(",", ":")).encode()
-    original = capture(RawRequest("POST", "/projects", "", {"Host": "telemetry.refine.dev",
-                                                             "Content-Type": "application/json",
-                                                             "Content-Length": str(len(body))}, body, peer="192.0.2.44"))
+    headers = {"Host": "telemetry.refine.dev", "Content-Type": "application/json", "Content-Length": str(len(body))}
+    original = capture(RawRequest("POST", "/projects", "", headers, body, peer="192.0.2.44"))
     assert original.contact == {"email": "Jane.Doe@corp.example"}
     redacted = redact_record(original)
     assert "corp.example" not in _text(redacted).lower()

@@ -242,7 +242,7 @@ def test_an_inspector_without_the_probe_endpoint_is_too_old_not_a_pass():
     from mockserver.remote import RemoteError
 
     class NotFound(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the stdlib's name)
+        def do_GET(self):
             self.send_error(404)
 
         def log_message(self, *args):

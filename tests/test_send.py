@@ -16,8 +16,17 @@ import pytest
 from mockserver import cli
 from mockserver.capture import RawRequest, capture
 from mockserver.checks import PROVIDERS
-from mockserver.compose import (BROWSER, NODE, BtoaRefused, SendError, beacon_payload, compose_beacon,
-                                encode_payload, js_stringify, send)
+from mockserver.compose import (
+    BROWSER,
+    NODE,
+    BtoaRefused,
+    SendError,
+    beacon_payload,
+    compose_beacon,
+    encode_payload,
+    js_stringify,
+    send,
+)
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

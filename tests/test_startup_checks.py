@@ -47,8 +47,8 @@ def test_a_display_with_no_x_server_is_one_line_and_exit_2():
 def test_no_display_at_all_is_one_line_and_exit_2():
     result = start_window()
     assert (result.returncode, result.stderr) == (2, NO_DISPLAY + "\n")
-    assert NO_DISPLAY == ("telemetry-inspector: no display: DISPLAY and WAYLAND_DISPLAY are unset; "
-                          f"{SERVE}, or run the window under Xvfb (xvfb-run -a telemetry-inspector)")
+    assert ("telemetry-inspector: no display: DISPLAY and WAYLAND_DISPLAY are unset; "
+                          f"{SERVE}, or run the window under Xvfb (xvfb-run -a telemetry-inspector)") == NO_DISPLAY
 
 
 def test_a_library_the_loader_finds_but_cannot_load_is_named(tmp_path):

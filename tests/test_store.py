@@ -64,7 +64,7 @@ def test_summaries_put_every_column_in_its_place_and_share_repeated_values(store
         "resource_count": "7", "providers": "data i18n", "browser": "Chrome 156", "os": "Linux", "ip": "10.0.0.9",
         "project_id": "proj-1", "problem": "payload is not valid base64"}
     # one string per distinct value: 100,000 rows stay small (README, Benchmarks)
-    assert all(a is b for a, b in zip(rows[0][3:], rows[1][3:]))
+    assert all(a is b for a, b in zip(rows[0][3:], rows[1][3:], strict=True))
     assert store.summaries(since=1) == [second.summary()] and store.summaries(limit=1) == [first.summary()]
 
 

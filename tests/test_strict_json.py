@@ -88,7 +88,7 @@ def send_hostile(http_url: str) -> dict[str, int]:
 def check_records(records: list[dict[str, Any]]) -> None:
     """``records`` are the HOSTILE beacons, in order, with the exact expected values."""
     assert len(records) == len(EXPECTED)
-    for record, (name, (status, payload, problems)) in zip(records, EXPECTED.items()):
+    for record, (name, (status, payload, problems)) in zip(records, EXPECTED.items(), strict=True):
         assert (name, record["status"], record["payload"], record["problems"]) == (name, status, payload, problems)
         # The raw query is kept exactly as it arrived.
         assert base64.b64decode(record["request"]["query"].removeprefix("payload=")).decode() == HOSTILE[name]
@@ -117,7 +117,7 @@ def test_the_journal_api_answers_strict_json(hostile):
     assert '"projectId": "\\ud800"' in text and '"resourceCount": "1e400"' in text
     check_records(strict(text)["beacons"])
     check_records(node_parse(text)["beacons"])  # the parser the issue names
-    for record_id, (status_word, payload, problems) in enumerate(EXPECTED.values(), 1):
+    for record_id, (_status_word, payload, problems) in enumerate(EXPECTED.values(), 1):
         status, _, body = http("GET", f"{base}/beacons/{record_id}")
         record = strict(body.decode("utf-8"))
         assert (status, record["id"], record["payload"], record["problems"]) == (200, record_id, payload, problems)

@@ -18,8 +18,7 @@ from mockserver.advice import CLI, CORE_4_AND_5
 from mockserver.capture import RawRequest, capture
 from mockserver.remote import RemoteError, RemoteInspector
 from mockserver.server import InspectorServer
-from mockserver.verdict import (Expectation, ExpectationError, FieldCheck,
-                                OptOutWatch, judge, write_junit)
+from mockserver.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 ROOT = Path(__file__).resolve().parents[1]

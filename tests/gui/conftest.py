@@ -80,9 +80,16 @@ def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | No
 def widget_texts(root) -> list[str]:
     """Every text a user could see or copy in ``root`` and its children, shown or not: labels, line and
     text edits, buttons, combo items, tree/list items with tooltips, every cell and tooltip of item views."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QComboBox, QLabel, QLineEdit,
-                                   QPlainTextEdit, QTextEdit, QWidget)
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QPlainTextEdit,
+        QTextEdit,
+        QWidget,
+    )
 
     texts: list[str] = [root.windowTitle()]
     for widget in [root, *root.findChildren(QWidget)]:

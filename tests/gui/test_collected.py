@@ -6,8 +6,19 @@ import json
 
 from mockserver.capture import RawRequest, capture
 from mockserver.collected import (
-    APPLICATION, CLI, CONTACT, HEADERS, PROJECT, CollectedField, collected_fields, curl_command,
-    format_value, provider_explanation, raw_request_text, raw_url, refine_major,
+    APPLICATION,
+    CLI,
+    CONTACT,
+    HEADERS,
+    PROJECT,
+    CollectedField,
+    collected_fields,
+    curl_command,
+    format_value,
+    provider_explanation,
+    raw_request_text,
+    raw_url,
+    refine_major,
 )
 from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, btoa
 

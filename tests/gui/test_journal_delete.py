@@ -9,14 +9,14 @@ from inspector.models import BeaconTableModel
 from tests.gui.conftest import REFINE4, beacon_url, send
 
 
-def _delete(window, query: str) -> dict:  # noqa: ANN001
+def _delete(window, query: str) -> dict:
     request = urllib.request.Request(f"{window.server.listening.http_url}/__inspector/beacons?{query}",
                                      method="DELETE")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
 
 
-def _shown_ids(window) -> list[int]:  # noqa: ANN001
+def _shown_ids(window) -> list[int]:
     return [window.model.record_id(row) for row in range(window.model.rowCount())]
 
 

@@ -9,8 +9,9 @@
 
 from __future__ import annotations
 
+import functools
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleData, QModelRoleDataSpan, Qt
@@ -39,11 +40,11 @@ def _rows(count: int) -> list[Summary]:
     return rows
 
 
-def _comparable(value):  # noqa: ANN001, ANN202
+def _comparable(value):
     return ("icon", value.cacheKey()) if isinstance(value, QIcon) else value
 
 
-def _loaded(cls, count: int, redacted: bool):  # noqa: ANN001, ANN202
+def _loaded(cls, count: int, redacted: bool):
     """A model of ``cls`` over ``count`` rows, shown through a redactor when ``redacted``."""
     store = FakeStore(0)
     store.rows = _rows(count)
@@ -78,13 +79,13 @@ def test_multi_data_answers_what_data_answers_for_every_cell_and_role(qtbot, red
 class PerRoleModel(BeaconTableModel):
     """The model as before: Qt's own multiData, which calls data() once per role."""
 
-    multiData = QAbstractTableModel.multiData  # noqa: N815 - Qt's name
+    multiData = QAbstractTableModel.multiData
 
-    def __init__(self, store) -> None:  # noqa: ANN001
+    def __init__(self, store) -> None:
         super().__init__(store)
         self.data_calls = 0
 
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):  # noqa: ANN001, ANN201
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         self.data_calls += 1
         return super().data(index, role)
 
@@ -111,7 +112,7 @@ def test_the_table_paints_the_same_pixels_with_one_call_per_cell(qtbot, redacted
 
 # -- the timeline: incremental counts -------------------------------------------------------------
 
-BASE = datetime(2026, 11, 26, 5, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 11, 26, 5, 0, tzinfo=UTC)
 
 
 def _timed(n: int, micros: int, status: str = "ok", *, ms: bool = True) -> Summary:
@@ -154,11 +155,12 @@ def test_timeline_counts_equal_a_full_recount_whatever_the_batches():
             counts.add(rows[done:done + step])
             done += step
         width = rng.choice([1, 2, 10, 97, 200])
-        assert _outcome(lambda: counts.buckets(width)) == _outcome(lambda: timeline_buckets(rows, width))
+        expected = _outcome(functools.partial(timeline_buckets, rows, width))
+        assert _outcome(functools.partial(counts.buckets, width)) == expected
         assert counts.size == n
 
 
-def _outcome(compute):  # noqa: ANN001, ANN202
+def _outcome(compute):
     try:
         return compute()
     except ZeroDivisionError:  # under half a microsecond a bucket: timeline_buckets fails too

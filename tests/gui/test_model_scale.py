@@ -174,7 +174,8 @@ def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
     from mockserver.redact import Redactor
 
     store = FakeStore(0)
-    store.rows = [summary(n)._replace(ip=ip) for n, ip in enumerate(("10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.3"), 1)]
+    ips = ("10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.3")
+    store.rows = [summary(n)._replace(ip=ip) for n, ip in enumerate(ips, 1)]
     model = BeaconTableModel(store)  # type: ignore[arg-type]
     model.reload()
     model.set_redactor(Redactor())

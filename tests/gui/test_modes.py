@@ -169,7 +169,8 @@ def test_timeline_counts_the_shown_rows_and_a_click_selects(window, send_and_wai
     assert window.timeline.first_id_in(first) == 1
     window.timeline.resize(600, window.timeline.height())
     x = window.timeline._plot().left() + (first + 0.5) * window.timeline._plot().width() / len(window.timeline.buckets)
-    qtbot.mouseClick(window.timeline, Qt.MouseButton.LeftButton, pos=window.timeline.rect().center().__class__(int(x), 10))
+    point = window.timeline.rect().center().__class__(int(x), 10)
+    qtbot.mouseClick(window.timeline, Qt.MouseButton.LeftButton, pos=point)
     assert window.detail.beacon.id == 1
     window.timeline_action.setChecked(False)
     assert not window.timeline.isVisibleTo(window)

@@ -17,9 +17,17 @@ from pathlib import Path
 from PySide6 import QtGui
 from PySide6.QtCore import QAbstractListModel, QItemSelectionModel, QModelIndex, Qt
 from PySide6.QtGui import QAction, QTextDocument
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QComboBox, QHeaderView, QLabel, QMainWindow,
-                               QTabBar, QTextEdit,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QComboBox,
+    QHeaderView,
+    QLabel,
+    QMainWindow,
+    QTabBar,
+    QTextEdit,
+    QWidget,
+)
 
 from mockserver.capture import RawRequest, capture
 from mockserver.store import BeaconStore

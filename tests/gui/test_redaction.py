@@ -65,8 +65,8 @@ def test_redaction_hides_ip_hostname_email_and_project_id_everywhere(secret_wind
     # The compare view and the opt-out verdict show redacted values too.
     window.select_record(1)
     row = window.model.row_of(2)
-    window.table.selectionModel().select(window.model.index(row, 0),
-                                         QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+    window.table.selectionModel().select(window.model.index(row, 0), flags)
     window.set_mode("compare")
     assert window.compare.paths() == ["version"]
     assert _leaks(widget_texts(window)) == []

@@ -7,8 +7,8 @@ import shutil
 import socket
 import subprocess
 import threading
+from datetime import UTC
 
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -349,8 +349,9 @@ def test_change_ports_and_stop_start(window, send_and_wait):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        assert not window.restart_on(busy.getsockname()[1], None)
-        assert window.last_error == f"Cannot use those ports: HTTP port {busy.getsockname()[1]} on 127.0.0.1 is already in use."
+        busy_port = busy.getsockname()[1]
+        assert not window.restart_on(busy_port, None)
+        assert window.last_error == f"Cannot use those ports: HTTP port {busy_port} on 127.0.0.1 is already in use."
         assert window.server.listening is not None  # back on the previous port
     window.toggle_server()
     assert window.server.listening is None and window.start_button.text() == "Start"
@@ -447,7 +448,7 @@ def test_signals_do_not_eat_references_to_true(window, send_and_wait):
 
 def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     import sqlite3
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from inspector.models import Column
     from mockserver.capture import RawRequest, capture
@@ -456,7 +457,7 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
 
     seed = BeaconStore(db_path)
     seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}", {}),
-                        received_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)))
+                        received_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
     seed.close()
     with sqlite3.connect(db_path) as conn:  # as if 1,234,566 records had come and gone
         conn.execute("UPDATE beacons SET id = 1234567")

@@ -72,7 +72,7 @@ def send(conn: http.client.HTTPConnection, kind: str, marker: str) -> int:
 def start_serve(tmp_path: Path, db: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     """``python3 -m mockserver serve`` on a free port with ``db``; returns (process, HTTP port)."""
     env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / f"serve-{time.monotonic_ns()}.out", "w+")
+    log = open(tmp_path / f"serve-{time.monotonic_ns()}.out", "w+")  # noqa: SIM115 - the child's stdout, read while it starts
     proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--no-https",
                              "--db", str(db), *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -54,7 +54,7 @@ def test_concurrent_clients_every_request_recorded_exactly_once(file_server):
                 mine[marker] = kind
                 if status != EXPECTED_STATUS[kind]:
                     bad.append(f"{marker}: {kind} answered {status}")
-        except Exception as exc:  # reported below, with the rest
+        except Exception as exc:  # noqa: BLE001 - reported below, with the rest
             bad.append(f"{scheme} client {number} failed: {exc!r}")
         finally:
             conn.close()

@@ -29,7 +29,8 @@ from mockserver.beacon import Beacon
 from mockserver.capture import ENDPOINTS, RawRequest, capture
 from mockserver.store import BeaconStore
 
-FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 250)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 PATHS = [*ENDPOINTS, "/", "/telemetry/", "/TELEMETRY", "/cli/x", "/favicon.ico", "/a/b/c", "/%7e", "/telemetry%00",
