@@ -23,13 +23,41 @@ from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
-    QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QGuiApplication, QImage,
-    QKeySequence, QPainter, QPaintEvent, QShortcut,
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QGuiApplication,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPaintEvent,
+    QShortcut,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QCheckBox, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QInputDialog,
-    QLineEdit, QMainWindow, QMessageBox, QProgressDialog, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QStyle,
-    QTableView, QToolBar, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressDialog,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStackedWidget,
+    QStyle,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
 )
 
 from mockserver.beacon import KINDS, STATUSES, Beacon
@@ -517,7 +545,8 @@ class MainWindow(QMainWindow):
         self.timeline_action.toggled.connect(self._show_timeline)
         self.start_action = self._action("Stop server", self.toggle_server)
         self.ports_action = self._action("Change ports…", self.change_ports)
-        self.routing_action = self._action("Routing help…", self.show_routing_help, QKeySequence.StandardKey.HelpContents)
+        self.routing_action = self._action("Routing help…", self.show_routing_help,
+                                           QKeySequence.StandardKey.HelpContents)
         self.browser_action = self._action(
             "Open app in routed browser…", lambda: self.open_routed_browser(), "Ctrl+B",
             tip="Start Chrome/Chromium/Edge with telemetry.refine.dev routed to this inspector and open your app")
@@ -1586,7 +1615,7 @@ class MainWindow(QMainWindow):
         for browser in browsers:
             try:
                 browser.stop(timeout=5)
-            except Exception:  # noqa: BLE001 - quitting must not fail over a browser that is already gone
+            except Exception:  # quitting must not fail over a browser that is already gone
                 log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
 
 

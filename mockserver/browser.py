@@ -466,9 +466,9 @@ def add_command(subparsers: CommandParsers) -> None:
 def cmd_browser(args: argparse.Namespace) -> int:
     """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
     from .cli import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
+    from .probe import UNPROVEN
     from .remote import RemoteError, RemoteInspector
     from .server import InspectorServer
-    from .probe import UNPROVEN
     from .store import StoreEvent
 
     prog = f"{PROG} browser"

@@ -44,9 +44,10 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -54,7 +55,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fixture_apps  # noqa: E402
+import fixture_apps
 
 E2E_DIR = Path(__file__).resolve().parent
 DATA_DIR = E2E_DIR.parent / "data"
@@ -81,7 +82,7 @@ PID_PLUS_SLASH_LATIN1 = "p+/=?&éûû"  # é,û,û are single Latin-1 bytes via 
 class Scenario:
     name: str
     variant: str
-    project_id: Optional[str] = None
+    project_id: str | None = None
     dev: bool = False  # React development bundle (dev.html)
     expect_count: int = 1
     note: str = ""
@@ -95,7 +96,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("toplevel", "toplevel", note="top-level disableTelemetry prop: ignored by refine, beacon still sent"),
     Scenario("optout", "optout", expect_count=0, note="options.disableTelemetry: no beacon"),
     Scenario("projectid-plus-slash", "projectid", PID_PLUS_SLASH_ASCII, note="base64 has raw + / ="),
-    Scenario("projectid-plus-slash-latin1", "projectid", PID_PLUS_SLASH_LATIN1, note="base64 has raw + /; Latin-1 bytes"),
+    Scenario("projectid-plus-slash-latin1", "projectid", PID_PLUS_SLASH_LATIN1,
+             note="base64 has raw + /; Latin-1 bytes"),
     Scenario("projectid-cafe", "projectid", "café", note="btoa writes é as the single byte 0xE9"),
     Scenario("projectid-html", "projectid", "<b>x</b>"),
     Scenario("projectid-euro", "projectid", "€", expect_count=0, note="btoa throws above U+00FF: nothing sent"),
@@ -112,7 +114,7 @@ def make_cert(tmp: Path) -> tuple[Path, Path, str]:
     """Write a self-signed cert/key for TELEMETRY_HOST into ``tmp``; return (cert, key, spki_pin)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, TELEMETRY_HOST)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -236,7 +238,7 @@ def chromium_version(chromium: str) -> str:
     return m.group(1) if m else out.strip()
 
 
-def _devtools_port(user_data_dir: Path, deadline: float) -> Optional[int]:
+def _devtools_port(user_data_dir: Path, deadline: float) -> int | None:
     f = user_data_dir / "DevToolsActivePort"
     while time.monotonic() < deadline:
         with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
@@ -245,7 +247,7 @@ def _devtools_port(user_data_dir: Path, deadline: float) -> Optional[int]:
     return None
 
 
-def _page_title(devtools_port: int) -> Optional[str]:
+def _page_title(devtools_port: int) -> str | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{devtools_port}/json/list", timeout=2) as resp:
             targets = json.load(resp)
@@ -275,7 +277,7 @@ def run_chromium(
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        title: Optional[str] = None
+        title: str | None = None
         ready = False
         try:
             deadline = time.monotonic() + load_timeout_s
@@ -303,7 +305,7 @@ def run_chromium(
 # ------------------------------------------------------------------------ decode
 
 
-def decode_payload(raw_query: str) -> tuple[Optional[dict[str, Any]], Optional[str], Optional[str]]:
+def decode_payload(raw_query: str) -> tuple[dict[str, Any] | None, str | None, str | None]:
     """Decode ``payload=<base64>`` from a RAW query string (no form decoding: '+' stays '+').
 
     Returns (payload, text_encoding, error): base64 -> bytes -> UTF-8 if valid, else Latin-1 -> JSON.
@@ -330,7 +332,7 @@ def decode_payload(raw_query: str) -> tuple[Optional[dict[str, Any]], Optional[s
         return None, enc, f"json: {exc}"
 
 
-def predicted_btoa(version: str, project_id: Optional[str]) -> Optional[str]:
+def predicted_btoa(version: str, project_id: str | None) -> str | None:
     """What btoa(JSON.stringify(payload)) should give for the fixture (no providers set)."""
     payload: dict[str, Any] = {
         "providers": {
@@ -405,7 +407,8 @@ def capture(versions: list[int], chromium: str, settle_s: float) -> list[dict[st
                     if tls_errors:
                         entry["tls_errors"] = tls_errors
                     flag = "ok" if (len(reqs) == sc.expect_count and page["page_ready"]) else "UNEXPECTED"
-                    print(f"[{flag}] refine {refine_version} {sc.name}: {len(reqs)} request(s); title={page['page_title']!r}")
+                    print(f"[{flag}] refine {refine_version} {sc.name}: {len(reqs)} request(s); "
+                          f"title={page['page_title']!r}")
                     for r in reqs:
                         print(f"      {r['request_line']}")
                     results.append(entry)
@@ -420,7 +423,7 @@ def write_vectors(out: Path) -> None:
     print(f"wrote {out}")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--versions", type=int, nargs="+", default=sorted(fixture_apps.REFINE_VERSIONS))
     ap.add_argument("--chromium", default=shutil.which("chromium") or "/usr/bin/chromium")
@@ -438,7 +441,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
-    bad = [f"{r['refine_version']} {r['scenario']}" for r in results if r["count"] != r["expected_count"] or not r["page_ready"]]
+    bad = [f"{r['refine_version']} {r['scenario']}" for r in results
+           if r["count"] != r["expected_count"] or not r["page_ready"]]
     if bad:
         print("unexpected results: " + ", ".join(bad), file=sys.stderr)
         return 1

@@ -25,8 +25,8 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Optional
 
 E2E_DIR = Path(__file__).resolve().parent
 SRC_DIR = E2E_DIR / "src"
@@ -180,7 +180,7 @@ def serve(dist: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def page_url(base_url: str, variant: str = "default", project_id: Optional[str] = None, *, dev: bool = False) -> str:
+def page_url(base_url: str, variant: str = "default", project_id: str | None = None, *, dev: bool = False) -> str:
     """Return the fixture page URL for ``variant`` under ``base_url`` (from :func:`serve`).
 
     ``project_id`` is only used with ``variant="projectid"`` and is URL-encoded.
@@ -196,7 +196,7 @@ def page_url(base_url: str, variant: str = "default", project_id: Optional[str] 
     return urllib.parse.urljoin(base_url, page) + "?" + urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Build both fixture apps (or the versions given as arguments) and print their dist dirs."""
     args = sys.argv[1:] if argv is None else argv
     versions = [int(a) for a in args] or sorted(REFINE_VERSIONS)

@@ -17,9 +17,9 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
+import fixture_apps
 import pytest
 
-import fixture_apps
 from mockserver.advice import CORE_4_AND_5
 from mockserver.browser import BrowserNotFound, find_browser, launch_routed_browser
 from mockserver.verdict import OptOutWatch
