@@ -567,7 +567,8 @@ class MainWindow(QMainWindow):
         self.timeline_action.toggled.connect(self._show_timeline)
         self.start_action = self._action("Stop server", self.toggle_server)
         self.ports_action = self._action("Change ports…", self.change_ports)
-        self.routing_action = self._action("Routing help…", self.show_routing_help, QKeySequence.StandardKey.HelpContents)
+        self.routing_action = self._action("Routing help…", self.show_routing_help,
+                                           QKeySequence.StandardKey.HelpContents)
         self.browser_action = self._action(
             "Open app in routed browser…", lambda: self.open_routed_browser(), "Ctrl+B",
             tip="Start Chrome/Chromium/Edge with telemetry.refine.dev routed to this inspector and open your app")
@@ -1636,7 +1637,7 @@ class MainWindow(QMainWindow):
         for browser in browsers:
             try:
                 browser.stop(timeout=5)
-            except Exception:
+            except Exception:  # quitting must not fail over a browser that is already gone
                 log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
 
 

@@ -96,7 +96,8 @@ SCENARIOS: list[Scenario] = [
     Scenario("toplevel", "toplevel", note="top-level disableTelemetry prop: ignored by refine, beacon still sent"),
     Scenario("optout", "optout", expect_count=0, note="options.disableTelemetry: no beacon"),
     Scenario("projectid-plus-slash", "projectid", PID_PLUS_SLASH_ASCII, note="base64 has raw + / ="),
-    Scenario("projectid-plus-slash-latin1", "projectid", PID_PLUS_SLASH_LATIN1, note="base64 has raw + /; Latin-1 bytes"),
+    Scenario("projectid-plus-slash-latin1", "projectid", PID_PLUS_SLASH_LATIN1,
+             note="base64 has raw + /; Latin-1 bytes"),
     Scenario("projectid-cafe", "projectid", "café", note="btoa writes é as the single byte 0xE9"),
     Scenario("projectid-html", "projectid", "<b>x</b>"),
     Scenario("projectid-euro", "projectid", "€", expect_count=0, note="btoa throws above U+00FF: nothing sent"),
@@ -406,7 +407,8 @@ def capture(versions: list[int], chromium: str, settle_s: float) -> list[dict[st
                     if tls_errors:
                         entry["tls_errors"] = tls_errors
                     flag = "ok" if (len(reqs) == sc.expect_count and page["page_ready"]) else "UNEXPECTED"
-                    print(f"[{flag}] refine {refine_version} {sc.name}: {len(reqs)} request(s); title={page['page_title']!r}")
+                    print(f"[{flag}] refine {refine_version} {sc.name}: {len(reqs)} request(s); "
+                          f"title={page['page_title']!r}")
                     for r in reqs:
                         print(f"      {r['request_line']}")
                     results.append(entry)
@@ -439,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")
-    bad = [f"{r['refine_version']} {r['scenario']}" for r in results if r["count"] != r["expected_count"] or not r["page_ready"]]
+    bad = [f"{r['refine_version']} {r['scenario']}" for r in results
+           if r["count"] != r["expected_count"] or not r["page_ready"]]
     if bad:
         print("unexpected results: " + ", ".join(bad), file=sys.stderr)
         return 1
