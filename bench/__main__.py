@@ -112,7 +112,7 @@ def startup_md(result: dict) -> str:
     serve = result["variants"]["serve (HTTP + HTTPS, certificate reused)"]
     lines += ["", f"Target ≤ 1 s for `serve`: first beacon answered after {serve['median_first_beacon_s']:.2f} s "
                   f"{_verdict(serve['median_first_beacon_s'] <= TARGETS['startup_s'])}.", "",
-              "Heaviest imports of `mockserver.cli` (median cumulative ms of 5 `python3 -X importtime` runs): "
+              "Heaviest imports of `mockserver.cli.main` (median cumulative ms of 5 `python3 -X importtime` runs): "
               + ", ".join(f"{name} {ms:.0f} ms" for name, ms in result["imports"]) + "."]
     return "\n".join(lines)
 
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['date']}.", ""]
     print(md[0], flush=True)
     try:
-        from mockserver.tls import ensure_certificate
+        from mockserver.serving.tls import ensure_certificate
 
         ensure_certificate(work / "home" / "tls")  # made once, outside every measurement
         if "throughput" in sections:

@@ -34,8 +34,8 @@ def main() -> int:
     from PySide6.QtCore import QEvent, QObject, QSettings, QTimer
 
     from inspector.app import build_window, create_application
-    from mockserver.server import InspectorServer
-    from mockserver.store import BeaconStore
+    from mockserver.serving.server import InspectorServer
+    from mockserver.storage.store import BeaconStore
 
     store = BeaconStore(work / f"gui-{os.getpid()}.sqlite3")
     server = InspectorServer(store, port=0, https_port=None)

@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def build(path: Path, records: int = 100_000, progress=print) -> Path:
     """Write ``records`` captured records into a new database at ``path``."""
-    from mockserver.capture import RawRequest, capture
-    from mockserver.store import _INSERT, BeaconStore, _row
+    from mockserver.core.capture import RawRequest, capture
+    from mockserver.storage.store import _INSERT, BeaconStore, _row
 
     from .mix import build_mix
 
@@ -93,7 +93,7 @@ def measure(path: Path, cold: bool = False) -> dict:
         timings[name] = time.perf_counter() - started
         return value
 
-    from mockserver.store import BeaconStore
+    from mockserver.storage.store import BeaconStore
 
     rss_before = _rss_mb()
     store = timed("open_s", lambda: BeaconStore(path))

@@ -59,7 +59,7 @@ def gif_wsgi(environ, start_response):
 
 
 def _cert(home: Path) -> tuple[str, str]:
-    from mockserver.tls import ensure_certificate
+    from mockserver.serving.tls import ensure_certificate
 
     files = ensure_certificate(home / "tls")
     return str(files.cert), str(files.key)
@@ -67,8 +67,8 @@ def _cert(home: Path) -> tuple[str, str]:
 
 def _serve_cheroot(app, https: bool, home: Path, port: int = 0) -> None:
     """The inspector's own server factory (same threads, pool, keep-alive and TLS handling)."""
-    from mockserver.server import make_wsgi_server
-    from mockserver.tls import ensure_certificate
+    from mockserver.serving.server import make_wsgi_server
+    from mockserver.serving.tls import ensure_certificate
 
     certificate = ensure_certificate(home / "tls") if https else None
     server = make_wsgi_server("127.0.0.1", port, app, certificate=certificate)

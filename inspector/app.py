@@ -15,9 +15,9 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from mockserver.config import DISPLAY_NAME, ENV_HOME, data_dir
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore, StoreError
+from mockserver.core.config import DISPLAY_NAME, ENV_HOME, data_dir
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore, StoreError
 
 from .platform_check import PROGRAM, display_problem, offscreen_note
 

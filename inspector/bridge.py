@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from mockserver.store import BeaconStore, StoreEvent
+from mockserver.storage.store import BeaconStore, StoreEvent
 
 from .qtcompat import emit
 from .wake import GuiWake

@@ -1,4 +1,4 @@
-"""The "Compare" mode: two selected records, field by field (``mockserver.diff``).
+"""The "Compare" mode: two selected records, field by field (``mockserver.records.diff``).
 
 Payload fields by dotted path (``providers.i18n``, ``version``), header-derived
 facts under ``client.``, the contact under ``contact.``: the same list
@@ -22,10 +22,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.beacon import Beacon
-from mockserver.diff import ADDED, CHANGED, REMOVED, Change, diff_records
-from mockserver.jsontext import dumps_strict
-from mockserver.text import plural
+from mockserver.core.beacon import Beacon
+from mockserver.core.jsontext import dumps_strict
+from mockserver.core.text import plural
+from mockserver.records.diff import ADDED, CHANGED, REMOVED, Change, diff_records
 
 from . import theme
 from .plaintext import plain_label, plain_tooltip

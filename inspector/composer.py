@@ -1,6 +1,6 @@
 """The composer dialog: send the exact beacon ``@refinedev/core`` sends for chosen inputs.
 
-A front end to :mod:`mockserver.compose` (the same code as ``telemetry-inspector
+A front end to :mod:`mockserver.reach.compose` (the same code as ``telemetry-inspector
 send``): the preview shows the JSON and the URL as refine would build them
 while you type; Send delivers it to this inspector's running mock on a worker
 thread and shows the exact URL it sent and the answer. When ``btoa`` cannot
@@ -32,8 +32,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.checks import PROVIDERS
-from mockserver.compose import (
+from mockserver.core.checks import PROVIDERS
+from mockserver.core.text import printable
+from mockserver.reach.compose import (
     BROWSER,
     DEFAULT_PROVIDERS,
     DEFAULT_VERSION,
@@ -45,7 +46,6 @@ from mockserver.compose import (
     compose_beacon,
     send,
 )
-from mockserver.text import printable
 
 from . import theme
 from .jobs import Job

@@ -13,9 +13,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mockserver.capture import RawRequest
-from mockserver.recorder import Recorder
-from mockserver.store import BeaconStore
+from mockserver.core.capture import RawRequest
+from mockserver.storage.recorder import Recorder
+from mockserver.storage.store import BeaconStore
 
 CHROME_MAC = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/131.0.0.0 Safari/537.36")

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.beacon import Beacon
-from mockserver.collected import collected_fields, curl_command, raw_request_text, raw_url
-from mockserver.jsontext import dumps_strict
-from mockserver.markdown import collected_markdown
-from mockserver.text import plural
+from mockserver.core.beacon import Beacon
+from mockserver.core.jsontext import dumps_strict
+from mockserver.core.text import plural
+from mockserver.records.collected import collected_fields, curl_command, raw_request_text, raw_url
+from mockserver.records.markdown import collected_markdown
 
 from . import theme
 from .highlight import JsonHighlighter, RawRequestHighlighter

@@ -27,10 +27,15 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver import __version__
-from mockserver.config import DISPLAY_NAME, REFINE_HOST
-from mockserver.export import EXTENSIONS, FORMATS
-from mockserver.routing import QUIET_CHROMIUM_FLAGS, chromium_command_line, chromium_routing_flags, hosts_file_line
-from mockserver.server import Listening
+from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
+from mockserver.formats.export import EXTENSIONS, FORMATS
+from mockserver.reach.routing import (
+    QUIET_CHROMIUM_FLAGS,
+    chromium_command_line,
+    chromium_routing_flags,
+    hosts_file_line,
+)
+from mockserver.serving.server import Listening
 
 from . import theme
 from .icons import app_icon

@@ -9,7 +9,7 @@ then emits the job's signals. Progress wake-ups are coalesced: however
 often the worker reports, at most one is queued at a time.
 
 ``progress(done, total)`` returns ``False`` once :meth:`Job.cancel` was
-called, which :func:`mockserver.progress.report` turns into ``Cancelled``.
+called, which :func:`mockserver.formats.progress.report` turns into ``Cancelled``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from mockserver.progress import Cancelled
+from mockserver.formats.progress import Cancelled
 
 from .qtcompat import emit
 from .wake import GuiWake

@@ -1,7 +1,7 @@
 """BeaconTableModel: the live table, a view over ``BeaconStore.summaries()``.
 
 The store is the single source of truth; this model keeps only the
-at-a-glance :class:`~mockserver.beacon.Summary` tuples (full records are read
+at-a-glance :class:`~mockserver.core.beacon.Summary` tuples (full records are read
 with ``store.get(id)`` when one is selected).
 
 Filtering and sorting live here rather than in a ``QSortFilterProxyModel``:
@@ -22,9 +22,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from mockserver.beacon import Summary
-from mockserver.redact import Redactor
-from mockserver.store import BeaconStore
+from mockserver.core.beacon import Summary
+from mockserver.records.redact import Redactor
+from mockserver.storage.store import BeaconStore
 
 from . import theme
 from .icons import status_icon

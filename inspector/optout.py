@@ -1,6 +1,6 @@
 """The "Opt-out check" mode: watch from now on, reload the app, see PASS or FAIL large.
 
-Built on :class:`mockserver.verdict.OptOutWatch` (the same verdict ``verify
+Built on :class:`mockserver.records.verdict.OptOutWatch` (the same verdict ``verify
 --expect none`` gives). The watch's ``on_change`` runs on the thread that
 stored a request; it only wakes the GUI thread with a queued call (as
 :mod:`inspector.bridge` does), and the verdict is read from the store there.
@@ -24,9 +24,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.beacon import Beacon
-from mockserver.store import BeaconStore, StoreError
-from mockserver.verdict import OptOutWatch, Verdict, requests_text
+from mockserver.core.beacon import Beacon
+from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
+from mockserver.storage.store import BeaconStore, StoreError
 
 from . import theme
 from .icons import status_icon

@@ -27,7 +27,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from mockserver.screenshot import VIEWS, shown_view
+from mockserver.cli.screenshot import VIEWS, shown_view
 
 FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=UTC)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
@@ -57,12 +57,12 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 class PictureServer:
-    """Stands in for :class:`~mockserver.server.InspectorServer` in pictures: shows the default
+    """Stands in for :class:`~mockserver.serving.server.InspectorServer` in pictures: shows the default
     ports and a fixed pin, listens on nothing."""
 
     def __init__(self) -> None:
-        from mockserver.config import DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT
-        from mockserver.server import Listening
+        from mockserver.core.config import DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT
+        from mockserver.serving.server import Listening
 
         self.port, self.https_port = DEFAULT_PORT, DEFAULT_HTTPS_PORT
         self.listening = Listening(DEFAULT_HOST, DEFAULT_PORT, DEFAULT_HTTPS_PORT, FIXED_PIN)
@@ -101,7 +101,7 @@ def _pinned_time(demo: bool) -> Iterator[None]:
     if not demo:
         yield
         return
-    import mockserver.capture as capture
+    import mockserver.core.capture as capture
 
     from . import models
     from .models import _local_time
@@ -204,8 +204,8 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from mockserver.recorder import Recorder
-    from mockserver.store import BeaconStore, StoreError
+    from mockserver.storage.recorder import Recorder
+    from mockserver.storage.store import BeaconStore, StoreError
 
     from .app import build_window, create_application
     from .demo import fill_demo
@@ -315,7 +315,7 @@ def _select_pair(window: Any, first: int, second: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m inspector.screenshot …``: the ``screenshot`` command."""
-    from mockserver.cli import main as cli_main
+    from mockserver.cli.main import main as cli_main
 
     return cli_main(["screenshot", *(sys.argv[1:] if argv is None else argv)])
 

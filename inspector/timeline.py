@@ -1,6 +1,6 @@
 """A small timeline strip: requests over time, ok and invalid stacked, for the rows the table shows.
 
-The buckets are those of :func:`mockserver.diff.timeline_buckets` over the
+The buckets are those of :func:`mockserver.records.diff.timeline_buckets` over the
 shown rows, counted from :class:`TimelineCounts`: every shown row's time, kept
 sorted by status. Live rows are added to it as they arrive (``append``), so a
 batch costs its own rows plus a binary search per bar, never a pass over every
@@ -21,9 +21,9 @@ from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from mockserver.beacon import STATUSES, Summary
-from mockserver.diff import TimeBucket
-from mockserver.text import plural
+from mockserver.core.beacon import STATUSES, Summary
+from mockserver.core.text import plural
+from mockserver.records.diff import TimeBucket
 
 from . import theme
 from .plaintext import plain_tooltip
@@ -38,7 +38,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 
 def _micros(text: str) -> int:
-    """Microseconds since 1970 of an ISO time, read as :func:`mockserver.diff.timeline_buckets` reads it."""
+    """Microseconds since 1970 of an ISO time, read as :func:`mockserver.records.diff.timeline_buckets` reads it."""
     moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     return (moment - _EPOCH) // _MICROSECOND
 

@@ -60,17 +60,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.beacon import KINDS, STATUSES, Beacon
-from mockserver.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
-from mockserver.collected import CURL_DISCARD_BODY
-from mockserver.config import DEFAULT_PORT, DISPLAY_NAME
-from mockserver.export import ExportError, export_records
-from mockserver.har import HarError, ImportResult, import_har
-from mockserver.redact import Redactor
-from mockserver.selection import RecordFilter
-from mockserver.server import InspectorServer, ServerError
-from mockserver.store import BeaconStore, StoreError
-from mockserver.text import plural
+from mockserver.core.beacon import KINDS, STATUSES, Beacon
+from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
+from mockserver.core.text import plural
+from mockserver.formats.export import ExportError, export_records
+from mockserver.formats.har import HarError, ImportResult, import_har
+from mockserver.reach.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
+from mockserver.records.collected import CURL_DISCARD_BODY
+from mockserver.records.redact import Redactor
+from mockserver.serving.server import InspectorServer, ServerError
+from mockserver.storage.selection import RecordFilter
+from mockserver.storage.store import BeaconStore, StoreError
 
 from . import theme
 from .bridge import StoreBridge

@@ -1,5 +1,5 @@
 """``python -m mockserver``: the same as the ``telemetry-inspector`` command."""
 
-from .cli import console
+from mockserver.cli.main import console
 
 console()

@@ -35,13 +35,13 @@ from typing import Any
 
 import pytest
 
-from .advice import advice_for_all
-from .beacon import Beacon
-from .probe import PROBE_FUNCTION, PROBE_WAIT, RouteNotProven, probe_url, prove_route
-from .routing import chromium_routing_flags
-from .server import InspectorServer
-from .store import BeaconStore, StoreEvent
-from .text import plural
+from mockserver.core.beacon import Beacon
+from mockserver.core.text import plural
+from mockserver.reach.routing import chromium_routing_flags
+from mockserver.records.advice import advice_for_all
+from mockserver.serving.probe import PROBE_FUNCTION, PROBE_WAIT, RouteNotProven, probe_url, prove_route
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore, StoreEvent
 
 
 class RouteUnprovenWarning(UserWarning):
@@ -60,7 +60,7 @@ def _load_probe_in(page: Any, nonce: str) -> str:
 
 
 def _describe(beacons: list[Beacon]) -> str:
-    from .cli import format_line
+    from mockserver.cli.main import format_line
 
     return "\n".join("  " + format_line(b) for b in beacons) or "  (none)"
 
@@ -72,7 +72,7 @@ class RefineTelemetry:
     ``ca_cert`` (the CA file: ``NODE_EXTRA_CA_CERTS`` or a trust store),
     ``chromium_args`` (the routing flags). ``beacons`` are the captured
     requests as dicts in the record's JSON form (README, "The record");
-    ``records`` are the same as :class:`~mockserver.beacon.Beacon` objects.
+    ``records`` are the same as :class:`~mockserver.core.beacon.Beacon` objects.
     """
 
     def __init__(self, server: InspectorServer, store: BeaconStore) -> None:
@@ -102,7 +102,7 @@ class RefineTelemetry:
         """Environment for a Node child process routed here (preload + ``NODE_EXTRA_CA_CERTS``)."""
         import os
 
-        from .noderun import routed_node_env
+        from mockserver.reach.noderun import routed_node_env
 
         listening = self._server.listening
         assert listening is not None

@@ -17,8 +17,8 @@ os.environ.pop("TELEMETRY_INSPECTOR_DB", None)
 
 import pytest
 
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore
 from tests.helpers import Journal
 
 TESTS = pathlib.Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def store():
 @pytest.fixture
 def client(store):
     """Flask's test client over a fresh in-memory journal."""
-    from mockserver.app import create_app
+    from mockserver.serving.app import create_app
 
     return create_app(store).test_client()
 

@@ -1,4 +1,4 @@
-"""Opt-out advice by refine generation, as the packages' dist code reads the flags (mockserver.advice)."""
+"""Opt-out advice by refine generation, as the packages' dist code reads the flags (mockserver.records.advice)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from mockserver.advice import (
+from mockserver.core.capture import RawRequest, capture
+from mockserver.records.advice import (
     CLI,
     CORE_3_BOTH,
     CORE_3_ENCRYPTED,
@@ -16,8 +17,7 @@ from mockserver.advice import (
     advice_for,
     advice_for_all,
 )
-from mockserver.capture import RawRequest, capture
-from mockserver.verdict import Expectation, judge
+from mockserver.records.verdict import Expectation, judge
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
 
 JWE = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
@@ -70,7 +70,7 @@ def test_a_failed_opt_out_check_lists_each_advice_once_in_order():
 
 
 def test_counted_nouns_agree():
-    from mockserver.text import plural
+    from mockserver.core.text import plural
 
     assert [plural(n, "request") for n in (0, 1, 2, 1024)] == ["0 requests", "1 request", "2 requests",
                                                               "1,024 requests"]

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from mockserver import browser as browser_module
-from mockserver.browser import (
+from mockserver.core.config import ENV_BROWSER
+from mockserver.reach.browser import (
     NOT_FOUND_HINT,
     BrowserError,
     BrowserNotFound,
@@ -33,8 +34,7 @@ from mockserver.browser import (
     launch_routed_browser,
     routed_browser_args,
 )
-from mockserver.config import ENV_BROWSER
-from mockserver.routing import QUIET_CHROMIUM_FLAGS
+from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
 from tests.helpers import REFINE_4_PAYLOAD, js_stringify, read_rest, read_until
 
 ROOT = Path(__file__).resolve().parents[1]

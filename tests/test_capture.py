@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from mockserver.capture import RawRequest, capture
-from mockserver.checks import PROJECT_ID_NOTE
-from mockserver.compose import compose_beacon
-from mockserver.recorder import Recorder
+from mockserver.core.capture import RawRequest, capture
+from mockserver.core.checks import PROJECT_ID_NOTE
+from mockserver.reach.compose import compose_beacon
+from mockserver.storage.recorder import Recorder
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 HEADERS = {

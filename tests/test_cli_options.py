@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from inspector.demo import fill_demo
-from mockserver.cli import build_parser, main
-from mockserver.config import DEFAULT_HTTPS_PORT, DEFAULT_PORT, default_db
-from mockserver.store import BeaconStore
+from mockserver.cli.main import build_parser, main
+from mockserver.core.config import DEFAULT_HTTPS_PORT, DEFAULT_PORT, default_db
+from mockserver.storage.store import BeaconStore
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mockserver.decode import decode_payload, raw_query_values
+from mockserver.core.decode import decode_payload, raw_query_values
 from tests.helpers import REFINE_4_PAYLOAD, InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.mix import V4, V5
 from inspector.demo import demo_requests
-from mockserver.capture import capture
+from mockserver.core.capture import capture
 
 PUBLISHED = json.loads((Path(__file__).parent / "data" / "npm-versions.json").read_text())
 

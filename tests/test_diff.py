@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from mockserver import cli
-from mockserver.capture import RawRequest, capture, iso_utc
-from mockserver.compose import compose_beacon
-from mockserver.diff import Change, diff_records, diff_values, timeline_buckets
-from mockserver.recorder import Recorder
-from mockserver.store import BeaconStore
+from mockserver.core.capture import RawRequest, capture, iso_utc
+from mockserver.reach.compose import compose_beacon
+from mockserver.records.diff import Change, diff_records, diff_values, timeline_buckets
+from mockserver.storage.recorder import Recorder
+from mockserver.storage.store import BeaconStore
 from tests.helpers import CHROME_UA
 
 DATA = Path(__file__).parent / "data"

@@ -20,15 +20,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
 from mockserver import cli, files
-from mockserver.beacon import Summary
-from mockserver.capture import RawRequest, capture
-from mockserver.export import CSV_COLUMNS, export_records, export_store, write_records
-from mockserver.har import import_har
-from mockserver.progress import Cancelled
-from mockserver.recorder import Recorder
-from mockserver.redact import Redactor
-from mockserver.selection import RecordFilter
-from mockserver.store import BeaconStore
+from mockserver.core.beacon import Summary
+from mockserver.core.capture import RawRequest, capture
+from mockserver.formats.export import CSV_COLUMNS, export_records, export_store, write_records
+from mockserver.formats.har import import_har
+from mockserver.formats.progress import Cancelled
+from mockserver.records.redact import Redactor
+from mockserver.storage.recorder import Recorder
+from mockserver.storage.selection import RecordFilter
+from mockserver.storage.store import BeaconStore
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 DATA = Path(__file__).parent / "data"
@@ -315,7 +315,7 @@ def test_a_lone_surrogate_in_a_payload_does_not_stop_an_export(tmp_path):
 ])
 def test_har_response_is_what_the_mock_answered(client, store, method, target, body):
     """mock_response() rebuilds the answer from the record: it must agree with the app's."""
-    from mockserver.har import mock_response
+    from mockserver.formats.har import mock_response
 
     answer = client.open(target, method=method, data=body)
     record = store.query()[-1]
@@ -348,7 +348,7 @@ def test_a_failing_writer_leaves_no_part_file(store, tmp_path, failure):
 
 _SLOW_EXPORT = """
 import sys, time
-from mockserver.export import atomic_text_file
+from mockserver.formats.export import atomic_text_file
 with atomic_text_file(sys.argv[1]) as out:
     out.write("[" + "1," * 100000)
     out.flush()

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from mockserver import cli, har
-from mockserver.capture import RawRequest, capture
-from mockserver.collected import raw_url
-from mockserver.har import HarError, HarFile, import_har
-from mockserver.progress import Cancelled
-from mockserver.server import MAX_HEADER_BYTES
-from mockserver.store import BeaconStore
+from mockserver.core.capture import RawRequest, capture
+from mockserver.formats.har import HarError, HarFile, import_har
+from mockserver.formats.progress import Cancelled
+from mockserver.records.collected import raw_url
+from mockserver.serving.server import MAX_HEADER_BYTES
+from mockserver.storage.store import BeaconStore
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

@@ -16,11 +16,11 @@ import urllib.request
 
 import pytest
 
-from mockserver.access import TOKEN_FILE, ensure_token
-from mockserver.browser import RoutedBrowser
-from mockserver.cdp import DevToolsConnection, page_websocket_url
-from mockserver.remote import RemoteError, RemoteHTTPError, RemoteInspector
-from mockserver.server import InspectorServer
+from mockserver.reach.browser import RoutedBrowser
+from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
+from mockserver.reach.remote import RemoteError, RemoteHTTPError, RemoteInspector
+from mockserver.serving.access import TOKEN_FILE, ensure_token
+from mockserver.serving.server import InspectorServer
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 CHROMIUM = "/usr/bin/chromium"
@@ -385,7 +385,7 @@ def test_a_cross_site_page_neither_reads_nor_stalls_the_journal(chromium, live_s
 
 
 def test_the_serve_banner_shows_the_token_only_in_token_mode(token_server, live_server, store, tmp_path):
-    from mockserver.cli import banner
+    from mockserver.cli.main import banner
 
     shown = banner(token_server.listening, store, None, token=token_server.journal_token,
                    token_file=token_server.token_file)
@@ -397,7 +397,7 @@ def test_the_serve_banner_shows_the_token_only_in_token_mode(token_server, live_
 
 @pytest.mark.parametrize("command", ["verify", "browser"])
 def test_the_server_clients_take_a_token(command):
-    from mockserver.cli import build_parser
+    from mockserver.cli.main import build_parser
 
     args = build_parser().parse_args([command, "http://localhost:5173/", "--server", "http://127.0.0.1:8787",
                                       "--token", "t0ken"])
@@ -405,7 +405,7 @@ def test_the_server_clients_take_a_token(command):
 
 
 def test_one_loopback_rule_for_binding_the_token_and_the_host_check():
-    from mockserver.config import is_loopback
+    from mockserver.core.config import is_loopback
 
     assert [h for h in ("localhost", "127.0.0.1", "127.5.6.7", "::1") if not is_loopback(h)] == []
     # A name that only starts like a loopback address could resolve anywhere: beyond loopback, so the token.

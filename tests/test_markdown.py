@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.capture import RawRequest, capture
-from mockserver.collected import APPLICATION, CONTACT, HEADERS, collected_fields
-from mockserver.compose import compose_beacon
-from mockserver.markdown import COLUMNS, collected_markdown, escape_markdown, fields_markdown
-from mockserver.redact import redact_record
+from mockserver.core.capture import RawRequest, capture
+from mockserver.reach.compose import compose_beacon
+from mockserver.records.collected import APPLICATION, CONTACT, HEADERS, collected_fields
+from mockserver.records.markdown import COLUMNS, collected_markdown, escape_markdown, fields_markdown
+from mockserver.records.redact import redact_record
 from tests.helpers import CHROME_UA
 
 markdown_it = pytest.importorskip("markdown_it")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.noderun import RoutedNode, ca_bundle, node_options_with_preload, preload_path, routed_node_env
+from mockserver.reach.noderun import RoutedNode, ca_bundle, node_options_with_preload, preload_path, routed_node_env
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "tests" / "noderun"

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from mockserver import advice
-from mockserver.noderun import RoutedNode
+from mockserver.reach.noderun import RoutedNode
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "tests" / "noderun" / "refine-packages"

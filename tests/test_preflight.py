@@ -11,9 +11,9 @@ import ssl
 
 import pytest
 
-from mockserver.advice import CORE_3_ENCRYPTED, advice_for
-from mockserver.har import mock_response
-from mockserver.verdict import Expectation, FieldCheck, judge
+from mockserver.formats.har import mock_response
+from mockserver.records.advice import CORE_3_ENCRYPTED, advice_for
+from mockserver.records.verdict import Expectation, FieldCheck, judge
 from tests.helpers import CHROME_UA, http
 
 JWE = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
@@ -152,7 +152,7 @@ def test_field_checks_skip_preflights(client, store):
 
 
 def test_what_was_collected_names_the_link_both_ways(client, store):
-    from mockserver.collected import CORS, collected_fields
+    from mockserver.records.collected import CORS, collected_fields
 
     preflight_then_send(client)
     preflight, sent = store.query()

@@ -20,11 +20,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
 from mockserver import files, tls
-from mockserver.capture import RawRequest
-from mockserver.config import ENV_HOME, default_db, tls_dir
-from mockserver.recorder import Recorder
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.core.capture import RawRequest
+from mockserver.core.config import ENV_HOME, default_db, tls_dir
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.recorder import Recorder
+from mockserver.storage.store import BeaconStore
 
 pytestmark = pytest.mark.skipif(os.name == "nt", reason="POSIX file modes")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.browser import BrowserNotFound, find_browser
+from mockserver.reach.browser import BrowserNotFound, find_browser
 
 pytest_plugins = ["pytester"]
 
@@ -70,7 +70,7 @@ def test_fixture_attributes_beacons_and_wait_for(pytester):
     pytester.makepyfile("""
         import ssl
         from pathlib import Path
-        from mockserver.beacon import Beacon
+        from mockserver.core.beacon import Beacon
         from helpers import PAYLOAD, send_beacon
 
         def test_attributes(refine_telemetry):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.capture import RawRequest, capture
+from mockserver.core.capture import RawRequest, capture
 from tests.helpers import InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
 
 DATA = Path(__file__).parent / "data"

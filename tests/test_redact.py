@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.capture import RawRequest, capture
-from mockserver.recorder import Recorder
-from mockserver.redact import WITHHELD, Redactor, redact_record, redact_records
+from mockserver.core.capture import RawRequest, capture
+from mockserver.records.redact import WITHHELD, Redactor, redact_record, redact_records
+from mockserver.storage.recorder import Recorder
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, buffer_payload
 
 DATA = Path(__file__).parent / "data"
@@ -172,7 +172,7 @@ def test_summaries_get_the_same_tokens_as_records():
 
 def test_many_rows_share_masks_and_each_problem_is_scrubbed_with_its_own_values(monkeypatch):
     from mockserver import redact
-    from mockserver.beacon import Summary
+    from mockserver.core.beacon import Summary
 
     def row(n: int, ip: str, problem: str | None) -> Summary:
         return Summary(n, 1, "2026-11-26T08:00:00Z", "beacon", "invalid" if problem else "ok", "GET", "/telemetry",

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.browser import BrowserNotFound, find_browser
-from mockserver.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
-from mockserver.remote import RemoteInspector, _insecure_context
+from mockserver.reach.browser import BrowserNotFound, find_browser
+from mockserver.reach.remote import RemoteInspector, _insecure_context
+from mockserver.serving.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
 from tests.helpers import http, unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ class DevToolsPage:
         self.routed = routed
 
     def evaluate(self, function: str, arg: str) -> object:
-        from mockserver.cdp import DevToolsConnection, page_websocket_url
+        from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
 
         with DevToolsConnection(page_websocket_url(self.routed.devtools_port())) as page:
             result = page.call("Runtime.evaluate", {"expression": f"({function})({json.dumps(arg)})",
@@ -169,8 +169,8 @@ class DevToolsPage:
 
 @pytest.mark.parametrize("routed", [True, False])
 def test_plugin_probe_through_a_real_page(live_server, chromium, unrouted_browser, routed):
-    from mockserver.browser import launch_routed_browser
     from mockserver.pytest_plugin import RefineTelemetry, RouteUnprovenWarning
+    from mockserver.reach.browser import launch_routed_browser
 
     telemetry = RefineTelemetry(live_server, live_server.store)
     browser = launch_routed_browser("about:blank", telemetry.https_port, telemetry.spki_pin,
@@ -239,7 +239,7 @@ def test_browser_command_without_routing_is_could_not_run(quiet_page, unrouted_b
 def test_an_inspector_without_the_probe_endpoint_is_too_old_not_a_pass():
     import http.server
 
-    from mockserver.remote import RemoteError
+    from mockserver.reach.remote import RemoteError
 
     class NotFound(http.server.BaseHTTPRequestHandler):
         def do_GET(self):

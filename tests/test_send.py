@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from mockserver import cli
-from mockserver.capture import RawRequest, capture
-from mockserver.checks import PROVIDERS
-from mockserver.compose import (
+from mockserver.core.capture import RawRequest, capture
+from mockserver.core.checks import PROVIDERS
+from mockserver.reach.compose import (
     BROWSER,
     NODE,
     BtoaRefused,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.server import InspectorServer, ServerError
-from mockserver.store import BeaconStore
+from mockserver.serving.server import InspectorServer, ServerError
+from mockserver.storage.store import BeaconStore
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http, read_line, read_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from mockserver.capture import RawRequest, capture
-from mockserver.store import BeaconStore, StoreError
+from mockserver.core.capture import RawRequest, capture
+from mockserver.storage.store import BeaconStore, StoreError
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
 
 
@@ -44,7 +44,7 @@ def test_summaries_match_the_records(store):
 
 
 def test_summaries_put_every_column_in_its_place_and_share_repeated_values(store):
-    from mockserver.beacon import Beacon, RequestInfo
+    from mockserver.core.beacon import Beacon, RequestInfo
 
     def record(n: int) -> Beacon:
         return Beacon(kind="beacon", status="invalid", received_at=f"2026-11-26T08:00:0{n}.000000Z",

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from mockserver.jsontext import dumps_strict, loads_strict
-from mockserver.remote import RemoteError, RemoteInspector
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.core.jsontext import dumps_strict, loads_strict
+from mockserver.reach.remote import RemoteError, RemoteInspector
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore
 from tests.helpers import http, read_line, read_until
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.advice import CLI, CORE_4_AND_5
-from mockserver.capture import RawRequest, capture
-from mockserver.remote import RemoteError, RemoteInspector
-from mockserver.server import InspectorServer
-from mockserver.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
+from mockserver.core.capture import RawRequest, capture
+from mockserver.reach.remote import RemoteError, RemoteInspector
+from mockserver.records.advice import CLI, CORE_4_AND_5
+from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
+from mockserver.serving.server import InspectorServer
 from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 Each app (``fixture_apps.build``) is served locally and loaded by
 ``python -m mockserver verify`` as a real subprocess: its own mock on free
-ports, its own headless Chromium routed by ``mockserver.browser``. What
+ports, its own headless Chromium routed by ``mockserver.reach.browser``. What
 arrives is compared with the beacons captured from the same apps by
 ``capture_golden.py`` (``tests/data/real_beacons.json``).
 """
@@ -20,9 +20,9 @@ from pathlib import Path
 import fixture_apps
 import pytest
 
-from mockserver.advice import CORE_4_AND_5
-from mockserver.browser import BrowserNotFound, find_browser, launch_routed_browser
-from mockserver.verdict import OptOutWatch
+from mockserver.reach.browser import BrowserNotFound, find_browser, launch_routed_browser
+from mockserver.records.advice import CORE_4_AND_5
+from mockserver.records.verdict import OptOutWatch
 from tests.helpers import unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore
 
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/131.0.0.0 Safari/537.36")

@@ -1,11 +1,11 @@
-"""mockserver.collected: the "What was collected" rows, exact values and sources (no Qt)."""
+"""mockserver.records.collected: the "What was collected" rows, exact values and sources (no Qt)."""
 
 from __future__ import annotations
 
 import json
 
-from mockserver.capture import RawRequest, capture
-from mockserver.collected import (
+from mockserver.core.capture import RawRequest, capture
+from mockserver.records.collected import (
     APPLICATION,
     CLI,
     CONTACT,

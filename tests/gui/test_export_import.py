@@ -11,7 +11,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from mockserver import har
-from mockserver.export import export_records
+from mockserver.formats.export import export_records
 from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa
 
 

@@ -28,7 +28,7 @@ def test_a_new_window_takes_at_most_90_percent_of_a_small_screen():
 _CHILD = textwrap.dedent("""
     import sys
     from PySide6.QtCore import QByteArray, QSettings, QRect
-    from mockserver.store import BeaconStore
+    from mockserver.storage.store import BeaconStore
     from inspector.app import build_window, create_application
 
     settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)

@@ -20,9 +20,9 @@ from PySide6.QtGui import QIcon
 from inspector.models import RECORD_ID_ROLE, SUMMARY_ROLE, BeaconTableModel, Column
 from inspector.timeline import TimelineCounts
 from inspector.window import BeaconTable
-from mockserver.beacon import Summary
-from mockserver.diff import TimeBucket, timeline_buckets
-from mockserver.redact import Redactor
+from mockserver.core.beacon import Summary
+from mockserver.records.diff import TimeBucket, timeline_buckets
+from mockserver.records.redact import Redactor
 from tests.gui.conftest import REFINE4, REFINE5, beacon_url, send
 from tests.gui.test_model_scale import FakeStore, summary
 

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView
 
 from inspector.models import BeaconTableModel, Column
-from mockserver.beacon import Summary
+from mockserver.core.beacon import Summary
 
 ROWS = 100_000
 VERSIONS = ("4.58.0", "5.0.12", "4.9.1", "4.27.0")
@@ -62,8 +62,8 @@ def test_100k_rows_load_filter_sort_and_insert_quickly(qtbot):
 
 
 def test_100k_rows_redaction_is_lazy_and_timeline_is_cheap(qtbot):
-    from mockserver.diff import timeline_buckets
-    from mockserver.redact import Redactor
+    from mockserver.records.diff import timeline_buckets
+    from mockserver.records.redact import Redactor
 
     store = FakeStore(ROWS)
     model = BeaconTableModel(store)  # type: ignore[arg-type]
@@ -116,7 +116,7 @@ def test_a_journal_read_in_steps_ends_exactly_as_one_read_all_at_once(qtbot):
 def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(make_window, db_path, qtbot,
                                                                                  monkeypatch):
     from inspector import window as window_module
-    from mockserver.store import BeaconStore
+    from mockserver.storage.store import BeaconStore
     from tests.gui.conftest import beacon_url, send
     from tests.helpers import REFINE_4_PAYLOAD
 
@@ -147,7 +147,7 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
 
 def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkeypatch):
     from inspector import window as window_module
-    from mockserver.store import BeaconStore
+    from mockserver.storage.store import BeaconStore
 
     seed = BeaconStore(db_path)
     for n in range(12):
@@ -163,7 +163,7 @@ def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkey
 
 
 def _record(n: int):
-    from mockserver.capture import RawRequest, capture
+    from mockserver.core.capture import RawRequest, capture
     from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
 
     return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}",
@@ -171,7 +171,7 @@ def _record(n: int):
 
 
 def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
-    from mockserver.redact import Redactor
+    from mockserver.records.redact import Redactor
 
     store = FakeStore(0)
     ips = ("10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.3")

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
 
-from mockserver.advice import CORE_4_AND_5
+from mockserver.records.advice import CORE_4_AND_5
 from tests.gui.conftest import REFINE4, beacon_url, btoa, send
 
 

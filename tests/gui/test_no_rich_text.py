@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from mockserver.capture import RawRequest, capture
-from mockserver.store import BeaconStore
+from mockserver.core.capture import RawRequest, capture
+from mockserver.storage.store import BeaconStore
 from tests.gui.conftest import REFINE4, beacon_url, btoa, send
 
 H1 = "<h1>X</h1>"

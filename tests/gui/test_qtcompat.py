@@ -55,7 +55,7 @@ def test_the_window_survives_many_selections():
         from PySide6.QtCore import QSettings
         from inspector.app import build_window, create_application
         from inspector.demo import fill_demo
-        from mockserver.store import BeaconStore
+        from mockserver.storage.store import BeaconStore
         app = create_application()
         store = BeaconStore(":memory:")
         folder = Path(tempfile.mkdtemp())

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtGui import QImage
 
 from inspector.demo import fill_demo
-from mockserver.store import BeaconStore
+from mockserver.storage.store import BeaconStore
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -96,7 +96,7 @@ def shot_on_day(day: str, *args: str) -> subprocess.CompletedProcess[str]:
             "real = time.time\n"
             f"shift = datetime.datetime.fromisoformat('{day}T12:00:00+00:00').timestamp() - real()\n"
             "time.time = lambda: real() + shift\n"
-            "from mockserver.cli import main\n"
+            "from mockserver.cli.main import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
     return subprocess.run([sys.executable, "-c", code, "screenshot", *args], cwd=ROOT, env=environ,
                           capture_output=True, text=True, timeout=120)

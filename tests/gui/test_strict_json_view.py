@@ -8,7 +8,7 @@ import json
 from PySide6.QtGui import QGuiApplication
 
 from inspector.detail import DetailPane
-from mockserver.capture import RawRequest, capture
+from mockserver.core.capture import RawRequest, capture
 
 
 def _record(json_text: str):

@@ -122,7 +122,7 @@ def test_routed_browser_problems_are_one_line(make_window, db_path, qtbot, monke
                                  f"{tmp_path / 'no-such-chrome'}: no such file")
     monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", "")
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
-    monkeypatch.setattr("mockserver.browser.browser_candidates", lambda *a, **k: [])
+    monkeypatch.setattr("mockserver.reach.browser.browser_candidates", lambda *a, **k: [])
     job = window.open_routed_browser("http://localhost:5173/")
     with qtbot.waitSignal(job.finished, timeout=10000):
         pass

@@ -14,7 +14,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMessageBox
 
 from inspector.models import Column
-from mockserver.capture import RawRequest, capture
+from mockserver.core.capture import RawRequest, capture
 from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa, send
 
 
@@ -387,7 +387,7 @@ def test_dark_and_light_themes_recolour_status(window, send_and_wait):
 
 
 def test_store_errors_are_messages_not_crashes(window, monkeypatch):
-    from mockserver.store import StoreError
+    from mockserver.storage.store import StoreError
 
     def broken(*_a, **_k):
         raise StoreError("cannot write the database x: disk I/O error")
@@ -451,8 +451,8 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     from datetime import datetime
 
     from inspector.models import Column
-    from mockserver.capture import RawRequest, capture
-    from mockserver.store import BeaconStore
+    from mockserver.core.capture import RawRequest, capture
+    from mockserver.storage.store import BeaconStore
     from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
 
     seed = BeaconStore(db_path)

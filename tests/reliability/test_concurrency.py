@@ -12,8 +12,8 @@ import threading
 
 import pytest
 
-from mockserver.server import InspectorServer
-from mockserver.store import BeaconStore
+from mockserver.serving.server import InspectorServer
+from mockserver.storage.store import BeaconStore
 from tests.reliability.support import connection, marker_of, send
 
 HTTP_CLIENTS, HTTP_REQUESTS = 8, 500

@@ -24,10 +24,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mockserver.app import create_app
-from mockserver.beacon import Beacon
-from mockserver.capture import ENDPOINTS, RawRequest, capture
-from mockserver.store import BeaconStore
+from mockserver.core.beacon import Beacon
+from mockserver.core.capture import ENDPOINTS, RawRequest, capture
+from mockserver.serving.app import create_app
+from mockserver.storage.store import BeaconStore
 
 FUZZ = settings(max_examples=int(__import__("os").environ.get("FUZZ_EXAMPLES", 250)), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from mockserver.server import THREADS
+from mockserver.serving.server import THREADS
 from tests.reliability.support import connection, send
 
 SLOW_HTTP = {

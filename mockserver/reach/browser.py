@@ -1,0 +1,563 @@
+"""Start a Chrome/Chromium/Edge whose requests to telemetry.refine.dev reach the mock.
+
+refine's beacon goes to a hard-coded ``https://telemetry.refine.dev``, so the
+browser is told to resolve that host to our HTTPS listener
+(``--host-resolver-rules``) and to accept our certificate's key and only that
+key (``--ignore-certificate-errors-spki-list``; never a blanket
+``--ignore-certificate-errors``). Each launch gets a fresh temporary profile:
+the pin flag is only honoured with ``--user-data-dir``, and a user's everyday
+profile must never be touched.
+
+Qt-free: the GUI's "Open app in routed browser" action calls
+:func:`launch_routed_browser`; the ``browser`` and ``verify`` commands use it too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mockserver.core.config import ENV_BROWSER
+from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
+from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
+
+if TYPE_CHECKING:
+    from mockserver.cli.main import CommandParsers
+
+# Names on PATH, most specific first. Firefox is not here: it has no
+# host-resolver or SPKI-pin flags, so it cannot be routed without the hosts file.
+PATH_NAMES = (
+    "google-chrome", "google-chrome-stable", "chromium", "chromium-browser",
+    "microsoft-edge", "microsoft-edge-stable", "chrome", "msedge", "brave-browser",
+)
+
+LINUX_LOCATIONS = (
+    "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable", "/opt/google/chrome/chrome",
+    "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/lib/chromium/chromium", "/snap/bin/chromium",
+    "/usr/bin/microsoft-edge", "/usr/bin/microsoft-edge-stable", "/opt/microsoft/msedge/msedge",
+    "/var/lib/flatpak/exports/bin/com.google.Chrome", "/var/lib/flatpak/exports/bin/org.chromium.Chromium",
+)
+
+MAC_APPS = (
+    ("Google Chrome.app", "Google Chrome"),
+    ("Chromium.app", "Chromium"),
+    ("Microsoft Edge.app", "Microsoft Edge"),
+    ("Google Chrome Canary.app", "Google Chrome Canary"),
+    ("Brave Browser.app", "Brave Browser"),
+)
+
+WINDOWS_RELATIVE = (
+    r"Google\Chrome\Application\chrome.exe",
+    r"Microsoft\Edge\Application\msedge.exe",
+    r"Chromium\Application\chrome.exe",
+    r"Google\Chrome SxS\Application\chrome.exe",
+    r"BraveSoftware\Brave-Browser\Application\brave.exe",
+)
+
+NOT_FOUND_HINT = (f"no Chrome, Chromium or Edge found; install one, or pass --browser PATH "
+                  f"(or set {ENV_BROWSER})")
+
+
+class BrowserNotFound(Exception):
+    """No usable Chrome/Chromium/Edge; the message is one line saying what to do."""
+
+
+class BrowserError(Exception):
+    """The browser could not be started or controlled; message is one line."""
+
+
+# -- finding a browser ------------------------------------------------------
+
+def browser_candidates(system: str | None = None, env: Mapping[str, str] | None = None,
+                       home: Path | None = None) -> list[str]:
+    """Install locations to try, in order, for ``system`` (``sys.platform`` style)."""
+    system = system or sys.platform
+    env = os.environ if env is None else env
+    if system.startswith("win"):
+        roots = [env.get(name) for name in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA", "PROGRAMW6432")]
+        return [f"{root.rstrip(chr(92))}\\{rel}" for rel in WINDOWS_RELATIVE for root in roots if root]
+    if system == "darwin":
+        home = home or Path.home()
+        bases = ["/Applications", str(home / "Applications")]
+        return [f"{base}/{app}/Contents/MacOS/{exe}" for app, exe in MAC_APPS for base in bases]
+    return list(LINUX_LOCATIONS)
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _resolve_given(value: str, source: str) -> str:
+    """A path or command name the user gave (``--browser`` or the environment)."""
+    expanded = os.path.expanduser(value.strip())
+    if expanded.endswith(".app") and os.path.isdir(expanded):  # macOS bundle: use its executable
+        macos = Path(expanded) / "Contents" / "MacOS"
+        inside = sorted(p for p in macos.glob("*") if _is_executable(str(p))) if macos.is_dir() else []
+        if inside:
+            return str(inside[0])
+    if os.sep in expanded or (os.altsep and os.altsep in expanded):
+        if not os.path.exists(expanded):
+            raise BrowserNotFound(f"{source} {value}: no such file")
+        if not _is_executable(expanded):
+            raise BrowserNotFound(f"{source} {value}: not an executable program")
+        return expanded
+    found = shutil.which(expanded)
+    if not found:
+        raise BrowserNotFound(f"{source} {value}: not found on PATH")
+    return found
+
+
+def find_browser(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                 system: str | None = None) -> str:
+    """The browser executable to use: ``explicit`` (``--browser``), then ``$TELEMETRY_INSPECTOR_BROWSER``,
+    then Chrome/Chromium/Edge on PATH, then their usual install locations.
+
+    Raises :class:`BrowserNotFound` with a one-line message.
+    """
+    env = os.environ if env is None else env
+    if explicit:
+        return _resolve_given(explicit, "--browser")
+    if env.get(ENV_BROWSER):
+        return _resolve_given(env[ENV_BROWSER], ENV_BROWSER)
+    for name in PATH_NAMES:
+        found = shutil.which(name, path=env.get("PATH"))
+        if found:
+            return found
+    for path in browser_candidates(system, env):
+        if _is_executable(path):
+            return path
+    raise BrowserNotFound(NOT_FOUND_HINT)
+
+
+# -- the command line ---------------------------------------------------------
+
+def running_as_root() -> bool:
+    """True for uid 0 on POSIX: Chromium refuses to start its sandbox there."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def in_ci(env: Mapping[str, str] | None = None) -> bool:
+    """True under a CI runner (the ``CI`` variable most of them set)."""
+    value = (os.environ if env is None else env).get("CI", "")
+    return value.lower() not in ("", "0", "false", "no")
+
+
+def routed_browser_args(https_port: int, spki_pin: str, *, profile_dir: str | Path, url: str | None = None,
+                        host: str = "127.0.0.1", headless: bool = False, remote_debugging: bool = False,
+                        as_root: bool | None = None, quiet: bool | None = None,
+                        extra_args: Iterable[str] = ()) -> list[str]:
+    """The flags (without the executable) for a browser routed to the mock.
+
+    ``quiet`` (default: headless or CI) adds the closed-network flags;
+    ``as_root`` (default: detected) adds ``--no-sandbox``.
+    """
+    as_root = running_as_root() if as_root is None else as_root
+    quiet = (headless or in_ci()) if quiet is None else quiet
+    args = [f"--user-data-dir={profile_dir}", *chromium_routing_flags(https_port, spki_pin, host),
+            "--no-first-run", "--no-default-browser-check"]
+    if headless:
+        args += ["--headless", "--disable-gpu", "--mute-audio", "--hide-scrollbars"]
+    if quiet:
+        args += [flag for flag in QUIET_CHROMIUM_FLAGS if flag not in args]
+    if as_root:
+        args.append("--no-sandbox")  # Chromium will not start as root with its sandbox
+    if remote_debugging:
+        args.append("--remote-debugging-port=0")  # the port is read back from DevToolsActivePort
+    args += list(extra_args)
+    args.append(url or "about:blank")
+    return args
+
+
+# -- a running browser ---------------------------------------------------------
+
+class RoutedBrowser:
+    """A browser process with its own temporary profile; :meth:`stop` ends it and removes the profile."""
+
+    def __init__(self, executable: str, args: Sequence[str], profile_dir: Path, *, headless: bool) -> None:
+        self.executable = executable
+        self.args = list(args)
+        self.profile_dir = profile_dir
+        self.headless = headless
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log_path = profile_dir.parent / "browser.log"
+        self._stopped = threading.Event()
+
+    @property
+    def command(self) -> list[str]:
+        """The full command line."""
+        return [self.executable, *self.args]
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the browser, once started."""
+        return self.process.pid if self.process else None
+
+    def start(self) -> RoutedBrowser:
+        """Start the process (raises BrowserError when it cannot be run)."""
+        kwargs: dict[str, object] = {}
+        if os.name == "posix":
+            kwargs["start_new_session"] = True  # its own process group: stop() ends the helpers too
+        else:
+            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        with open(self._log_path, "wb") as log:
+            try:
+                self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
+                                                stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]  # the platform's group flag
+            except OSError as exc:
+                self._remove_profile()
+                raise BrowserError(f"cannot start {self.executable}: {exc.strerror or exc}") from exc
+        return self
+
+    def running(self) -> bool:
+        """True while the browser process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the browser to exit (e.g. the user closed it); its status, or None on timeout."""
+        if self.process is None:
+            return None
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_tail(self, lines: int = 3) -> str:
+        """The last lines the browser printed (to explain a failed start)."""
+        try:
+            text = self._log_path.read_text("utf-8", "replace")
+        except OSError:
+            return ""
+        kept = [line.strip() for line in text.splitlines() if line.strip()]
+        return " | ".join(kept[-lines:])
+
+    def devtools_port(self, timeout: float = 20.0) -> int:
+        """The DevTools port Chromium picked (needs ``remote_debugging=True``)."""
+        marker = self.profile_dir / "DevToolsActivePort"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
+                return int(marker.read_text().splitlines()[0])
+            if not self.running():
+                status = self.process.returncode if self.process else None
+                tail = self.log_tail()
+                raise BrowserError(f"the browser exited at start (status {status})" + (f": {tail}" if tail else ""))
+            time.sleep(0.05)
+        raise BrowserError(f"the browser did not open its DevTools port within {timeout:g} s")
+
+    def load(self, url: str, timeout: float = 30.0) -> float:
+        """Navigate the first tab to ``url`` and wait for its load event; returns the seconds it took.
+
+        Raises BrowserError when the navigation fails (``net::ERR_…``) or times out.
+        """
+        started = time.monotonic()
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            with DevToolsConnection(ws_url, timeout) as page:
+                page.call("Page.enable")
+                result = page.call("Page.navigate", {"url": url}, timeout)
+                if result.get("errorText"):
+                    raise BrowserError(f"could not load {url}: {result['errorText']}")
+                page.wait_event("Page.loadEventFired", max(0.1, timeout - (time.monotonic() - started)))
+        except TimeoutError:
+            raise BrowserError(f"{url} did not finish loading within {timeout:g} s") from None
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        return time.monotonic() - started
+
+    def open(self, url: str, timeout: float = 30.0) -> None:
+        """Navigate the first tab to ``url`` without waiting for it to load (raises BrowserError)."""
+        try:
+            with DevToolsConnection(page_websocket_url(self.devtools_port(timeout), timeout), timeout) as page:
+                result = page.call("Page.navigate", {"url": url}, timeout)
+        except TimeoutError:
+            raise BrowserError(f"the browser did not start loading {url} within {timeout:g} s") from None
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        if result.get("errorText"):
+            raise BrowserError(f"could not load {url}: {result['errorText']}")
+
+    def prove_route(self, wait_seen: Callable[[str, float], bool], *, where: str, page_policy: bool = True) -> str:
+        """Load a route probe in the first tab and wait (``wait_seen``) for the inspector to see it.
+
+        Needs ``remote_debugging=True``. Returns the nonce; raises :class:`~mockserver.serving.probe.RouteNotProven`.
+        """
+        from mockserver.serving.probe import PROBE_WAIT, prove_route
+
+        return prove_route(lambda nonce: self.load_probe(nonce, PROBE_WAIT), wait_seen, where=where,
+                           page_policy=page_policy)
+
+    def load_probe(self, nonce: str, timeout: float = 10.0) -> str:
+        """Load the route probe ``nonce`` as an image in the first tab's page (needs ``remote_debugging=True``).
+
+        Returns what the page saw: ``"load"`` or ``"error"``. Raises BrowserError.
+        """
+        from mockserver.serving.probe import probe_expression
+
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            with DevToolsConnection(ws_url, timeout) as page:
+                result = page.call("Runtime.evaluate", {"expression": probe_expression(nonce), "awaitPromise": True,
+                                                        "returnByValue": True}, timeout)
+        except TimeoutError:
+            return "timeout"
+        except DevToolsError as exc:
+            raise BrowserError(str(exc)) from exc
+        if "exceptionDetails" in result:
+            text = result["exceptionDetails"].get("text", "an exception")
+            raise BrowserError(f"the page refused the probe script: {text}")
+        return str(result.get("result", {}).get("value", "no answer"))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the browser (and its helper processes) and delete its temporary profile."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        process = self.process
+        if process is not None and process.poll() is None:
+            _terminate_tree(process, timeout)
+        elif process is not None and os.name == "posix":
+            # The main process is gone but helpers may linger in its group.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        self._remove_profile()
+
+    def _remove_profile(self) -> None:
+        # Helpers may still be closing files for a moment after the main process exits.
+        for _ in range(10):
+            shutil.rmtree(self.profile_dir.parent, ignore_errors=True)
+            if not self.profile_dir.parent.exists():
+                return
+            time.sleep(0.1)
+
+    def __enter__(self) -> RoutedBrowser:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _terminate_tree(process: subprocess.Popen[bytes], timeout: float) -> None:
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        if os.name == "posix":
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+        else:  # the whole tree: Chrome's helpers are separate processes
+            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout)
+
+
+def launch_routed_browser(url: str | None, https_port: int, spki_pin: str, *, host: str = "127.0.0.1",
+                          browser: str | None = None, headless: bool = False, remote_debugging: bool = False,
+                          extra_args: Iterable[str] = ()) -> RoutedBrowser:
+    """Find a browser and start it routed to the mock's HTTPS listener, on a fresh temporary profile.
+
+    ``https_port``/``spki_pin`` are ``Listening.https_port``/``Listening.spki_pin`` of a started
+    :class:`~mockserver.serving.server.InspectorServer`. ``browser`` overrides the search (a path or
+    command name). Returns the running :class:`RoutedBrowser`; call ``.stop()`` to close it.
+    Raises :class:`BrowserNotFound` or :class:`BrowserError` (one-line messages).
+    """
+    executable = find_browser(browser)
+    workdir = Path(tempfile.mkdtemp(prefix="telemetry-inspector-browser-"))
+    profile = workdir / "profile"
+    profile.mkdir()
+    args = routed_browser_args(https_port, spki_pin, profile_dir=profile, url=url, host=host,
+                               headless=headless, remote_debugging=remote_debugging, extra_args=extra_args)
+    return RoutedBrowser(executable, args, profile, headless=headless).start()
+
+
+def check_url(url: str, timeout: float = 10.0) -> str | None:
+    """Why ``url`` cannot be loaded (one line), or None when it answers.
+
+    Checked before a browser is started so that an app that is not running is
+    "could not run" (exit 2), never an empty capture that passes ``--expect none``.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "file":
+        path = urllib.request.url2pathname(parts.path)
+        return None if os.path.exists(path) else f"{url}: no such file"
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"not an http(s) or file URL: {url!r}"
+    request = urllib.request.Request(url, headers={"User-Agent": "telemetry-inspector (URL check)"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(1)
+    except urllib.error.HTTPError as exc:
+        return f"{url} answered HTTP {exc.code} {exc.reason}"
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        text = getattr(reason, "strerror", None) or str(reason)
+        return f"{url} is unreachable: {text}"
+    except (OSError, ValueError) as exc:
+        return f"{url} is unreachable: {exc}"
+    return None
+
+
+def _prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None) -> str:
+    """Prove the route in ``browser``'s empty tab, then open ``url``: one line saying how it went.
+
+    The line starts with :data:`~mockserver.serving.probe.UNPROVEN` when the route is not proven
+    (or the browser failed); a browser the user closed at once is not a failure.
+    """
+    from mockserver.reach.remote import RemoteError
+    from mockserver.serving.probe import UNPROVEN, RouteNotProven
+
+    try:
+        browser.prove_route(wait_seen, where="the browser's empty tab", page_policy=False)
+    except (RouteNotProven, RemoteError) as exc:
+        if not browser.running():
+            return "not proven: the browser closed first"
+        return f"{UNPROVEN} ({exc})"
+    if url:
+        try:
+            browser.open(url)
+        except BrowserError as exc:
+            if browser.running():
+                return f"{UNPROVEN} (the route was proven, but {exc})"
+    return "proven: a probe loaded in the browser reached this inspector"
+
+
+# -- `telemetry-inspector browser` ----------------------------------------------
+
+def add_command(subparsers: CommandParsers) -> None:
+    """Register ``browser [URL] [--browser PATH] [--headless]``."""
+    from mockserver.cli.main import add_server_options
+
+    parser = subparsers.add_parser(
+        "browser", help="start the mock and a browser routed to it; print what the app sends",
+        description="Start the mock of telemetry.refine.dev and a Chrome/Chromium/Edge (fresh temporary "
+                    "profile) whose requests to telemetry.refine.dev go to it. Ctrl-C closes both.")
+    parser.add_argument("url", nargs="?", metavar="URL", help="page to open (default: an empty tab)")
+    parser.add_argument("--browser", metavar="PATH",
+                        help=f"Chrome/Chromium/Edge executable (default: env {ENV_BROWSER}, then the usual places)")
+    parser.add_argument("--headless", action="store_true", help="no window (for scripts and CI)")
+    parser.add_argument("--server", metavar="URL",
+                        help="use a running inspector (its HTTP or HTTPS URL) instead of starting one")
+    parser.add_argument("--token", metavar="TOKEN", default=None,
+                        help="with --server: the journal token of an inspector listening beyond loopback "
+                             "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
+                             "for a loopback URL)")
+    parser.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
+    add_server_options(parser)
+    parser.set_defaults(handler=cmd_browser)
+
+
+def cmd_browser(args: argparse.Namespace) -> int:
+    """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
+    from mockserver.cli.main import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
+    from mockserver.reach.remote import RemoteError, RemoteInspector
+    from mockserver.serving.probe import UNPROVEN
+    from mockserver.serving.server import InspectorServer
+    from mockserver.storage.store import StoreEvent
+
+    prog = f"{PROG} browser"
+    info = sys.stderr if args.json else sys.stdout
+    try:
+        executable = find_browser(args.browser)
+    except BrowserNotFound as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    lost = threading.Event()  # the remote journal answered an error: exit 2
+    if args.server:
+        try:
+            remote = RemoteInspector.connect(args.server, token=args.token)
+        except RemoteError as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+        https_port, pin, host = remote.https_port, remote.spki_pin, remote.host
+        print(f"Using the inspector at {remote.base_url} (HTTPS {https_port}, SPKI pin {pin})", file=info, flush=True)
+        server = store = None
+    else:
+        if args.https_port is None:
+            print(f"{prog}: routing a browser needs the HTTPS listener (drop --no-https)", file=sys.stderr)
+            return 2
+        store = open_store(args.db)
+        server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
+                                 trust_proxy=args.trust_proxy)
+        try:
+            listening = server.start()
+        except BaseException:
+            store.close()
+            raise
+        ca = str(server.certificate.ca_cert) if server.certificate else None
+        print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file)
+              .rsplit("\n\n", 1)[0], file=info, flush=True)
+        assert listening.https_port and listening.spki_pin
+        https_port, pin = listening.https_port, listening.spki_pin
+        host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")
+        remote = None
+    printer = LinePrinter(sys.stdout, args.json)
+    unsubscribe = store.subscribe(printer) if store is not None else (lambda: None)
+    follower: threading.Thread | None = None
+    browser: RoutedBrowser | None = None
+    try:
+        try:
+            # An empty tab first: the route is proven there before the app can send anything.
+            browser = launch_routed_browser(None, https_port, pin, host=host, browser=executable,
+                                            headless=args.headless, remote_debugging=True)
+        except (BrowserNotFound, BrowserError) as exc:
+            print(f"{prog}: {exc}", file=sys.stderr)
+            return 2
+        wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait  # type: ignore[union-attr]  # server is set when remote is not
+        since = remote.last_id() if remote is not None else None  # before the app can send anything
+        route = _prove_and_open(browser, wait_seen, args.url)
+        if route.startswith(UNPROVEN):
+            print(f"{prog}: {route}", file=sys.stderr, flush=True)
+            return 2
+        print(f"\nBrowser   {executable}{' (headless)' if args.headless else ''}, temporary profile\n"
+              f"Route     {route}\n"
+              f"Opened    {args.url or 'an empty tab'}\n\n"
+              "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
+        if remote is not None:
+            # A remote journal is read by polling; its records go through the same printer.
+            def follow_journal(journal: RemoteInspector) -> None:
+                try:
+                    journal.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop, since)
+                except RemoteError as exc:  # say so and stop, rather than go on showing nothing
+                    print(f"{prog}: lost the inspector: {exc}", file=sys.stderr, flush=True)
+                    lost.set()
+                    stop.set()
+
+            follower = threading.Thread(target=follow_journal, args=(remote,), name="journal-follower", daemon=True)
+            follower.start()
+
+        def watch_browser() -> None:
+            browser.wait()
+            stop.set()
+
+        closed_by_user = threading.Thread(target=watch_browser, name="browser-watch", daemon=True)
+        closed_by_user.start()
+        run_until_stopped(stop)
+    finally:
+        stop.set()
+        if browser is not None:
+            browser.stop()
+        if follower is not None:
+            follower.join(timeout=5)
+        if server is not None and store is not None:
+            stop_capture(server, store, unsubscribe, printer, info)
+        else:
+            printer.close()
+    return 2 if lost.is_set() else 0
