@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
 
 from mockserver import __version__
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
-from mockserver.formats.export import EXTENSIONS, FORMATS
-from mockserver.reach.routing import (
+from mockserver.core.routing import (
     QUIET_CHROMIUM_FLAGS,
     chromium_command_line,
     chromium_routing_flags,
     hosts_file_line,
 )
+from mockserver.formats.export import EXTENSIONS, FORMATS
 from mockserver.serving.server import Listening
 
 from . import theme

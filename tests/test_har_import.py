@@ -21,10 +21,10 @@ import pytest
 
 from mockserver import cli, har
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.wire import MAX_HEADER_BYTES
 from mockserver.formats.har import HarError, HarFile, import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.collected import raw_url
-from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.store import BeaconStore
 
 DATA = Path(__file__).parent / "data"

@@ -33,8 +33,8 @@ from mockserver.core.config import (
     default_db,
     is_loopback,
 )
+from mockserver.core.routing import chromium_command_line, hosts_file_line
 from mockserver.core.text import plural, printable
-from mockserver.reach.routing import chromium_command_line, hosts_file_line
 from mockserver.records.verdict import describe_beacon
 from mockserver.serving.server import InspectorServer, Listening, ServerError
 from mockserver.storage.store import BeaconStore, StoreError, StoreEvent

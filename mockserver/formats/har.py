@@ -36,10 +36,9 @@ from mockserver.core.beacon import Beacon
 from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest, utc_now
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
+from mockserver.core.wire import GIF, MAX_HEADER_BYTES
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.collected import raw_url, request_target
-from mockserver.serving.app import GIF
-from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
 

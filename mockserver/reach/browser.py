@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mockserver.core.config import ENV_BROWSER
+from mockserver.core.routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
 from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
-from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
 
 if TYPE_CHECKING:
     from mockserver.cli.main import CommandParsers

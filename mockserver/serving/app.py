@@ -23,15 +23,13 @@ from mockserver.core.beacon import KINDS, STATUSES
 from mockserver.core.capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
 from mockserver.core.config import REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
+from mockserver.core.wire import GIF
 from mockserver.serving.access import JournalGuard
 from mockserver.serving.probe import NONCE, PROBE_PATH, ProbeLog
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore, StoreError, StoreEvent
 
 log = logging.getLogger(__name__)
-
-# The smallest transparent 1x1 GIF: what an <img> beacon expects back.
-GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 
 API = "/__inspector"
 MAX_LIST = 10_000
