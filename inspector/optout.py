@@ -20,8 +20,7 @@ from PySide6.QtWidgets import (
 
 from mockserver.beacon import Beacon
 from mockserver.store import BeaconStore, StoreError
-from mockserver.text import plural
-from mockserver.verdict import OptOutWatch, Verdict
+from mockserver.verdict import OptOutWatch, Verdict, requests_text
 
 from . import theme
 from .icons import status_icon
@@ -239,7 +238,7 @@ class OptOutPanel(QWidget):
         else:
             self.headline.setText(verdict.headline)
             colour = s.ok if verdict.passed else s.invalid
-            self.count_label.setText(f"{plural(verdict.count, 'request')} sent")
+            self.count_label.setText(f"{requests_text(verdict.count, verdict.preflights)} sent")
             text = verdict.summary()
             if self.watching and verdict.passed:
                 text = text.replace("PASS:", "PASS so far:", 1)

@@ -13,7 +13,9 @@ from typing import Any, NamedTuple
 
 from .jsontext import dumps_strict
 
-KINDS = ("beacon", "cli", "project", "superplate", "encrypted", "location", "unknown")
+# "preflight": a CORS preflight (OPTIONS with Access-Control-Request-Method) to a refine endpoint;
+# it carries no data and is linked to the request it announces (``Beacon.preflight``).
+KINDS = ("beacon", "cli", "project", "superplate", "encrypted", "location", "preflight", "unknown")
 STATUSES = ("ok", "invalid")
 
 
@@ -71,7 +73,10 @@ def client_columns(kind: str, payload: Any, client: dict[str, Any]) -> tuple[str
         if browser in _UNKNOWN_CLIENT and isinstance(node, str) and node:
             browser = f"Node {node.removeprefix('v')}"
         if system in _UNKNOWN_CLIENT and isinstance(name, str) and name:
-            system = f"{name} {release}" if isinstance(release, str) and release else name
+            if isinstance(release, str) and release:  # envinfo's osVersion may already start with the name
+                system = release if release.lower().startswith(name.lower()) else f"{name} {release}"
+            else:
+                system = name
     return browser, system
 
 
@@ -130,6 +135,7 @@ class Beacon:
     payload: dict[str, Any] | None = None
     client: dict[str, Any] = field(default_factory=dict)
     contact: dict[str, Any] | None = None
+    preflight: int | None = None  # the id of the CORS preflight that announced this request
 
     def to_dict(self) -> dict[str, Any]:
         """The record's JSON form as a plain dict (documented in the README)."""
@@ -148,6 +154,7 @@ class Beacon:
             "payload": self.payload,
             "client": self.client,
             "contact": self.contact,
+            "preflight": self.preflight,
         }
 
     def to_json(self) -> str:
@@ -172,6 +179,7 @@ class Beacon:
             payload=data.get("payload"),
             client=dict(data.get("client") or {}),
             contact=data.get("contact"),
+            preflight=data.get("preflight"),
         )
 
     @classmethod

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from . import checks
 from .beacon import Beacon, RequestInfo
 from .decode import decode_payload, decode_text, parse_json_object, raw_query_values
-from .enrich import client_facts
+from .enrich import client_facts, header_value
 from .jsontext import loads_strict
 
 MAX_BODY = 64 * 1024
@@ -66,8 +66,15 @@ def oversize_status(raw: RawRequest) -> int:
     return 0
 
 
-def classify(method: str, path: str) -> str:
-    """The record kind for a method and path (``unknown`` for anything else)."""
+def classify(method: str, path: str, headers: dict[str, str] | None = None) -> str:
+    """The record kind for a method, path and headers (``unknown`` for anything else).
+
+    An ``OPTIONS`` to a refine endpoint that carries ``Access-Control-Request-Method``
+    is a browser's CORS preflight for the request it announces (``preflight``).
+    """
+    if method.upper() == "OPTIONS" and path in ENDPOINTS and headers is not None \
+            and header_value(headers, "Access-Control-Request-Method") is not None:
+        return "preflight"
     return ENDPOINTS.get(path, {}).get(method.upper(), "unknown")
 
 
@@ -100,7 +107,7 @@ def _describe_jwe(body: str) -> tuple[list[str], list[str]]:
 def capture(raw: RawRequest, *, received_at: datetime | None = None, trust_proxy: bool = False) -> Beacon:
     """Decode, enrich and check one request. Never raises on bad input."""
     moment = received_at or utc_now()
-    kind = classify(raw.method, raw.path)
+    kind = classify(raw.method, raw.path, raw.headers)
     problems: list[str] = [raw.problem] if raw.problem else []
     notes: list[str] = []
 
@@ -149,6 +156,8 @@ def _decode_kind(beacon: Beacon, path: str, query: str, body_text: str | None, b
         _capture_beacon(beacon, beacon.request.method, query, body_text, problems, notes)
     elif kind in checks.DOCUMENTED_BODIES:
         _capture_json_body(beacon, body_text, body_encoding, problems, notes)
+    elif kind == "preflight":
+        _describe_preflight(beacon, problems, notes)
     elif kind == "encrypted":
         beacon.raw_payload = body_text
         notes.append(ENCRYPTED_NOTE)
@@ -167,6 +176,19 @@ def _decode_kind(beacon: Beacon, path: str, query: str, body_text: str | None, b
                 f"unknown endpoint {beacon.request.method} {path}: telemetry.refine.dev serves "
                 + ", ".join(ENDPOINTS)
             )
+
+
+def _describe_preflight(beacon: Beacon, problems: list[str], notes: list[str]) -> None:
+    """What a CORS preflight announces; one that announces a method its endpoint refuses is invalid."""
+    method, path = checks.announced(beacon) or ("", beacon.request.path)
+    wanted = header_value(beacon.request.headers, "Access-Control-Request-Headers")
+    notes.append(f"CORS preflight: the browser asks whether it may send {method or '(no method)'} {path}"
+                 + (f" with the headers {wanted.strip()}" if wanted and wanted.strip() else "")
+                 + "; answered 204. It carries no data: the request it announces follows, linked to it")
+    accepted = ENDPOINTS[path]
+    if method not in accepted:
+        problems.append(f"preflight: announces {method or 'no method'}, which {path} does not accept "
+                        f"(expects {', '.join(accepted)})")
 
 
 def _capture_beacon(beacon: Beacon, method: str, query: str, body_text: str | None,

@@ -13,6 +13,7 @@ from typing import Any
 
 from .beacon import Beacon
 from .decode import json_type_name
+from .enrich import header_value
 
 PROVIDERS = ("auth", "auditLog", "live", "router", "data", "i18n", "notification", "accessControl")
 
@@ -130,3 +131,57 @@ class DuplicateDetector:
             f"duplicate: the same payload from the same client as {earlier}, {at - seen[1]:.2f} s earlier "
             "(<Refine> mounted again, or refine's fetch fallback, which browsers do not coalesce)"
         )
+
+
+def announced(beacon: Beacon) -> tuple[str, str] | None:
+    """(method, path) that a ``preflight`` record announces; None for any other record."""
+    if beacon.kind != "preflight":
+        return None
+    method = header_value(beacon.request.headers, "Access-Control-Request-Method") or ""
+    return method.strip().upper(), beacon.request.path
+
+
+class PreflightLinker:
+    """Links a request to the CORS preflight that announced it.
+
+    A browser sends ``OPTIONS`` with ``Access-Control-Request-Method`` before a
+    cross-origin request that is not "simple" (refine 3.x's encrypted ``POST
+    /send`` with ``Content-Type: application/text``), then the request itself.
+    The request that follows from the same client (IP, User-Agent, Origin) to
+    the same path with the announced method within ``window`` seconds is the one
+    announced; each preflight announces one request (a cached preflight sends
+    none, so a later request is not linked to an old one).
+    """
+
+    def __init__(self, window: float = 10.0) -> None:
+        self.window = window
+        self._waiting: dict[tuple[Any, ...], tuple[Beacon, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(beacon: Beacon, method: str, path: str) -> tuple[Any, ...]:
+        client = beacon.client
+        return (client.get("ip"), client.get("user_agent"), header_value(beacon.request.headers, "Origin"),
+                method, path)
+
+    def remember(self, preflight: Beacon, at: float) -> None:
+        """Note a stored preflight (its id is read when a request is linked to it)."""
+        what = announced(preflight)
+        if what is None:
+            return
+        with self._lock:
+            if len(self._waiting) > 10_000:  # bound memory: old preflights announce nothing now
+                self._waiting = {k: v for k, v in self._waiting.items() if at - v[1] <= self.window}
+            self._waiting[self._key(preflight, *what)] = (preflight, at)
+
+    def link(self, beacon: Beacon, at: float) -> None:
+        """Set ``beacon.preflight`` (and a note) when a preflight announced it."""
+        if not self._waiting:  # the common case (an image GET needs no preflight): nothing to look up
+            return
+        key = self._key(beacon, beacon.request.method, beacon.request.path)
+        with self._lock:
+            found = self._waiting.pop(key, None)
+        if found is None or found[0].id is None or not 0 <= at - found[1] <= self.window:
+            return
+        beacon.preflight = found[0].id
+        beacon.notes.append(f"announced by the CORS preflight #{found[0].id}, {at - found[1]:.2f} s earlier")

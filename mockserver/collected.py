@@ -20,6 +20,7 @@ from typing import Any
 from .beacon import Beacon
 from .checks import DOCUMENTED_BODIES, PROVIDERS
 from .config import REFINE_HOST
+from .enrich import header_value
 from .jsontext import dumps_strict, escape_surrogates
 
 # Section titles, in the order the docs page has them (the two extra ones
@@ -31,6 +32,7 @@ CLI = "CLI attributes (not on the docs page)"
 PROJECT = "Project creation (not on the docs page)"
 SUPERPLATE = "Project generation (not on the docs page)"
 REQUEST = "Request body"
+CORS = "CORS preflight"
 
 NOT_SENT = None  # value of a field that is absent from this request
 
@@ -185,11 +187,7 @@ SUPERPLATE_EXPLANATIONS: dict[str, str] = {
 # -- building the rows -----------------------------------------------------------
 
 def _header(beacon: Beacon, name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in beacon.request.headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
+    return header_value(beacon.request.headers, name)
 
 
 def _family_version(part: Any) -> str | None:
@@ -339,9 +337,26 @@ def collected_fields(beacon: Beacon) -> list[CollectedField]:
         rows.append(CollectedField(REQUEST, "body", f"{size} bytes of JWE", "body",
                                    "Encrypted with refine's public key by @pankod/refine-core 3.40–3.65: "
                                    "cannot be decoded locally.", documented=False))
+    rows += _preflight_fields(beacon)
     rows += _header_fields(beacon)
     rows += _contact_fields(beacon)
     return rows
+
+
+def _preflight_fields(beacon: Beacon) -> list[CollectedField]:
+    """A preflight says what it announces; the request it announced names its preflight."""
+    if beacon.kind == "preflight":
+        method = _header(beacon, "Access-Control-Request-Method")
+        return [CollectedField(CORS, "announces", f"{method} {beacon.request.path}" if method else None,
+                               "header Access-Control-Request-Method",
+                               "The browser asks before a cross-origin request that is not simple (refine 3.x's "
+                               "POST /send with Content-Type application/text). It carries no data and is not "
+                               "counted by --expect N; --expect none still fails on it.", documented=False)]
+    if beacon.preflight is not None:
+        return [CollectedField(CORS, "preflight", f"#{beacon.preflight}", "OPTIONS just before it",
+                               "The CORS preflight that announced this request: the two are one send.",
+                               documented=False)]
+    return []
 
 
 # -- the request as text ---------------------------------------------------------

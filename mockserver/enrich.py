@@ -52,8 +52,8 @@ def parse_user_agent(ua: str) -> dict[str, Any]:
     }
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header lookup on a plain dict."""
+def header_value(headers: Mapping[str, str], name: str) -> str | None:
+    """Case-insensitive header lookup on a plain dict (None when absent)."""
     value = headers.get(name)
     if value is not None:
         return value
@@ -67,7 +67,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def app_hostname(headers: Mapping[str, str]) -> str | None:
     """The app's host as the browser reports it: ``Origin``, else ``Referer``."""
     for name in ("Origin", "Referer"):
-        value = _header(headers, name)
+        value = header_value(headers, name)
         if value and value != "null":
             try:
                 host = urlsplit(value).hostname
@@ -81,7 +81,7 @@ def app_hostname(headers: Mapping[str, str]) -> str | None:
 def client_ip(peer: str | None, headers: Mapping[str, str], trust_proxy: bool) -> str | None:
     """The peer address; the first ``X-Forwarded-For`` hop only when trusted."""
     if trust_proxy:
-        forwarded = _header(headers, "X-Forwarded-For")
+        forwarded = header_value(headers, "X-Forwarded-For")
         if forwarded:
             first = forwarded.split(",")[0].strip()
             if first:
@@ -101,11 +101,11 @@ def client_hints(headers: Mapping[str, str]) -> dict[str, str]:
 
 def client_facts(peer: str | None, headers: Mapping[str, str], trust_proxy: bool = False) -> dict[str, Any]:
     """All header-derived facts for the record's ``client`` field."""
-    ua = _header(headers, "User-Agent")
+    ua = header_value(headers, "User-Agent")
     facts: dict[str, Any] = {
         "ip": client_ip(peer, headers, trust_proxy),
         "hostname": app_hostname(headers),
-        "host": _header(headers, "Host"),
+        "host": header_value(headers, "Host"),
         "user_agent": ua,
     }
     if ua:

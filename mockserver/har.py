@@ -76,7 +76,7 @@ def mock_response(beacon: Beacon) -> MockAnswer:
     if first.startswith(("query:", "body:")) and "cap;" in first:
         status = 414 if first.startswith("query:") else 413
         return MockAnswer(status, "text/plain", [*_CORS, ("Connection", "close")], (first + "\n").encode("utf-8"))
-    if beacon.kind == "unknown":
+    if beacon.kind in ("unknown", "preflight"):
         if beacon.request.method == "OPTIONS":
             return MockAnswer(204, "text/html", [*_CORS, ("Access-Control-Allow-Methods", "GET, POST"),
                                         ("Access-Control-Allow-Headers", "*")], b"")

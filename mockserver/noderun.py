@@ -25,15 +25,17 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
+from .probe import PROBE_WAIT, UNPROVEN, new_nonce
 from .server import InspectorServer, Listening, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, judge, write_junit
+from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
 from .text import plural
 
 DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
 ENV_HTTP_PORT = "TELEMETRY_INSPECTOR_HTTP_PORT"
 ENV_TARGET_HOST = "TELEMETRY_INSPECTOR_TARGET_HOST"
+ENV_PROBE = "TELEMETRY_INSPECTOR_PROBE"  # a route-probe nonce: the preload loads that probe once per process
 
 
 def preload_path() -> Path:
@@ -96,6 +98,7 @@ class RoutedNode:
         self.store = BeaconStore(":memory:")
         self.server = InspectorServer(self.store, port=0, https_port=0, certificate_dir=self.directory / "tls")
         self.listening: Listening | None = None
+        self.probe_nonce = new_nonce()
 
     def start(self) -> Listening:
         """Start the mock; ServerError/StoreError on failure."""
@@ -107,7 +110,13 @@ class RoutedNode:
         base = os.environ if base is None else base
         assert self.listening and self.listening.https_port and self.server.certificate
         ca = ca_bundle(self.server.certificate.ca_cert, base.get("NODE_EXTRA_CA_CERTS"), self.directory)
-        return routed_node_env(base, https_port=self.listening.https_port, http_port=self.listening.port, ca_file=ca)
+        env = routed_node_env(base, https_port=self.listening.https_port, http_port=self.listening.port, ca_file=ca)
+        env[ENV_PROBE] = self.probe_nonce
+        return env
+
+    def route_proven(self, timeout: float = 0.0) -> bool:
+        """Whether a Node process started with :meth:`env` loaded the preload and its probe arrived."""
+        return bool(self.server.app.extensions["probes"].wait(self.probe_nonce, timeout))
 
     def close(self) -> None:
         """Stop the mock and remove its files."""
@@ -152,7 +161,7 @@ def _seconds(text: str) -> float:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``run``: the verdict's exit status with ``--expect``, else the command's."""
-    from .cli import PROG, LinePrinter, format_line
+    from .cli import PROG, LinePrinter
 
     prog = f"{PROG} run"
     command = list(args.command)
@@ -191,6 +200,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             if status is None:
                 return 2
             _wait_quiet(routed.store, args.within)
+            proven = routed.route_proven(PROBE_WAIT if expectation is not None and not routed.store.count() else 0)
         finally:
             unsubscribe()
             printer.close()
@@ -203,19 +213,36 @@ def cmd_run(args: argparse.Namespace) -> int:
         say(f"{plural(len(captured), 'request')} to telemetry.refine.dev")
         return status
     verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
+    if verdict.passed and not captured and not proven:
+        say(f"{UNPROVEN} (no Node process of {command[0]} sent the routing preload's probe: NODE_OPTIONS was "
+            "dropped or replaced, the program is not Node (Bun and Deno are not routed), or it ended at once)")
+        if args.junit:
+            _write_junit(args.junit, command, expectation, None, started, error=UNPROVEN, say=say)
+        return 2
+    say(("route proven: " if proven else "route not proven: ") + (
+        "the routing preload's probe reached this inspector" if proven else "no probe arrived from the preload"))
     say(verdict.summary())
     for advice in verdict.advice:
         say(f"how to opt out: {advice}")
-    if args.junit:
-        output = "\n".join(format_line(b) for b in verdict.beacons)
-        try:
-            write_junit(Path(args.junit).expanduser(), name=f"{' '.join(command)} (expect {expectation})",
-                        verdict=verdict, seconds=time.monotonic() - started, output=output,
-                        suite="telemetry-inspector run")
-        except OSError as exc:
-            say(f"cannot write --junit {args.junit}: {exc.strerror or exc}")
-            return 2
+    if args.junit and not _write_junit(args.junit, command, expectation, verdict, started, say=say):
+        return 2
     return verdict.exit_code
+
+
+def _write_junit(path: str, command: Sequence[str], expectation: Expectation, verdict: Verdict | None,
+                 started: float, *, say: Callable[[str], None], error: str | None = None) -> bool:
+    """Write ``run``'s JUnit report; False (after saying why) when it cannot be written."""
+    from .cli import format_line
+
+    output = "\n".join(format_line(b) for b in verdict.beacons) if verdict is not None else ""
+    try:
+        write_junit(Path(path).expanduser(), name=f"{' '.join(command)} (expect {expectation})",
+                    verdict=verdict, seconds=time.monotonic() - started, output=output, error=error,
+                    suite="telemetry-inspector run")
+    except OSError as exc:
+        say(f"cannot write --junit {path}: {exc.strerror or exc}")
+        return False
+    return True
 
 
 def _run_child(command: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int | None:

@@ -142,16 +142,23 @@ class RefineTelemetry:
         finally:
             unsubscribe()
 
-    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """Wait until at least ``count`` requests arrived since the test started; return them (dicts).
+    def _carrying(self) -> int:
+        """Requests since the test started that carry data (a CORS preflight is part of its request)."""
+        return self._store.count(since=self._since) - self._store.count(since=self._since, kind="preflight")
 
-        Raises AssertionError (listing what did arrive) after ``timeout`` seconds.
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` requests that carry data arrived since the test started.
+
+        Returns every record since then (dicts), CORS preflights included (kind
+        ``preflight``, not counted). Raises AssertionError (listing what did
+        arrive) after ``timeout`` seconds.
         """
-        self._wait(lambda: self._store.count(since=self._since) >= count, timeout)
+        self._wait(lambda: self._carrying() >= count, timeout)
         records = self.records
-        if len(records) < count:
+        carrying = sum(1 for b in records if b.kind != "preflight")
+        if carrying < count:
             raise AssertionError(f"expected {plural(count, 'request')} to telemetry.refine.dev within {timeout:g} s, "
-                                 f"got {len(records)}:\n{_describe(records)}")
+                                 f"got {carrying}:\n{_describe(records)}")
         return [b.to_dict() for b in records]
 
     def probe(self, page: Any, timeout: float = PROBE_WAIT) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from .beacon import Beacon, RequestInfo
 from .capture import MAX_BODY, MAX_QUERY, RawRequest, capture, classify, iso_utc, utc_now
-from .checks import DuplicateDetector
+from .checks import DuplicateDetector, PreflightLinker
 from .store import BeaconStore
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 def _undecodable(raw: RawRequest, moment: datetime, exc: Exception) -> Beacon:
     """A minimal record for a request the decoder choked on: kept, and says why."""
     return Beacon(
-        kind=classify(raw.method, raw.path),
+        kind=classify(raw.method, raw.path, raw.headers),
         status="invalid",
         received_at=iso_utc(moment),
         request=RequestInfo(method=raw.method, scheme=raw.scheme, path=raw.path, query=raw.query[:MAX_QUERY],
@@ -39,6 +39,7 @@ class Recorder:
         self.store = store
         self.trust_proxy = trust_proxy
         self.duplicates = DuplicateDetector(duplicate_window)
+        self.preflights = PreflightLinker()
 
     def record(self, raw: RawRequest, *, received_at: datetime | None = None,
                session: int | None = None) -> Beacon:
@@ -50,15 +51,21 @@ class Recorder:
             log.exception("capture failed")
             beacon = _undecodable(raw, moment, exc)
         beacon.session = session
-        if beacon.kind != "beacon" or beacon.status != "ok":
-            return self.store.append(beacon)
         at = moment.timestamp()
 
-        def note_duplicate(b: Beacon) -> None:
-            note = self.duplicates.check_and_remember(b, at)
-            if note:
-                b.notes.append(note)
+        def annotate(b: Beacon) -> None:
+            if b.kind == "preflight":
+                return
+            self.preflights.link(b, at)
+            if b.kind == "beacon" and b.status == "ok":
+                note = self.duplicates.check_and_remember(b, at)
+                if note:
+                    b.notes.append(note)
 
         # Under the store's write lock: two beacons racing in from a
-        # StrictMode double mount are still compared with each other.
-        return self.store.append(beacon, annotate=note_duplicate)
+        # StrictMode double mount are still compared with each other, and a
+        # preflight is stored (with its id) before the request it announced.
+        stored = self.store.append(beacon, annotate=annotate)
+        if stored.kind == "preflight":
+            self.preflights.remember(stored, at)
+        return stored

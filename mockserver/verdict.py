@@ -124,6 +124,7 @@ class Verdict:
     failures: list[str] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
     fields: list[FieldCheck] = field(default_factory=list)
+    preflights: int = 0  # CORS preflights among ``beacons``; ``count`` leaves them out
 
     @property
     def headline(self) -> str:
@@ -137,7 +138,7 @@ class Verdict:
 
     def summary(self) -> str:
         """One line: ``PASS: expected no request, got 0``."""
-        got = f"got {self.count}"
+        got = f"got {self.count}{_with_preflights(self.preflights)}"
         text = f"{self.headline}: expected {self.expectation.describe()}"
         if self.fields:
             text += " with " + ", ".join(check.text for check in self.fields)
@@ -154,6 +155,7 @@ class Verdict:
             "expect": str(self.expectation),
             "fields": [{"path": check.path, "value": check.value} for check in self.fields],
             "count": self.count,
+            "preflights": self.preflights,
             "failures": list(self.failures),
             "advice": list(self.advice),
             "offending": [b.id for b in self.offending],
@@ -165,27 +167,47 @@ def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[
     """Hold the captured requests against the expectation and the field checks.
 
     Every captured request counts (any kind: the check is "what left for
-    telemetry.refine.dev"); each field check must hold for every request.
+    telemetry.refine.dev"), except that a CORS preflight is part of the request
+    it announces: ``--expect N`` counts the requests that carry data, while
+    ``none`` fails on anything that arrived, a lone preflight included. Each
+    field check must hold for every request that carries data.
     """
     beacons = list(beacons)
+    carrying = [b for b in beacons if b.kind != "preflight"]
+    preflights = len(beacons) - len(carrying)
     checks = list(fields)
     failures: list[str] = []
     offending: list[Beacon] = []
-    count_ok = expectation.met_by(len(beacons))
+    if expectation.mode == "none":
+        count_ok = not beacons
+    else:
+        count_ok = expectation.met_by(len(carrying))
     if not count_ok:
-        failures.append(f"expected {expectation.describe()}, got {len(beacons)}")
+        failures.append(f"expected {expectation.describe()}, got {len(carrying)}{_with_preflights(preflights)}")
+        if expectation.mode == "none" and not carrying:
+            failures.append("a CORS preflight reached telemetry.refine.dev: the app tried to send, and only the "
+                            "preflight got through before the request it announces")
         if expectation.mode != "any":
             offending = list(beacons)
     if expectation.mode != "none":
-        for beacon in beacons:
+        for beacon in carrying:
             problems = [p for check in checks if (p := check.problem(beacon)) is not None]
             if problems:
                 failures.append(f"#{beacon.id}: {'; '.join(problems)}")
                 if beacon not in offending:
                     offending.append(beacon)
     advice = advice_for_all(beacons) if expectation.mode == "none" else []
-    return Verdict(passed=not failures, expectation=expectation, count=len(beacons), beacons=beacons,
-                   offending=offending, failures=failures, advice=advice, fields=checks)
+    return Verdict(passed=not failures, expectation=expectation, count=len(carrying), beacons=beacons,
+                   offending=offending, failures=failures, advice=advice, fields=checks, preflights=preflights)
+
+
+def _with_preflights(preflights: int) -> str:
+    return f" (+ {plural(preflights, 'CORS preflight')})" if preflights else ""
+
+
+def requests_text(count: int, preflights: int) -> str:
+    """``1 request``, or ``1 request (+ 1 CORS preflight)``."""
+    return plural(count, "request") + _with_preflights(preflights)
 
 
 def describe_beacon(beacon: Beacon, indent: str = "    ") -> list[str]:

@@ -27,7 +27,9 @@ from .probe import UNPROVEN, RouteNotProven
 from .remote import RemoteError, RemoteInspector
 from .server import InspectorServer, ServerError
 from .store import BeaconStore, StoreError
-from .verdict import Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, write_junit
+from .verdict import (
+    Expectation, ExpectationError, FieldCheck, Verdict, describe_beacon, judge, requests_text, write_junit,
+)
 from .text import plural
 
 DEFAULT_WITHIN = 5.0
@@ -258,7 +260,7 @@ def add_command(subparsers: argparse._SubParsersAction) -> None:  # type: ignore
 
 def _print_human(result: VerifyResult, out: TextIO) -> None:
     verdict = result.verdict
-    out.write(f"\n{plural(verdict.count, 'request')} to telemetry.refine.dev from {result.url}\n")
+    out.write(f"\n{requests_text(verdict.count, verdict.preflights)} to telemetry.refine.dev from {result.url}\n")
     for beacon in verdict.beacons:
         out.write(_line(beacon) + "\n")
         for line in describe_beacon(beacon):

@@ -87,11 +87,11 @@ def test_unknown_paths_are_recorded_and_404(client, store):
     assert (record.kind, record.status, record.request.method) == ("unknown", "invalid", "PUT")
 
 
-def test_cors_preflight_is_allowed_and_recorded(client, store):
+def test_options_without_a_requested_method_is_no_preflight_but_is_allowed_and_recorded(client, store):
     resp = client.options("/telemetry")
     assert resp.status_code == 204
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
-    assert store.query()[0].kind == "unknown"
+    assert (store.query()[0].kind, store.query()[0].status) == ("unknown", "invalid")
 
 
 def test_oversized_requests_get_413_and_414_and_are_recorded(client, store):
@@ -136,7 +136,7 @@ def test_journal_record_form_is_complete(client):
     client.get(BEACON_URL, headers={"User-Agent": CHROME_UA})
     record = client.get("/__inspector/beacons/1").get_json()
     assert list(record) == ["id", "session", "received_at", "kind", "status", "problems", "notes", "request",
-                            "raw_payload", "encoding", "base64_variant", "payload", "client", "contact"]
+                            "raw_payload", "encoding", "base64_variant", "payload", "client", "contact", "preflight"]
     assert list(record["request"]) == ["method", "scheme", "path", "query", "headers", "body", "body_size"]
     assert record["received_at"].endswith("Z")
     assert record["payload"] == REFINE_4_PAYLOAD
@@ -151,7 +151,7 @@ def test_journal_count_and_reset(client):
 
 
 @pytest.mark.parametrize(("url", "message"), [
-    ("/__inspector/beacons?kind=nope", "kind must be one of beacon, cli, project, superplate, encrypted, location, unknown; got 'nope'"),
+    ("/__inspector/beacons?kind=nope", "kind must be one of beacon, cli, project, superplate, encrypted, location, preflight, unknown; got 'nope'"),
     ("/__inspector/beacons?limit=0", "limit must be between 1 and 10000"),
     ("/__inspector/beacons?since=x", "since must be a whole number, got 'x'"),
     ("/__inspector/beacons/abc", "record id must be a whole number, got 'abc'"),

@@ -97,6 +97,10 @@ def test_cli_records_show_the_node_and_os_their_body_reports():
     no_release = capture(RawRequest("POST", "/cli", body=json.dumps({"nodeVersion": "v22.1.0", "os": "Darwin"}).encode(),
                                     headers=node_fetch))
     assert (no_release.summary().browser, no_release.summary().os) == ("Node 22.1.0", "Darwin")
+    # What the real @refinedev/cli 2.16.52 sends on Debian: envinfo's osVersion already names the system.
+    envinfo = {"nodeVersion": "v20.20.2", "os": "Linux", "osVersion": "Linux 6.18 Debian GNU/Linux 12 (bookworm)"}
+    debian = capture(RawRequest("POST", "/cli", body=json.dumps(envinfo).encode(), headers=node_fetch))
+    assert debian.summary().os == "Linux 6.18 Debian GNU/Linux 12 (bookworm)"
     # A beacon's columns come from its User-Agent only, whatever its payload says.
     beacon = capture(beacon_request(payload={**REFINE_4_PAYLOAD, "nodeVersion": "v1", "os": "X"}))
     assert (beacon.summary().browser, beacon.summary().os) == ("Chrome 156.0.0", "Linux")

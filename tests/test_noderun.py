@@ -158,6 +158,24 @@ def test_run_expect_none_passes_when_refine_no_telemetry_is_true():
     result = run_cli("--expect", "none", "--", node, str(SEND), "node-fetch", env={"REFINE_NO_TELEMETRY": "true"})
     assert result.returncode == 0, result.stderr
     assert "PASS: expected no request, got 0" in result.stderr
+    assert "telemetry-inspector run: route proven: the routing preload's probe reached this inspector" in \
+        result.stderr.splitlines()
+
+
+@needs_node
+@pytest.mark.parametrize("command", [
+    ["env", "-u", "NODE_OPTIONS", "node", "-e", "0"],  # the preload dropped: a Node program sending nothing
+    ["true"],  # not Node at all
+])
+def test_run_expect_none_without_the_preload_is_could_not_run(command, tmp_path):
+    report = tmp_path / "run.xml"
+    result = run_cli("--expect", "none", "--junit", str(report), "--", *command)
+    assert result.returncode == 2, result.stderr
+    assert "PASS" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith(
+        f"telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
+        f"{command[0]} sent the routing preload's probe")
+    assert 'type="CouldNotRun"' in report.read_text()
 
 
 @needs_node

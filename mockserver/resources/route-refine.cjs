@@ -124,6 +124,24 @@
     }
   }
 
+  // -- 3. the proof ---------------------------------------------------------
+  // `run` sets a nonce: load its route probe once per process, through the
+  // routing above (https.get -> tls.connect), so the inspector knows this
+  // program really is routed before it reports that nothing was sent.
+  const nonce = env.TELEMETRY_INSPECTOR_PROBE;
+  if (nonce && /^[0-9a-f]{32}$/.test(nonce)) {
+    try {
+      const probe = require("https").get(
+        { host: HOST, path: `/__route-probe/${nonce}.gif`, agent: false, headers: { "User-Agent": "telemetry-inspector route probe" } },
+        (response) => response.resume(),
+      );
+      probe.setTimeout(5000, () => probe.destroy());
+      probe.on("error", () => {}); // the program's own work must never fail over the probe
+    } catch (error) {
+      // no https module: nothing to prove with
+    }
+  }
+
   // ES modules importing named exports (`import { lookup } from "dns"`) see the patches too.
   try {
     require("module").syncBuiltinESMExports();
