@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -30,8 +31,6 @@ from tests.helpers import unrouted_chromium
 #: What every fixture app's <Refine> reports: no providers but data and router, two resources.
 PROVIDERS = {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
              "i18n": False, "notification": False, "accessControl": False}
-#: Until the mock records an announced OPTIONS as kind "preflight" (issue 12, part 2).
-NEEDS_PREFLIGHT_KIND = pytest.mark.xfail(strict=True, reason="preflights are still recorded as unknown INVALID")
 ROUTE_PROVEN = ("Route proven: probes loaded in the browser before and after the page loaded "
                 "reached https://127.0.0.1:")
 
@@ -82,18 +81,22 @@ def _assert_passed_none(result) -> None:
 # --- @pankod/refine-core 3.58.1: the encrypted POST /send and its preflight ---------------------------------
 
 
-@NEEDS_PREFLIGHT_KIND
 def test_jwe_default_is_one_request_after_its_preflight(jwe_app):
     result = verify(fixture_apps.page_url(jwe_app, "default"), "--expect", "1", "--json")
     assert result.returncode == 0, result.stderr + result.stdout
     report = json.loads(result.stdout)
-    assert report["verdict"] == "PASS" and report["count"] == 1 and report["failures"] == []
+    # The preflight is part of the request it announces: --expect 1 counts the one that carries data.
+    assert report["verdict"] == "PASS" and report["count"] == 1 and report["preflights"] == 1
+    assert report["failures"] == []
     preflight, sent = report["beacons"]
     assert (preflight["kind"], preflight["status"], preflight["request"]["method"], preflight["request"]["path"]) \
         == ("preflight", "ok", "OPTIONS", "/send")
     assert preflight["request"]["headers"]["Access-Control-Request-Method"] == "POST"
     assert preflight["request"]["headers"]["Access-Control-Request-Headers"] == "content-type"
     assert preflight["problems"] == []
+    assert preflight["notes"] == ["CORS preflight: the browser asks whether it may send POST /send with the headers "
+                                  "content-type; answered 204. It carries no data: the request it announces "
+                                  "follows, linked to it"]
     assert (sent["kind"], sent["status"], sent["request"]["method"], sent["request"]["path"]) \
         == ("encrypted", "ok", "POST", "/send")
     assert sent["preflight"] == preflight["id"]  # the data request names the preflight that announced it
@@ -102,8 +105,12 @@ def test_jwe_default_is_one_request_after_its_preflight(jwe_app):
     assert len(body.split(".")) == 5 and sent["request"]["body_size"] == len(body)  # compact JWE
     assert _jwe_header(body) == {"alg": "RSA-OAEP-256", "enc": "A256GCM"}
     assert sent["payload"] is None  # encrypted with refine's public key: nothing to decode here
-    assert sent["notes"] == ["encrypted (JWE from @pankod/refine-core 3.x): cannot be decoded locally",
-                             "JWE header: alg RSA-OAEP-256, enc A256GCM"]
+    encrypted_notes, linked_note = sent["notes"][:2], sent["notes"][2:]
+    assert encrypted_notes == ["encrypted (JWE from @pankod/refine-core 3.x): cannot be decoded locally",
+                               "JWE header: alg RSA-OAEP-256, enc A256GCM"]
+    [linked] = linked_note
+    assert re.fullmatch(rf"announced by the CORS preflight #{preflight['id']}, \d+\.\d\d s earlier", linked), linked
+    assert preflight["preflight"] is None and preflight["payload"] is None
 
 
 def test_jwe_top_level_prop_passes_expect_none(jwe_app):
@@ -111,13 +118,12 @@ def test_jwe_top_level_prop_passes_expect_none(jwe_app):
     _assert_passed_none(verify(fixture_apps.page_url(jwe_app, "toplevel"), "--expect", "none"))
 
 
-@NEEDS_PREFLIGHT_KIND
 def test_jwe_options_disable_telemetry_still_sends_and_the_advice_says_so(jwe_app):
     # 3.58.1's <Refine> has no `options` prop: options.disableTelemetry is dropped unread.
     result = verify(fixture_apps.page_url(jwe_app, "optout"), "--expect", "none")
     assert result.returncode == 1, result.stderr + result.stdout
     out = result.stdout
-    assert "FAIL: expected no request, got 2" in out  # the preflight counts too: it reached the host
+    assert "FAIL: expected no request, got 1 (+ 1 CORS preflight)" in out
     assert f"How to opt out: {CORE_3_ENCRYPTED}\n" in out
     assert CORE_4_AND_5 not in out and CORE_3_BOTH not in out
 
