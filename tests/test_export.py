@@ -19,13 +19,14 @@ from jsonschema import Draft6Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from mockserver import cli, files
+import mockserver.cli.main as cli
 from mockserver.core.beacon import Summary
 from mockserver.core.capture import RawRequest, capture
 from mockserver.formats.export import CSV_COLUMNS, export_records, export_store, write_records
 from mockserver.formats.har import import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.redact import Redactor
+from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import cli, har
+import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.wire import MAX_HEADER_BYTES
+from mockserver.formats import har
 from mockserver.formats.har import HarError, HarFile, import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.collected import raw_url

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import advice
 from mockserver.reach.noderun import RoutedNode
+from mockserver.records import advice
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "tests" / "noderun" / "refine-packages"

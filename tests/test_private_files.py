@@ -19,10 +19,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from mockserver import files, tls
 from mockserver.core.capture import RawRequest
 from mockserver.core.config import ENV_HOME, default_db, tls_dir
+from mockserver.serving import tls
 from mockserver.serving.server import InspectorServer
+from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
 

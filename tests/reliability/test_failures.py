@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import store as store_module
 from mockserver.core.capture import RawRequest, capture
 from mockserver.serving.server import InspectorServer
+from mockserver.storage import store as store_module
 from mockserver.storage.store import BeaconStore, StoreError
 from tests.reliability.support import beacon_path, connection, marker_of, run_serve, send, start_serve, stop
 
