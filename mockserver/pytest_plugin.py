@@ -60,7 +60,7 @@ def _load_probe_in(page: Any, nonce: str) -> str:
 
 
 def _describe(beacons: list[Beacon]) -> str:
-    from mockserver.cli.main import format_line
+    from mockserver.records.lines import format_line
 
     return "\n".join("  " + format_line(b) for b in beacons) or "  (none)"
 
