@@ -203,6 +203,7 @@ _LOOKAHEAD = 3
 
 
 def size_text(size: int) -> str:
+    """A byte count as people read it: ``64 MiB``, ``4.5 KiB``, ``12 bytes``."""
     for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
         if size >= scale:
             return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
