@@ -41,15 +41,17 @@ from .wake import GuiWake
 IDLE_HEADLINE = "—"
 PROVING_HEADLINE = "PROVING"
 UNPROVEN_HEADLINE = "NOT PROVEN"
+HEADLINE_SCALE = 3.6  # PASS / FAIL; the longer words get a smaller badge font so the text beside keeps its room
+LONG_HEADLINE_SCALE = 2.2
 RELOAD_HINT = ("Now reload the app in the routed browser. A refine app sends its beacon within a second of "
                "loading; Stop or Prove route then proves the route again.")
-IDLE_TEXT = ("Start a check, then reload your app: PASS when nothing reaches telemetry.refine.dev and a probe "
-             "proves the route, FAIL with every request that did. Routing: Server ▸ Open app in routed browser….")
+IDLE_TEXT = ("Start a check, then reload your app: PASS when nothing reaches telemetry.refine.dev through a "
+             "proven route (Server ▸ Open app in routed browser…), FAIL with every request that did.")
 PROVING_TEXT = "Proving the route: a probe is loading in the routed browser…"
 UNPROVEN_TODO = ("Open the app with Server ▸ Open app in routed browser…: the window proves the route through "
                  "the browser it starts. Then reload the app and press Prove route (or restart the check). "
-                 "The window cannot prove the route through a browser you started yourself; "
-                 "`telemetry-inspector verify URL --expect none` can.")
+                 "The window cannot prove the route through a browser you started yourself; the command "
+                 "telemetry-inspector verify URL --expect none can.")
 
 
 def describe(beacon: Beacon) -> str:
@@ -132,7 +134,7 @@ class OptOutPanel(QWidget):
         verdict_box = QVBoxLayout()
         self.headline = plain_label(IDLE_HEADLINE)
         self.headline.setObjectName("verdictHeadline")
-        theme.derive_font(self.headline, 3.6, bold=True)
+        theme.derive_font(self.headline, HEADLINE_SCALE, bold=True)
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.headline.setMinimumWidth(200)
         self.headline.setMargin(10)
@@ -367,7 +369,13 @@ class OptOutPanel(QWidget):
         self.offending_title.setText(f"Sent to telemetry.refine.dev during the check ({shown}):" if shown else "")
         self.advice.setText("\n".join(advice))
         self.advice_title.setText(advice_title)
-        self.proof_label.setText(self._proof_text())
+        for label in (self.offending_title, self.advice_title, self.advice):
+            label.setVisible(bool(label.text()))  # an empty label would still take a row
+        long_word = self.headline.text() in (UNPROVEN_HEADLINE, PROVING_HEADLINE)
+        theme.derive_font(self.headline, LONG_HEADLINE_SCALE if long_word else HEADLINE_SCALE, bold=True)
+        proof = self._proof_text() if outcome != "fail" else ""  # FAIL needs no proof: no line for it
+        self.proof_label.setText(proof)
+        self.proof_label.setVisible(bool(proof))
         pal = self.headline.palette()
         if colour is None:  # no verdict yet: a plain, muted badge
             pal.setColor(self.headline.backgroundRole(), self.palette().color(self.backgroundRole()))
