@@ -264,8 +264,8 @@ class OptOutPanel(QWidget):
         return job
 
     def note_proof(self, result: RouteCheck, check: int | None = None) -> None:
-        """Take the outcome of a proof (``check``: the check it was started for; default: this one)."""
-        if self.watch is None or (check is not None and check != self._check):
+        """Take the outcome of a proof: of the job started for ``check``, or (None) one made while watching."""
+        if self.watch is None or (check != self._check if check is not None else not self.watching):
             return
         if not result.browser_closed:  # a browser closed in the meantime changes nothing
             self.proof = result

@@ -177,3 +177,22 @@ def test_a_routed_browser_the_window_did_not_start_is_never_a_pass(window, chrom
     finally:
         own.stop()
 
+
+
+def test_opening_the_app_during_a_check_proves_the_route_for_it(window, chromium, app_page, tmp_path, monkeypatch,
+                                                                 qtbot):
+    url, loaded = app_page
+    monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", headless(tmp_path / "chromium-headless", chromium))
+    panel = window.optout
+    assert window.start_opt_out_check()
+    assert panel.headline.text() == "NOT PROVEN"  # no browser of the window yet
+    launched = open_in_window(window, url, qtbot)  # its empty tab is proven during the check
+    assert launched.route.proven
+    assert (panel.headline.text(), panel.proofs_run) == ("PASS", 1)
+    assert PROOF.match(panel.proof_label.text())
+    assert window.mode_actions["optout"].text() == "Opt-out check: PASS so far"
+    qtbot.waitUntil(loaded.is_set, timeout=30000)
+    panel.stop_button.click()  # and once more in the app's page
+    qtbot.waitUntil(lambda: not panel.proving, timeout=30000)
+    assert (panel.headline.text(), panel.proofs_run) == ("PASS", 2)
+    assert window.store.counts()["total"] == 0
