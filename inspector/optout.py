@@ -265,7 +265,8 @@ class OptOutPanel(QWidget):
 
     def note_proof(self, result: RouteCheck, check: int | None = None) -> None:
         """Take the outcome of a proof: of the job started for ``check``, or (None) one made while watching."""
-        if self.watch is None or (check != self._check if check is not None else not self.watching):
+        stale = check != self._check if check is not None else not self.watching
+        if self.watch is None or stale:
             return
         if not result.browser_closed:  # a browser closed in the meantime changes nothing
             self.proof = result
