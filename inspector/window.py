@@ -1506,7 +1506,7 @@ class MainWindow(QMainWindow):
             if not target.parent.is_dir():
                 raise OSError(f"no folder {target.parent}")
             temp = target.with_name(f".{target.name}.part")
-            if not image.save(str(temp), b"PNG"):
+            if not image.save(str(temp), "PNG"):  # type: ignore[call-overload]  # takes str; the stub says bytes
                 raise OSError(f"cannot write {temp}")
             os.replace(temp, target)
             return str(target)
