@@ -485,7 +485,15 @@ def add_command(subparsers: CommandParsers) -> None:
 
 def cmd_browser(args: argparse.Namespace) -> int:
     """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
-    from mockserver.cli.main import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
+    from mockserver.cli.main import (
+        PROG,
+        LinePrinter,
+        banner,
+        open_store,
+        run_until_stopped,
+        stop_capture,
+        stop_on_signals,
+    )
     from mockserver.reach.remote import RemoteError, RemoteInspector
     from mockserver.serving.server import InspectorServer
     from mockserver.storage.store import StoreEvent
@@ -498,6 +506,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    stop_on_signals(stop)  # before the browser starts: a SIGTERM from now on closes it and its profile
     lost = threading.Event()  # the remote journal answered an error: exit 2
     if args.server:
         try:
