@@ -11,7 +11,7 @@ import threading
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 from mockserver.cli.options import PROG, CommandParsers, add_server_options
-from mockserver.cli.serve import run_until_stopped, stop_capture
+from mockserver.cli.serve import run_until_stopped, stop_capture, stop_on_signals
 from mockserver.core.config import ENV_BROWSER
 
 if TYPE_CHECKING:
@@ -64,7 +64,6 @@ def cmd_browser(args: argparse.Namespace) -> int:
         prove_and_open,
     )
     from mockserver.reach.remote import RemoteError
-    from mockserver.serving.probe import UNPROVEN
 
     info = sys.stderr if args.json else sys.stdout
     try:
@@ -72,6 +71,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     except BrowserNotFound as exc:
         return _refuse(str(exc))
     stop = threading.Event()
+    stop_on_signals(stop)  # before the browser starts: a SIGTERM from now on closes it and its profile
     lost = threading.Event()  # the remote journal answered an error: exit 2
     server = store = remote = None
     if args.server:
@@ -97,10 +97,10 @@ def cmd_browser(args: argparse.Namespace) -> int:
         wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait  # type: ignore[union-attr]  # server is set when remote is not
         since = remote.last_id() if remote is not None else None  # before the app can send anything
         proof = prove_and_open(browser, wait_seen, args.url)
-        if proof.startswith(UNPROVEN):
-            return _refuse(proof)
+        if not proof.proven and not proof.browser_closed:
+            return _refuse(proof.line)
         print(f"\nBrowser   {executable}{' (headless)' if args.headless else ''}, temporary profile\n"
-              f"Route     {proof}\n"
+              f"Route     {proof.line}\n"
               f"Opened    {args.url or 'an empty tab'}\n\n"
               "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
         if remote is not None:

@@ -27,6 +27,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mockserver.core.config import ENV_BROWSER
@@ -409,25 +410,44 @@ def check_url(url: str, timeout: float = 10.0) -> str | None:
     return None
 
 
-def prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None) -> str:
-    """Prove the route in ``browser``'s empty tab, then open ``url``: one line saying how it went.
+@dataclass(frozen=True)
+class RouteCheck:
+    """How proving the route through a browser went: ``line`` says it in one line.
 
-    The line starts with :data:`~mockserver.serving.probe.UNPROVEN` when the route is not proven
-    (or the browser failed); a browser the user closed at once is not a failure.
+    ``line`` starts with :data:`~mockserver.serving.probe.UNPROVEN` when the route is not proven;
+    ``browser_closed``: the browser was gone before it could be proven (the user closed it),
+    which is not a failure of the route.
+    """
+
+    proven: bool
+    line: str
+    browser_closed: bool = False
+
+
+PROVEN_LINE = "proven: a probe loaded in the browser reached this inspector"
+
+
+def prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None = None, *,
+                   where: str = "the browser's empty tab", page_policy: bool = False) -> RouteCheck:
+    """Prove the route with a probe in ``browser``'s first tab, then (only once proven) open ``url``.
+
+    Used by the ``browser`` command and the window: a browser started on an empty tab is proven
+    there before the app can send anything. ``wait_seen(nonce, seconds)`` asks the inspector;
+    ``page_policy``: the tab holds a page whose Content-Security-Policy may block the probe.
     """
     from mockserver.reach.remote import RemoteError
     from mockserver.serving.probe import UNPROVEN, RouteNotProven
 
     try:
-        browser.prove_route(wait_seen, where="the browser's empty tab", page_policy=False)
+        browser.prove_route(wait_seen, where=where, page_policy=page_policy)
     except (RouteNotProven, RemoteError) as exc:
         if not browser.running():
-            return "not proven: the browser closed first"
-        return f"{UNPROVEN} ({exc})"
+            return RouteCheck(False, "not proven: the browser closed first", browser_closed=True)
+        return RouteCheck(False, f"{UNPROVEN} ({exc})")
     if url:
         try:
             browser.open(url)
         except BrowserError as exc:
             if browser.running():
-                return f"{UNPROVEN} (the route was proven, but {exc})"
-    return "proven: a probe loaded in the browser reached this inspector"
+                return RouteCheck(False, f"{UNPROVEN} (the route was proven, but {exc})")
+    return RouteCheck(True, PROVEN_LINE)
