@@ -16,13 +16,14 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from mockserver.core.beacon import Summary
+from mockserver.core.clock import parse_iso
 from mockserver.records.redact import Redactor
 from mockserver.storage.store import BeaconStore
 
@@ -73,7 +74,7 @@ def _text_key(text: str | None) -> tuple[int, str]:
 def _local_time(iso: str, today: date) -> tuple[str, str]:
     """(short display, full tooltip) of an ISO UTC timestamp, in local time."""
     try:
-        moment = datetime.fromisoformat(iso).astimezone()
+        moment = parse_iso(iso).astimezone()
     except ValueError:
         return iso, iso
     full = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} (local)  ·  {iso} UTC"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QColor
@@ -25,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import Beacon
+from mockserver.core.clock import parse_iso
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
 from mockserver.storage.store import BeaconStore, StoreError
 
@@ -45,7 +45,7 @@ def describe(beacon: Beacon) -> str:
     """One line for a request: ``#12  09:41:05  beacon  GET /telemetry  ·  localhost · refine 4.58.0 · …``."""
     s = beacon.summary()
     try:
-        when = datetime.fromisoformat(s.received_at.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+        when = parse_iso(s.received_at).astimezone().strftime("%H:%M:%S")
     except ValueError:
         when = s.received_at
     facts = [x for x in (s.hostname, f"refine {s.version}" if s.version else None,

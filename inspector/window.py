@@ -61,6 +61,7 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
+from mockserver.core.clock import parse_iso
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
@@ -1664,13 +1665,13 @@ def _app_url_problem(url: str) -> str | None:
 
 def _moment(iso: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return parse_iso(iso)
     except ValueError:
         return None
 
 
 def _local_minute(iso: str) -> str:
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
+from mockserver.core.clock import parse_iso, parse_utc
 from mockserver.storage.store import BeaconStore
 
 PAGE = 500
@@ -48,7 +49,7 @@ def parse_ids(text: str) -> tuple[int, ...]:
 def parse_since(text: str) -> datetime:
     """An ISO 8601 date or date-time; without a zone it is local time. Returns UTC."""
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_iso(text)
     except ValueError:
         raise SelectionError(f"--since wants an ISO 8601 date or time such as 2026-11-26 or "
                              f"2026-11-26T06:00:00Z, got {text!r}") from None
@@ -59,7 +60,7 @@ def parse_since(text: str) -> datetime:
 
 def received_at(beacon: Beacon) -> datetime:
     """The record's receive time as an aware UTC datetime."""
-    return datetime.fromisoformat(beacon.received_at.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_utc(beacon.received_at)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.core.beacon import Beacon, Summary
+from mockserver.core.clock import iso_utc, utc_now
 from mockserver.core.config import is_data_dir
 from mockserver.storage.files import create_private_file, make_private_dir, restrict_to_owner
 
@@ -296,8 +297,6 @@ class BeaconStore:
         """Add a session and return its id. When current (the default), later
         appends carry it and listeners hear a ``session`` event; otherwise it is
         only a place to put records explicitly (HAR import into a live journal)."""
-        from mockserver.core.capture import iso_utc, utc_now
-
         with self._write_lock:
             cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
             session = cur.lastrowid
