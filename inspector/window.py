@@ -69,8 +69,8 @@ from mockserver.formats.har import HarError, ImportResult, import_har
 from mockserver.reach.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
 from mockserver.records.collected import CURL_DISCARD_BODY
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter
 from mockserver.serving.server import InspectorServer, ServerError
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore, StoreError
 
 from . import theme
@@ -1295,13 +1295,8 @@ class MainWindow(QMainWindow):
         if scope == "selected":
             ids = tuple(self.selected_ids())
             return RecordFilter(ids=ids), len(ids)
-        if scope == "shown" and self.model.filtered:
-            m = self.model
-            if m.text_filtered:  # free text is the model's own: export exactly the rows it shows
-                ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
-                return RecordFilter(ids=ids), len(ids)
-            kind, status, session = m.column_filters
-            return RecordFilter(kind=kind, status=status, session=session), m.rowCount()
+        if scope == "shown" and self.model.filtered:  # the table's own rules select the same records
+            return self.model.record_filter, self.model.rowCount()
         return RecordFilter(), self.model.total
 
     def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:

@@ -26,9 +26,9 @@ from mockserver.formats.export import CSV_COLUMNS, export_records, export_store,
 from mockserver.formats.har import import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter
 from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
