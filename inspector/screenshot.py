@@ -202,11 +202,11 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from mockserver.records.demo import fill_demo
     from mockserver.storage.recorder import Recorder
     from mockserver.storage.store import BeaconStore, StoreError
 
     from .app import build_window, create_application
-    from .demo import fill_demo
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 import mockserver.cli.main as cli
-from inspector.demo import fill_demo
 from mockserver.core.beacon import Summary
 from mockserver.formats.export import export_store
+from mockserver.records.demo import fill_demo
 from mockserver.records.redact import Redactor
 from mockserver.records.view import (
     AfterId,
@@ -37,7 +37,7 @@ ALL = list(range(1, 14))
 
 
 def fill_two_sessions(store: BeaconStore) -> None:
-    """The demo journal (see inspector/demo.py) in session 1, and its first three requests in session 2."""
+    """The demo journal (see mockserver/records/demo.py) in session 1, and its first three requests in session 2."""
     fill_demo(store, FIRST)
     store.new_session("second")
     fill_demo(store, SECOND, part=slice(0, 3))
