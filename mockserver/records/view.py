@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any, Protocol
 
 from mockserver.core.beacon import KINDS, STATUSES, Beacon, Summary
@@ -109,6 +108,7 @@ class Rule:
 
 
 _EQUAL_COLUMNS = ("kind", "status", "session")
+_FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,8 @@ class Equals(Rule):
         return bool(getattr(row, self.column) == self.value)
 
     def keep(self, rows: Sequence[Summary], indices: list[int], texts: SearchTexts | None = None) -> list[int]:
-        get, value = attrgetter(self.column), self.value
-        return [i for i in indices if get(rows[i]) == value]
+        at, value = _FIELD_INDEX[self.column], self.value  # a tuple index: the fastest read of a row
+        return [i for i in indices if rows[i][at] == value]
 
     def sql(self) -> tuple[str, tuple[Any, ...]]:
         return f"{self.column} = ?", (self.value,)
@@ -371,7 +371,6 @@ SORT_KEYS: dict[str, Callable[[Any], Any]] = {
 }
 #: fields whose order is arrival order (the record id)
 ARRIVAL_ORDER = frozenset({"id", "received_at"})
-_FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
 
 
 class Descending:
@@ -382,8 +381,8 @@ class Descending:
     def __init__(self, key: Any) -> None:
         self.key = key
 
-    def __lt__(self, other: Descending) -> bool:
-        return bool(other.key < self.key)
+    def __lt__(self, other: Descending) -> Any:  # whatever the keys' < gives: a sort calls this ~2 M times
+        return other.key < self.key
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Descending) and bool(other.key == self.key)
