@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ SERVER_OPTIONS = {"--db": ("db", "a.sqlite3"), "--port": ("port", 0), "--https-p
                   "--trust-proxy": ("trust_proxy", True)}
 DB_ONLY = {"--db": ("db", "a.sqlite3")}
 # Each command with the arguments it needs and the options it shares with the top level.
-COMMANDS = {
+COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, Any]]]] = {
     "serve": ([], SERVER_OPTIONS),
     "browser": ([], SERVER_OPTIONS),
     "export": (["--out", "-"], DB_ONLY),
@@ -137,12 +138,12 @@ def test_port_zero_before_serve_is_honoured():
                                 stderr=subprocess.PIPE, text=True)
         try:
             banner = []
-            for line in proc.stdout:  # type: ignore[union-attr]
+            for line in proc.stdout:
                 banner.append(line)
                 if line.startswith("Waiting for requests"):
                     break
             found = re.search(r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry", "".join(banner))
-            assert found, "".join(banner) + proc.stderr.read()  # type: ignore[union-attr]
+            assert found, "".join(banner) + proc.stderr.read()
             port = int(found.group(1))
             assert port != DEFAULT_PORT
             assert "  Database  :memory:" in "".join(banner)

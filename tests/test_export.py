@@ -46,7 +46,7 @@ def har_validator() -> Draft6Validator:
     return Draft6Validator(next(s for s in schemas if s["$id"] == "har.json#"), registry=registry)
 
 
-def fill(store: BeaconStore) -> list[int]:
+def fill(store: BeaconStore) -> list[int | None]:
     """Real beacons plus one of every other kind, a minute apart; returns the ids."""
     recorder = Recorder(store)
     raws = [RawRequest(r["method"], r["path"], r["raw_query"], r["headers"], scheme="https", peer="192.0.2.10")
@@ -362,7 +362,7 @@ with atomic_text_file(sys.argv[1]) as out:
 def _start_slow_export(target: Path) -> subprocess.Popen:
     child = subprocess.Popen([sys.executable, "-c", _SLOW_EXPORT, str(target)], cwd=Path(__file__).parent.parent,
                              stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline() == "writing\n"
+    assert child.stdout is not None and child.stdout.readline() == "writing\n"
     return child
 
 

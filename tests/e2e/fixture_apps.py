@@ -230,6 +230,7 @@ def serve(dist: Path) -> Iterator[str]:
     thread.start()
     try:
         host, port = server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address
         yield f"http://{host}:{port}/"
     finally:
         server.shutdown()
