@@ -266,16 +266,6 @@ class BeaconTableModel(QAbstractTableModel):
         self._emit_counts()
 
     @property
-    def text_filtered(self) -> bool:
-        """True when the free-text filter is in use (the one filter the store cannot apply itself)."""
-        return bool(self._filter.words)
-
-    @property
-    def column_filters(self) -> tuple[str | None, str | None, int | None]:
-        """(kind, status, session) as filtered now (None: any)."""
-        return self._filter.kind, self._filter.status, self._filter.session
-
-    @property
     def record_filter(self) -> RecordFilter:
         """The filter the rows are shown by, as the records view's rules: the store can select the
         same records (free text matched through the redactor the table shows them with)."""
