@@ -21,11 +21,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .mix import btoa_json
+from mockserver.core.payloads import beacon_payload, btoa_json
 
 ROOT = Path(__file__).resolve().parents[1]
-BEACON = "/telemetry?payload=" + btoa_json({"providers": {"data": True, "router": True}, "version": "4.58.0",
-                                            "resourceCount": 2})
+BEACON = "/telemetry?payload=" + btoa_json(beacon_payload("4.58.0", resources=2))
 
 
 def free_port() -> int:

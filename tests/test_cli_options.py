@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from inspector.demo import fill_demo
 from mockserver.cli.main import build_parser, main
 from mockserver.core.config import DEFAULT_HTTPS_PORT, DEFAULT_PORT, default_db
+from mockserver.core.payloads import btoa_json
+from mockserver.records.demo import fill_demo
 from mockserver.storage.store import BeaconStore
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
+from tests.helpers import REFINE_4_PAYLOAD, http
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_OPTIONS = {"--db": ("db", "a.sqlite3"), "--port": ("port", 0), "--https-port": ("https_port", 9443),
@@ -146,7 +147,7 @@ def test_port_zero_before_serve_is_honoured():
             port = int(found.group(1))
             assert port != DEFAULT_PORT
             assert "  Database  :memory:" in "".join(banner)
-            status, _, _ = http("GET", f"http://127.0.0.1:{port}/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+            status, _, _ = http("GET", f"http://127.0.0.1:{port}/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
             assert status == 200
         finally:
             proc.send_signal(signal.SIGINT)

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 import mockserver.cli.main as cli
-from mockserver.core.capture import RawRequest, capture, iso_utc
+from mockserver.core.capture import RawRequest, capture
+from mockserver.core.clock import iso_utc
 from mockserver.reach.compose import compose_beacon
 from mockserver.records.diff import Change, diff_records, diff_values, timeline_buckets
 from mockserver.storage.recorder import Recorder

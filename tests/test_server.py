@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from mockserver.core.payloads import btoa_json
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http, read_line, read_until
+from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, http, read_line, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
+QUERY = f"payload={btoa_json({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
 
 
 def test_http_round_trip_and_journal(live_server, journal):
@@ -141,7 +142,7 @@ def test_serve_verbose_shows_what_each_request_carried(tmp_path):
         port, _ = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
         _, _ = read_until(proc.stdout, r"Ctrl-C stops")
         payload = {**REFINE_4_PAYLOAD, "resourceCount": 1, "projectId": "p-1"}
-        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?payload={btoa_payload(payload)}")
+        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?payload={btoa_json(payload)}")
         line, _ = read_until(proc.stdout, r"#1 ")
         _, block = read_until(proc.stdout, r'^      \}$')
         proc.send_signal(signal.SIGTERM)

@@ -20,7 +20,8 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 
 from mockserver import __version__
 from mockserver.core.beacon import KINDS, STATUSES
-from mockserver.core.capture import MAX_BODY, RawRequest, iso_utc, oversize_status, utc_now
+from mockserver.core.capture import MAX_BODY, RawRequest, oversize_status
+from mockserver.core.clock import iso_utc, utc_now
 from mockserver.core.config import REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
 from mockserver.serving.access import JournalGuard

@@ -164,9 +164,10 @@ def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkey
 
 def _record(n: int):
     from mockserver.core.capture import RawRequest, capture
-    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+    from mockserver.core.payloads import btoa_json
+    from tests.helpers import REFINE_4_PAYLOAD
 
-    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}",
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE_4_PAYLOAD)}",
                               {"Referer": f"http://localhost:{5000 + n}/"}, peer="127.0.0.1"))
 
 

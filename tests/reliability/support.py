@@ -5,7 +5,6 @@ Everything talks to 127.0.0.1 only, with bounded request counts and timeouts.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -17,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from mockserver.core.payloads import btoa_json
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +25,7 @@ HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/", "Host":
 
 def beacon_path(marker: str) -> str:
     """A valid refine 4.x beacon whose projectId is ``marker`` (to find it in the store)."""
-    text = json.dumps({**REFINE_4_PAYLOAD, "projectId": marker}, separators=(",", ":"))
-    return "/telemetry?payload=" + base64.b64encode(text.encode("latin-1")).decode()
+    return "/telemetry?payload=" + btoa_json({**REFINE_4_PAYLOAD, "projectId": marker})
 
 
 def invalid_path(marker: str) -> str:

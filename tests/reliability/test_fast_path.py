@@ -20,9 +20,10 @@ from werkzeug.wrappers import Response as WResponse
 
 from bench.mix import build_mix
 from mockserver.core.capture import ENDPOINTS
+from mockserver.core.payloads import btoa_json
 from mockserver.serving.app import BeaconFastPath, create_app
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 EARLIER = re.compile(r"[0-9.]+ s earlier")
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -71,11 +72,11 @@ def test_the_benchmark_mix_is_answered_and_recorded_identically(twin):
 
 
 @pytest.mark.parametrize(("method", "url", "kwargs"), [
-    ("GET", f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}",
+    ("GET", f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}",
      {"headers": {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/", "Sec-CH-UA-Platform": '"Linux"'}}),
     ("GET", "/telemetry?payload=eyJh bGc", {}),
     ("GET", "/telemetry", {}),
-    ("POST", "/telemetry", {"data": btoa_payload(REFINE_4_PAYLOAD), "content_type": "text/plain"}),
+    ("POST", "/telemetry", {"data": btoa_json(REFINE_4_PAYLOAD), "content_type": "text/plain"}),
     ("POST", "/telemetry", {"data": b"x" * (70 * 1024)}),
     ("GET", "/telemetry?payload=" + "A" * (70 * 1024), {}),
     ("POST", "/cli", {"json": {"command": "dev", "nodeEnv": "development"}}),
@@ -110,7 +111,7 @@ def test_request_hooks_send_every_request_through_flask():
     app = create_app(store)
     seen = []
     app.after_request(lambda r: seen.append(r.status_code) or r)
-    app.test_client().get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+    app.test_client().get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     assert seen == [200]
     store.close()
 
