@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from mockserver.serving.app import GIF
+from mockserver.serving.responses import GIF
 from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 BEACON_URL = f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}"
