@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import store as store_module
+from mockserver.storage import store as store_module
 from mockserver.core.capture import RawRequest, capture
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore, StoreError
