@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from mockserver.serving.responses import GIF
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 BEACON_URL = f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}"
 

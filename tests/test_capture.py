@@ -9,7 +9,7 @@ from mockserver.core.capture import RawRequest, capture
 from mockserver.core.checks import PROJECT_ID_NOTE
 from mockserver.reach.compose import compose_beacon
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 HEADERS = {
     "Host": "telemetry.refine.dev",

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mockserver.core.decode import decode_payload, raw_query_values
-from tests.helpers import REFINE_4_PAYLOAD, InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
+from tests.support.helpers import REFINE_4_PAYLOAD, InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
 
 
 def test_refine_4_default_payload_decodes_exactly():

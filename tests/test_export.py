@@ -29,7 +29,7 @@ from mockserver.records.redact import Redactor
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

@@ -21,7 +21,7 @@ from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
 from mockserver.reach.remote import RemoteError, RemoteHTTPError, RemoteInspector
 from mockserver.serving.access import TOKEN_FILE, ensure_token
 from mockserver.serving.server import InspectorServer
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
+from tests.support.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 CHROMIUM = "/usr/bin/chromium"
 QUERY = f"payload={btoa_payload(REFINE_4_PAYLOAD)}"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.capture import RawRequest, capture
-from tests.helpers import InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
+from tests.support.helpers import InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

@@ -10,7 +10,7 @@ import pytest
 from mockserver.core.capture import RawRequest, capture
 from mockserver.records.redact import WITHHELD, Redactor, redact_record, redact_records
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, buffer_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, buffer_payload
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

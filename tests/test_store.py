@@ -8,7 +8,7 @@ import pytest
 
 from mockserver.core.capture import RawRequest, capture
 from mockserver.storage.store import BeaconStore, StoreError
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import REFINE_4_PAYLOAD, btoa_payload
 
 
 def _beacon(project_id: str | None = None):

@@ -453,7 +453,7 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     from inspector.models import Column
     from mockserver.core.capture import RawRequest, capture
     from mockserver.storage.store import BeaconStore
-    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+    from tests.support.helpers import REFINE_4_PAYLOAD, btoa_payload
 
     seed = BeaconStore(db_path)
     seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}", {}),

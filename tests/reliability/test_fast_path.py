@@ -23,7 +23,7 @@ from mockserver.core.capture import ENDPOINTS
 from mockserver.serving.app import create_app
 from mockserver.serving.endpoints import BeaconFastPath
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
 
 EARLIER = re.compile(r"[0-9.]+ s earlier")
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
