@@ -10,8 +10,6 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,10 +18,8 @@ import pytest
 
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
-
-CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/131.0.0.0 Safari/537.36")
-REFERER = "http://localhost:5173/"
+from tests.support.helpers import BROWSER_HEADERS
+from tests.support.helpers import http as http_request
 
 REFINE4 = {
     "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
@@ -48,16 +44,8 @@ def btoa(payload: dict[str, Any]) -> str:
 
 def send(url: str, *, method: str = "GET", body: bytes | None = None,
          headers: dict[str, str] | None = None) -> int:
-    """One real HTTP request over a socket; returns the status (any status)."""
-    merged = {"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})}
-    request = urllib.request.Request(url, data=body, method=method, headers=merged)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as err:
-        err.read()
-        return err.code
+    """One real HTTP request over a socket, as a page in Chrome sends it; returns the status (any status)."""
+    return http_request(method, url, body, {**BROWSER_HEADERS, **(headers or {})})[0]
 
 
 def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | None = None,
@@ -69,7 +57,7 @@ def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | No
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body,
-                           headers={"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})})
+                           headers={**BROWSER_HEADERS, **(headers or {})})
         response = connection.getresponse()
         response.read()
         return response.status

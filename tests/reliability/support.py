@@ -7,7 +7,6 @@ Everything talks to 127.0.0.1 only, with bounded request counts and timeouts.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
@@ -17,16 +16,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from tests.support.helpers import BROWSER_HEADERS, REFINE_4_PAYLOAD, btoa_payload
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/", "Host": "telemetry.refine.dev"}
+HEADERS = {**BROWSER_HEADERS, "Host": "telemetry.refine.dev"}
 
 
 def beacon_path(marker: str) -> str:
     """A valid refine 4.x beacon whose projectId is ``marker`` (to find it in the store)."""
-    text = json.dumps({**REFINE_4_PAYLOAD, "projectId": marker}, separators=(",", ":"))
-    return "/telemetry?payload=" + base64.b64encode(text.encode("latin-1")).decode()
+    return "/telemetry?payload=" + btoa_payload({**REFINE_4_PAYLOAD, "projectId": marker})
 
 
 def invalid_path(marker: str) -> str:
