@@ -30,6 +30,8 @@ from typing import Any
 
 import pytest
 
+from bench.process import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_LINES = 300  # of a process's output, in a failure message or report
 BANNER_END = "Waiting for requests; Ctrl-C stops."
@@ -178,13 +180,7 @@ class ServeProcess:
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         """Send ``sig``, wait for the exit and for both pipes to end; returns the exit status."""
         assert self.proc is not None, "not started"
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.returncode = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.returncode = self.proc.wait()
+        self.returncode = stop_process(self.proc, sig, timeout)
         for reader in self._readers:
             reader.join(timeout=timeout)
         return self.returncode
