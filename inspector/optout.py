@@ -1,9 +1,14 @@
-"""The "Opt-out check" mode: watch from now on, reload the app, see PASS or FAIL large.
+"""The "Opt-out check" mode: watch from now on, reload the app, see PASS, FAIL or NOT PROVEN large.
 
 Built on :class:`mockserver.records.verdict.OptOutWatch` (the same verdict ``verify
 --expect none`` gives). The watch's ``on_change`` runs on the thread that
 stored a request; it only wakes the GUI thread with a queued call (as
 :mod:`inspector.bridge` does), and the verdict is read from the store there.
+
+Nothing arriving is only a PASS when the route was proven during the check:
+a route probe loaded through a browser this window started
+(:mod:`inspector.routeproof`), when the check starts, when it stops and on
+"Prove route". FAIL needs no proof; without one, the verdict is NOT PROVEN.
 """
 
 from __future__ import annotations
@@ -25,20 +30,33 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import Beacon
+from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
+from mockserver.serving.probe import UNPROVEN
 from mockserver.storage.store import BeaconStore, StoreError
 
 from . import theme
 from .icons import status_icon
+from .jobs import Job
 from .plaintext import plain_label
 from .qtcompat import emit
+from .routeproof import NO_BROWSER, RouteProver
 from .wake import GuiWake
 
 IDLE_HEADLINE = "—"
-RELOAD_HINT = ("Now reload the app (in the routed browser, or any browser routed here). A refine app sends its "
-               "beacon within a second of loading; if nothing arrives, opting out works.")
-IDLE_TEXT = ("Start a check, then reload your app: PASS when nothing reaches telemetry.refine.dev, "
-             "FAIL with every request that did. Routing: Server ▸ Open app in routed browser….")
+PROVING_HEADLINE = "PROVING"
+UNPROVEN_HEADLINE = "NOT PROVEN"
+HEADLINE_SCALE = 3.6  # PASS / FAIL; the longer words get a smaller badge font so the text beside keeps its room
+LONG_HEADLINE_SCALE = 2.2
+RELOAD_HINT = ("Now reload the app in the routed browser. A refine app sends its beacon within a second of "
+               "loading; Stop or Prove route then proves the route again.")
+IDLE_TEXT = ("Start a check, then reload your app: PASS when nothing reaches telemetry.refine.dev through a "
+             "proven route (Server ▸ Open app in routed browser…), FAIL with every request that did.")
+PROVING_TEXT = "Proving the route: a probe is loading in the routed browser…"
+UNPROVEN_TODO = ("Open the app with Server ▸ Open app in routed browser…: the window proves the route through "
+                 "the browser it starts. Then reload the app and press Prove route (or restart the check). "
+                 "The window cannot prove the route through a browser you started yourself; the command "
+                 "telemetry-inspector verify URL --expect none can.")
 
 
 def describe(beacon: Beacon) -> str:
@@ -73,12 +91,19 @@ class OptOutPanel(QWidget):
     stateChanged = Signal()
 
     def __init__(self, store: BeaconStore, present: Callable[[Beacon], Beacon],
-                 clock: Callable[[], float] = time.monotonic, parent: QWidget | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, parent: QWidget | None = None, *,
+                 prover: RouteProver | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("optOutPanel")
         self.store = store
         self._present = present  # redaction, when on
         self._clock = clock
+        self.prover = prover
+        self._check = 0  # which check a proof belongs to: a late answer for an earlier one is dropped
+        self.proof: RouteCheck | None = None  # the last proof that ran in this check
+        self.proof_time: str | None = None  # when it did (local HH:MM:SS)
+        self.proof_job: Job | None = None
+        self.proofs_run = 0  # proofs that ran in this check
         self.watch: OptOutWatch | None = None
         self.verdict: Verdict | None = None
         self.started_at: float | None = None
@@ -100,7 +125,11 @@ class OptOutPanel(QWidget):
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop watching; the verdict stays")
         self.stop_button.clicked.connect(lambda: self.stop())  # not clicked(bool) into final
-        for button in (self.start_button, self.stop_button):
+        self.prove_button = QPushButton("Prove route")
+        self.prove_button.setToolTip("Load a route probe in the routed browser's page now: PASS needs a probe "
+                                     "that reached this inspector during the check")
+        self.prove_button.clicked.connect(lambda: self.prove_route())
+        for button in (self.prove_button, self.start_button, self.stop_button):
             button.setAutoDefault(False)
             top.addWidget(button)
         layout.addLayout(top)
@@ -110,7 +139,7 @@ class OptOutPanel(QWidget):
         verdict_box = QVBoxLayout()
         self.headline = plain_label(IDLE_HEADLINE)
         self.headline.setObjectName("verdictHeadline")
-        theme.derive_font(self.headline, 3.6, bold=True)
+        theme.derive_font(self.headline, HEADLINE_SCALE, bold=True)
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.headline.setMinimumWidth(200)
         self.headline.setMargin(10)
@@ -136,6 +165,11 @@ class OptOutPanel(QWidget):
         self.state.setObjectName("verdictState")
         self.state.setWordWrap(True)
         text_box.addWidget(self.state)
+        self.proof_label = plain_label()
+        self.proof_label.setObjectName("routeProof")
+        self.proof_label.setWordWrap(True)
+        self.proof_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        text_box.addWidget(self.proof_label)
         self.offending_title = theme.derive_font(plain_label(), bold=True)
         text_box.addWidget(self.offending_title)
         self.offending = QListWidget()
@@ -182,13 +216,17 @@ class OptOutPanel(QWidget):
         self.started_at = self._clock()
         self.stopped_at = None
         self.verdict = None
+        self._check += 1
+        self.proof = self.proof_time = self.proof_job = None
+        self.proofs_run = 0
+        self.prove_route()  # in the page as it is now, before the user reloads
         self._refresh()
         self._ticker.start()
         emit(self.stateChanged)
         return True
 
-    def stop(self, final: bool = True) -> None:
-        """Stop watching; the last verdict stays on screen."""
+    def stop(self, final: bool = True, prove: bool = True) -> None:
+        """Stop watching; the last verdict stays on screen. With ``prove``, the route is proven once more."""
         watch, self.watch = self.watch, (self.watch if final else None)
         if watch is not None and watch.active:
             try:
@@ -198,8 +236,76 @@ class OptOutPanel(QWidget):
             self.stopped_at = self._clock()
         self._ticker.stop()
         if final:
+            if prove and watch is not None and self.stopped_at is not None:
+                self.prove_route()  # after the app loaded
             self._render()
             emit(self.stateChanged)
+
+    # -- the route proof --------------------------------------------------------
+
+    @property
+    def proven(self) -> bool:
+        """True when the last proof in this check reached the inspector."""
+        return self.proof is not None and self.proof.proven
+
+    @property
+    def proving(self) -> bool:
+        """True while a proof of this check is running."""
+        return self.proof_job is not None and not self.proof_job.done
+
+    def prove_route(self) -> Job | None:
+        """Prove the route through the browsers this window started (a job); None when none is running."""
+        if self.watch is None or self.prover is None or self.proving:
+            return self.proof_job if self.proving else None
+        job = self.prover.prove()
+        if job is None:
+            self._render()
+            return None
+        check = self._check
+        self.proof_job = job
+        job.succeeded.connect(lambda result: self.note_proof(result, check=check))
+        job.failed.connect(lambda message: self.note_proof(RouteCheck(False, f"{UNPROVEN} ({message})"), check=check))
+        self._render()
+        return job
+
+    def note_proof(self, result: RouteCheck, check: int | None = None) -> None:
+        """Take the outcome of a proof: of the job started for ``check``, or (None) one made while watching."""
+        stale = check != self._check if check is not None else not self.watching
+        if self.watch is None or stale:
+            return
+        if not result.browser_closed:  # a browser closed in the meantime changes nothing
+            self.proof = result
+            self.proof_time = datetime.now().strftime("%H:%M:%S")
+            self.proofs_run += 1
+        self._render()
+        emit(self.stateChanged)
+
+    def outcome(self) -> str:
+        """``idle``, ``fail``, ``pass``, ``proving`` or ``unproven``: what the panel shows."""
+        if self.watch is None:
+            return "idle"
+        if self.verdict is not None and not self.verdict.passed:
+            return "fail"  # requests arrived: no proof needed
+        if self.proven:
+            return "pass"
+        return "proving" if self.proving and self.proof is None else "unproven"
+
+    def mode_text(self) -> str:
+        """The mode action's text: ``Opt-out check: PASS so far``, ``…: FAIL (2)``, ``…: NOT PROVEN``."""
+        outcome = self.outcome()
+        if outcome == "pass":
+            return "Opt-out check: PASS" + (" so far" if self.watching else "")
+        if outcome == "fail" and self.verdict is not None:
+            return f"Opt-out check: FAIL ({self.verdict.count})"
+        if outcome == "unproven":
+            return f"Opt-out check: {UNPROVEN_HEADLINE}"
+        return "Opt-out check"
+
+    def unproven_text(self) -> str:
+        """Why the route is not proven, as one line starting with :data:`~mockserver.serving.probe.UNPROVEN`."""
+        if self.proof is not None and self.proof.line.startswith(UNPROVEN):
+            return self.proof.line
+        return f"{UNPROVEN} ({NO_BROWSER})"
 
     def _on_change(self, _watch: OptOutWatch) -> None:
         """Runs on the thread that stored a request: wake the GUI thread once per batch."""
@@ -230,36 +336,53 @@ class OptOutPanel(QWidget):
     def _render(self) -> None:
         s = theme.scheme()
         verdict = self.verdict
-        pal = self.headline.palette()
-        if verdict is None:
+        outcome = self.outcome()
+        self.offending.clear()
+        advice: list[str] = []
+        advice_title = ""
+        if outcome == "idle" or verdict is None:
             self.headline.setText(IDLE_HEADLINE)
             colour = None
             self.count_label.setText("")
-            self.summary.setText(IDLE_TEXT if self.watch is None else "PASS so far: nothing sent yet")
-            self.offending_title.setText("")
-            self.offending.clear()
-            self.offending.setVisible(False)
-            self.advice.setText("")
-            self.advice_title.setText("")
+            self.summary.setText(IDLE_TEXT if self.watch is None else PROVING_TEXT)
         else:
-            self.headline.setText(verdict.headline)
-            colour = s.ok if verdict.passed else s.invalid
             self.count_label.setText(f"{requests_text(verdict.count, verdict.preflights)} sent")
-            text = verdict.summary()
-            if self.watching and verdict.passed:
-                text = text.replace("PASS:", "PASS so far:", 1)
-            self.summary.setText(text)
-            self.offending.clear()
-            for beacon in verdict.offending:
-                item = QListWidgetItem(status_icon("invalid", s), describe(self._present(beacon)))
-                item.setData(Qt.ItemDataRole.UserRole, beacon.id)
-                self.offending.addItem(item)
-            shown = len(verdict.offending)
-            self.offending.setVisible(shown > 0)
-            self.offending_title.setText(
-                f"Sent to telemetry.refine.dev during the check ({shown}):" if shown else "")
-            self.advice.setText("\n".join(verdict.advice))
-            self.advice_title.setText("How to opt out for real:" if verdict.advice else "")
+            if outcome == "fail":
+                self.headline.setText(verdict.headline)
+                colour = s.invalid
+                self.summary.setText(verdict.summary())
+                advice, advice_title = verdict.advice, "How to opt out for real:"
+            elif outcome == "pass":
+                self.headline.setText(verdict.headline)
+                colour = s.ok
+                text = verdict.summary()
+                self.summary.setText(text.replace("PASS:", "PASS so far:", 1) if self.watching else text)
+            elif outcome == "proving":
+                self.headline.setText(PROVING_HEADLINE)
+                colour = None
+                self.summary.setText(PROVING_TEXT)
+            else:
+                self.headline.setText(UNPROVEN_HEADLINE)
+                colour = s.note
+                self.summary.setText(self.unproven_text())
+                advice, advice_title = [UNPROVEN_TODO], "What to do:"
+        for beacon in verdict.offending if verdict is not None and outcome == "fail" else ():
+            item = QListWidgetItem(status_icon("invalid", s), describe(self._present(beacon)))
+            item.setData(Qt.ItemDataRole.UserRole, beacon.id)
+            self.offending.addItem(item)
+        shown = self.offending.count()
+        self.offending.setVisible(shown > 0)
+        self.offending_title.setText(f"Sent to telemetry.refine.dev during the check ({shown}):" if shown else "")
+        self.advice.setText("\n".join(advice))
+        self.advice_title.setText(advice_title)
+        for label in (self.offending_title, self.advice_title, self.advice):
+            label.setVisible(bool(label.text()))  # an empty label would still take a row
+        long_word = self.headline.text() in (UNPROVEN_HEADLINE, PROVING_HEADLINE)
+        theme.derive_font(self.headline, LONG_HEADLINE_SCALE if long_word else HEADLINE_SCALE, bold=True)
+        proof = self._proof_text() if outcome != "fail" else ""  # FAIL needs no proof: no line for it
+        self.proof_label.setText(proof)
+        self.proof_label.setVisible(bool(proof))
+        pal = self.headline.palette()
         if colour is None:  # no verdict yet: a plain, muted badge
             pal.setColor(self.headline.backgroundRole(), self.palette().color(self.backgroundRole()))
             pal.setColor(self.headline.foregroundRole(), s.muted)
@@ -269,7 +392,20 @@ class OptOutPanel(QWidget):
         self.headline.setPalette(pal)
         self.start_button.setText("Restart check" if self.watch is not None else "Start check")
         self.stop_button.setEnabled(self.watching)
+        self.prove_button.setEnabled(self.watching and not self.proving)
         self._update_state()
+
+    def _proof_text(self) -> str:
+        """The proof as the user sees it under the verdict."""
+        if self.watch is None:
+            return ""
+        if self.proving:
+            return "Route: a probe is loading in the routed browser…"
+        if self.proof is not None and self.proof.proven:
+            return f"Route {self.proof.line} at {self.proof_time} (probes are never recorded)."
+        if self.proof is None:
+            return "Route: not proven in this check."
+        return f"Route: not proven at {self.proof_time}."
 
     def _update_state(self) -> None:
         if self.watch is None or self.started_at is None:

@@ -65,7 +65,7 @@ from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
 from mockserver.formats.har import HarError, ImportResult, import_har
-from mockserver.reach.browser import BrowserError, BrowserNotFound, RoutedBrowser, launch_routed_browser
+from mockserver.reach.browser import RoutedBrowser
 from mockserver.records.collected import CURL_DISCARD_BODY
 from mockserver.records.redact import Redactor
 from mockserver.serving.server import InspectorServer, ServerError
@@ -84,6 +84,7 @@ from .jobs import Job
 from .models import COLUMN_COUNT, BeaconTableModel, Column
 from .optout import OptOutPanel
 from .plaintext import plain_label, plain_message_box
+from .routeproof import Launched, RouteProver, probe_waiter
 from .timeline import TimelineStrip
 
 log = logging.getLogger(__name__)
@@ -329,6 +330,8 @@ class MainWindow(QMainWindow):
         # Routed browsers this window started (appended by a worker, stopped on quit).
         self.browsers: list[RoutedBrowser] = []
         self._browsers_lock = threading.Lock()
+        self.route_prover = RouteProver(self.pool, self.browsers, self._browsers_lock,
+                                        lambda: probe_waiter(self.server))
         self._closing = False
         # Redaction: one Redactor for the whole run, so a value keeps its token when toggled off and on.
         self._run_redactor: Redactor | None = None
@@ -408,7 +411,7 @@ class MainWindow(QMainWindow):
 
         self.detail = DetailPane(self._http_base)
         clock_option: dict[str, Any] = {"clock": self._clock} if self._clock else {}
-        self.optout = OptOutPanel(self.store, self.present, **clock_option)
+        self.optout = OptOutPanel(self.store, self.present, prover=self.route_prover, **clock_option)
         self.optout.recordClicked.connect(self._select_or_say)
         self.optout.recordActivated.connect(self._show_record_details)
         self.optout.stateChanged.connect(self._on_optout_state)
@@ -1129,14 +1132,7 @@ class MainWindow(QMainWindow):
         self.optout.stop()
 
     def _on_optout_state(self) -> None:
-        verdict = self.optout.verdict
-        action = self.mode_actions["optout"]
-        if self.optout.watch is None or verdict is None:
-            action.setText("Opt-out check")
-        elif verdict.passed:
-            action.setText("Opt-out check: PASS" + (" so far" if self.optout.watching else ""))
-        else:
-            action.setText(f"Opt-out check: FAIL ({verdict.count})")
+        self.mode_actions["optout"].setText(self.optout.mode_text())
 
     def _select_or_say(self, record_id: int) -> bool:
         """Select ``record_id`` in the table, or say why it cannot be."""
@@ -1473,17 +1469,19 @@ class MainWindow(QMainWindow):
         https_port, pin = listening.https_port, listening.spki_pin
         host = urlsplit(listening.https_url).hostname or "127.0.0.1"
 
-        def work(_progress: Callable[[int, int], bool]) -> RoutedBrowser:
-            browser = launch_routed_browser(url, https_port, pin, host=host)
-            with self._browsers_lock:
-                self.browsers.append(browser)  # stopped on quit, even if the window closes first
-            return browser
-
-        job = Job("Open routed browser", work, expected=(BrowserNotFound, BrowserError))
-        job.succeeded.connect(lambda browser: self._flash(
-            f"Opened {Path(browser.executable).name} at {url}: its telemetry goes to {listening.https_url}; "
-            "it closes when the inspector quits"))
+        job = self.route_prover.launch(url, https_port, pin, host)  # an empty tab, proven, then the app
+        job.succeeded.connect(lambda launched: self._on_launched(launched, url, listening.https_url))
         return self._run_job(job, error_title=title)
+
+    def _on_launched(self, launched: Launched, url: str, https_url: str) -> None:
+        self.optout.note_proof(launched.route)  # a check running now was proven (or not) through it
+        name = Path(launched.browser.executable).name
+        if launched.route.proven:
+            self._flash(f"Opened {name} at {url}: route proven, its telemetry goes to {https_url}; "
+                        "it closes when the inspector quits")
+        elif not launched.route.browser_closed:
+            self.report_error("The routed browser's route is not proven",
+                              f"{launched.route.line}. {name} stays on its empty tab; {url} was not opened.")
 
     def save_png(self, which: str = "window", path: str | None = None) -> Job | None:
         """Save the window (``window``) or the lower pane (``card``) as PNG (asks for a file when not given)."""
@@ -1508,7 +1506,7 @@ class MainWindow(QMainWindow):
             if not target.parent.is_dir():
                 raise OSError(f"no folder {target.parent}")
             temp = target.with_name(f".{target.name}.part")
-            if not image.save(str(temp), b"PNG"):
+            if not image.save(str(temp), "PNG"):  # type: ignore[call-overload]  # takes str; the stub says bytes
                 raise OSError(f"cannot write {temp}")
             os.replace(temp, target)
             return str(target)
@@ -1622,7 +1620,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self._closing = True
         self.save_settings()
-        self.optout.stop()
+        self.optout.stop(prove=False)
         self.bridge.close()
         for job in list(self.jobs):
             job.cancel()
@@ -1633,7 +1631,8 @@ class MainWindow(QMainWindow):
     def stop_browsers(self) -> None:
         """Close every routed browser this window started (and delete their temporary profiles)."""
         with self._browsers_lock:
-            browsers, self.browsers = list(self.browsers), []
+            browsers = list(self.browsers)
+            self.browsers.clear()  # the same list the route prover reads
         for browser in browsers:
             try:
                 browser.stop(timeout=5)

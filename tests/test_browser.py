@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import browser as browser_module
 from mockserver.core.config import ENV_BROWSER
+from mockserver.reach import browser as browser_module
 from mockserver.reach.browser import (
     NOT_FOUND_HINT,
     BrowserError,

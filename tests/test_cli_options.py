@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ SERVER_OPTIONS = {"--db": ("db", "a.sqlite3"), "--port": ("port", 0), "--https-p
                   "--trust-proxy": ("trust_proxy", True)}
 DB_ONLY = {"--db": ("db", "a.sqlite3")}
 # Each command with the arguments it needs and the options it shares with the top level.
-COMMANDS = {
+COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, Any]]]] = {
     "serve": ([], SERVER_OPTIONS),
     "browser": ([], SERVER_OPTIONS),
     "export": (["--out", "-"], DB_ONLY),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import cli
+import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture, iso_utc
 from mockserver.reach.compose import compose_beacon
 from mockserver.records.diff import Change, diff_records, diff_values, timeline_buckets

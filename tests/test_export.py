@@ -19,13 +19,14 @@ from jsonschema import Draft6Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT6
 
-from mockserver import cli, files
+import mockserver.cli.main as cli
 from mockserver.core.beacon import Summary
 from mockserver.core.capture import RawRequest, capture
 from mockserver.formats.export import CSV_COLUMNS, export_records, export_store, write_records
 from mockserver.formats.har import import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.redact import Redactor
+from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore
@@ -44,7 +45,7 @@ def har_validator() -> Draft6Validator:
     return Draft6Validator(next(s for s in schemas if s["$id"] == "har.json#"), registry=registry)
 
 
-def fill(store: BeaconStore) -> list[int]:
+def fill(store: BeaconStore) -> list[int | None]:
     """Real beacons plus one of every other kind, a minute apart; returns the ids."""
     recorder = Recorder(store)
     raws = [RawRequest(r["method"], r["path"], r["raw_query"], r["headers"], scheme="https", peer="192.0.2.10")
@@ -360,7 +361,7 @@ with atomic_text_file(sys.argv[1]) as out:
 def _start_slow_export(target: Path) -> subprocess.Popen:
     child = subprocess.Popen([sys.executable, "-c", _SLOW_EXPORT, str(target)], cwd=Path(__file__).parent.parent,
                              stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline() == "writing\n"
+    assert child.stdout is not None and child.stdout.readline() == "writing\n"
     return child
 
 

@@ -16,11 +16,13 @@ import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from mockserver import cli, har
+import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
+from mockserver.formats import har
 from mockserver.formats.har import HarError, HarFile, import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.collected import raw_url
@@ -46,7 +48,7 @@ def chrome_entry(url: str, headers: dict[str, str], started: str, *, method: str
     request_headers = [{"name": ":authority", "value": authority}, {"name": ":method", "value": method},
                        {"name": ":path", "value": path_query}, {"name": ":scheme", "value": "https"}]
     request_headers += [{"name": k.lower(), "value": v} for k, v in headers.items() if k.lower() != "host"]
-    entry = {
+    entry: dict[str, Any] = {
         "_initiator": {"type": "script"}, "_priority": "Low", "_resourceType": resource_type, "cache": {},
         "connection": "443", "pageref": "page_1",
         "request": {

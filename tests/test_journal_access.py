@@ -20,17 +20,23 @@ from mockserver.reach.browser import RoutedBrowser
 from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
 from mockserver.reach.remote import RemoteError, RemoteHTTPError, RemoteInspector
 from mockserver.serving.access import TOKEN_FILE, ensure_token
-from mockserver.serving.server import InspectorServer
+from mockserver.serving.server import InspectorServer, Listening
 from tests.support.helpers import REFINE_4_PAYLOAD, btoa_payload, http
 
 CHROMIUM = "/usr/bin/chromium"
 QUERY = f"payload={btoa_payload(REFINE_4_PAYLOAD)}"
 
 
+def listening(server: InspectorServer) -> Listening:
+    """The started server's addresses."""
+    assert server.listening is not None, "the server is not started"
+    return server.listening
+
+
 def raw(server: InspectorServer, method: str, path: str, headers: dict[str, str] | None = None,
             port: int | None = None) -> tuple[int, dict[str, str], bytes]:
     """One request with exactly these headers (http.client sends Host only if we do not)."""
-    conn = http_client.HTTPConnection("127.0.0.1", port or server.listening.port, timeout=10)
+    conn = http_client.HTTPConnection("127.0.0.1", port or listening(server).port, timeout=10)
     try:
         conn.putrequest(method, path, skip_host="Host" in (headers or {}), skip_accept_encoding=True)
         for name, value in (headers or {}).items():
@@ -43,7 +49,7 @@ def raw(server: InspectorServer, method: str, path: str, headers: dict[str, str]
 
 
 def beacon(server: InspectorServer, **extra: str) -> int:
-    status, _, _ = http("GET", f"{server.listening.http_url}/telemetry?{QUERY}", headers=extra)
+    status, _, _ = http("GET", f"{listening(server).http_url}/telemetry?{QUERY}", headers=extra)
     return status
 
 
@@ -127,7 +133,7 @@ def test_a_refused_long_poll_holds_no_worker(live_server):
 
 def _fill(server: InspectorServer, store) -> None:
     """ids 1-3 ok beacons (session 1), 4 an unknown path (invalid), 5 an invalid beacon, 6-7 ok beacons (session 2)."""
-    base = server.listening.http_url
+    base = listening(server).http_url
     for _ in range(3):
         assert beacon(server) == 200
     assert http("GET", f"{base}/not-refine")[0] == 404

@@ -29,7 +29,7 @@ needs_node = pytest.mark.skipif(node is None, reason="needs Node.js (scripts/ins
 
 def node_version() -> str:
     """``process.version`` of the Node.js the tests run (what send.js reports)."""
-    return subprocess.run([node, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run([node or "node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import advice
 from mockserver.reach.noderun import RoutedNode
+from mockserver.records import advice
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ROOT / "tests" / "noderun" / "refine-packages"
@@ -39,8 +39,8 @@ PINNED = {"@refinedev/cli": "2.16.52", "create-refine-app": "1.12.11", "superpla
 PROJECT_ID = "qa-cli-project"
 EMAIL = "qa@example.com"
 
-node = shutil.which("node")
-pytestmark = pytest.mark.skipif(node is None, reason="needs Node.js (scripts/install-test-deps)")
+node = shutil.which("node") or "node"
+pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="needs Node.js (scripts/install-test-deps)")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -12,6 +12,7 @@ import ssl
 import stat
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -19,10 +20,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from mockserver import files, tls
 from mockserver.core.capture import RawRequest
 from mockserver.core.config import ENV_HOME, default_db, tls_dir
+from mockserver.serving import tls
 from mockserver.serving.server import InspectorServer
+from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
 
@@ -198,7 +200,7 @@ def test_an_unconstrained_ca_is_replaced_and_the_pin_kept(tmp_path):
     assert tls.ensure_certificate(directory).ca_cert.read_bytes() == again.ca_cert.read_bytes()  # kept from now on
 
 
-def _handshake(port: int, cafile: Path, hostname: str) -> dict:
+def _handshake(port: int, cafile: Path, hostname: str) -> dict[str, Any] | None:
     context = ssl.create_default_context(cafile=str(cafile))
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
         with context.wrap_socket(raw, server_hostname=hostname) as conn:

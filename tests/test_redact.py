@@ -171,8 +171,8 @@ def test_summaries_get_the_same_tokens_as_records():
 
 
 def test_many_rows_share_masks_and_each_problem_is_scrubbed_with_its_own_values(monkeypatch):
-    from mockserver import redact
     from mockserver.core.beacon import Summary
+    from mockserver.records import redact
 
     def row(n: int, ip: str, problem: str | None) -> Summary:
         return Summary(n, 1, "2026-11-26T08:00:00Z", "beacon", "invalid" if problem else "ok", "GET", "/telemetry",

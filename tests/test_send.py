@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver import cli
+import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.checks import PROVIDERS
 from mockserver.reach.compose import (
@@ -119,7 +119,7 @@ def test_send_to_a_live_inspector_is_decoded_as_composed(live_server, journal):
 
 
 def test_send_over_https_trusts_the_inspector_ca(live_server, journal, certificate_dir, monkeypatch):
-    from mockserver import compose
+    from mockserver.reach import compose
 
     monkeypatch.setattr(compose, "tls_dir", lambda: certificate_dir)  # where this run's local CA is
     request = compose_beacon(project_id="x", encoding=NODE)

@@ -344,14 +344,23 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
     return "\n".join(lines)
 
 
-def run_until_stopped(stop: threading.Event) -> None:
-    """Block until Ctrl-C or SIGTERM."""
+def stop_on_signals(stop: threading.Event) -> None:
+    """Make Ctrl-C and SIGTERM set ``stop`` from now on.
+
+    Installed before anything says "waiting": a caller that stops us as soon as
+    it reads that line must not kill the process before it can clean up.
+    """
     def on_signal(signum: int, frame: object) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
+
+
+def run_until_stopped(stop: threading.Event) -> None:
+    """Block until Ctrl-C or SIGTERM (or ``stop`` is set)."""
+    stop_on_signals(stop)
     while not stop.wait(0.5):
         pass
 
@@ -365,6 +374,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # banner shows must get its line too.
     printer = LinePrinter(sys.stdout, args.json, verbose=args.verbose)
     unsubscribe = store.subscribe(printer)
+    stop = threading.Event()
+    stop_on_signals(stop)
     try:
         listening = server.start()
     except ServerError:
@@ -379,7 +390,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     ca = str(server.certificate.ca_cert) if server.certificate else None
     print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
     try:
-        run_until_stopped(threading.Event())
+        run_until_stopped(stop)
     finally:
         stop_capture(server, store, unsubscribe, printer, info)
     return 0

@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -414,28 +415,47 @@ def check_url(url: str, timeout: float = 10.0) -> str | None:
     return None
 
 
-def _prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None) -> str:
-    """Prove the route in ``browser``'s empty tab, then open ``url``: one line saying how it went.
+@dataclass(frozen=True)
+class RouteCheck:
+    """How proving the route through a browser went: ``line`` says it in one line.
 
-    The line starts with :data:`~mockserver.serving.probe.UNPROVEN` when the route is not proven
-    (or the browser failed); a browser the user closed at once is not a failure.
+    ``line`` starts with :data:`~mockserver.serving.probe.UNPROVEN` when the route is not proven;
+    ``browser_closed``: the browser was gone before it could be proven (the user closed it),
+    which is not a failure of the route.
+    """
+
+    proven: bool
+    line: str
+    browser_closed: bool = False
+
+
+PROVEN_LINE = "proven: a probe loaded in the browser reached this inspector"
+
+
+def prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None = None, *,
+                   where: str = "the browser's empty tab", page_policy: bool = False) -> RouteCheck:
+    """Prove the route with a probe in ``browser``'s first tab, then (only once proven) open ``url``.
+
+    Used by the ``browser`` command and the window: a browser started on an empty tab is proven
+    there before the app can send anything. ``wait_seen(nonce, seconds)`` asks the inspector;
+    ``page_policy``: the tab holds a page whose Content-Security-Policy may block the probe.
     """
     from mockserver.reach.remote import RemoteError
     from mockserver.serving.probe import UNPROVEN, RouteNotProven
 
     try:
-        browser.prove_route(wait_seen, where="the browser's empty tab", page_policy=False)
+        browser.prove_route(wait_seen, where=where, page_policy=page_policy)
     except (RouteNotProven, RemoteError) as exc:
         if not browser.running():
-            return "not proven: the browser closed first"
-        return f"{UNPROVEN} ({exc})"
+            return RouteCheck(False, "not proven: the browser closed first", browser_closed=True)
+        return RouteCheck(False, f"{UNPROVEN} ({exc})")
     if url:
         try:
             browser.open(url)
         except BrowserError as exc:
             if browser.running():
-                return f"{UNPROVEN} (the route was proven, but {exc})"
-    return "proven: a probe loaded in the browser reached this inspector"
+                return RouteCheck(False, f"{UNPROVEN} (the route was proven, but {exc})")
+    return RouteCheck(True, PROVEN_LINE)
 
 
 # -- `telemetry-inspector browser` ----------------------------------------------
@@ -465,9 +485,16 @@ def add_command(subparsers: CommandParsers) -> None:
 
 def cmd_browser(args: argparse.Namespace) -> int:
     """``browser``: mock + routed browser; one line per captured request until Ctrl-C or the browser closes."""
-    from mockserver.cli.main import PROG, LinePrinter, banner, open_store, run_until_stopped, stop_capture
+    from mockserver.cli.main import (
+        PROG,
+        LinePrinter,
+        banner,
+        open_store,
+        run_until_stopped,
+        stop_capture,
+        stop_on_signals,
+    )
     from mockserver.reach.remote import RemoteError, RemoteInspector
-    from mockserver.serving.probe import UNPROVEN
     from mockserver.serving.server import InspectorServer
     from mockserver.storage.store import StoreEvent
 
@@ -479,6 +506,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     stop = threading.Event()
+    stop_on_signals(stop)  # before the browser starts: a SIGTERM from now on closes it and its profile
     lost = threading.Event()  # the remote journal answered an error: exit 2
     if args.server:
         try:
@@ -522,12 +550,12 @@ def cmd_browser(args: argparse.Namespace) -> int:
             return 2
         wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait  # type: ignore[union-attr]  # server is set when remote is not
         since = remote.last_id() if remote is not None else None  # before the app can send anything
-        route = _prove_and_open(browser, wait_seen, args.url)
-        if route.startswith(UNPROVEN):
-            print(f"{prog}: {route}", file=sys.stderr, flush=True)
+        route = prove_and_open(browser, wait_seen, args.url)
+        if not route.proven and not route.browser_closed:
+            print(f"{prog}: {route.line}", file=sys.stderr, flush=True)
             return 2
         print(f"\nBrowser   {executable}{' (headless)' if args.headless else ''}, temporary profile\n"
-              f"Route     {route}\n"
+              f"Route     {route.line}\n"
               f"Opened    {args.url or 'an empty tab'}\n\n"
               "Waiting for requests; Ctrl-C (or closing the browser) stops.", file=info, flush=True)
         if remote is not None:

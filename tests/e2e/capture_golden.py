@@ -176,7 +176,7 @@ class _TelemetryHandler(http.server.BaseHTTPRequestHandler):
         }
         if body:
             item["body"] = body.decode("latin-1")
-        self.server.recorder.add(item)  # type: ignore[attr-defined]
+        self.server.recorder.add(item)  # type: ignore[attr-defined]  # a _TLSServer
         self.send_response(200)
         self.send_header("Content-Type", "image/gif")
         self.send_header("Content-Length", str(len(_GIF)))
@@ -196,7 +196,7 @@ class _TLSServer(http.server.ThreadingHTTPServer):
         self.ctx = ctx
         self.recorder = recorder
 
-    def finish_request(self, request, client_address) -> None:  # type: ignore[override]
+    def finish_request(self, request, client_address) -> None:
         # TLS handshake in the per-connection thread, so one slow client can't block accept().
         try:
             request.settimeout(15)
@@ -205,7 +205,7 @@ class _TLSServer(http.server.ThreadingHTTPServer):
             self.recorder.tls_errors.append(repr(exc))
             return
         try:
-            self.RequestHandlerClass(tls, client_address, self)
+            self.RequestHandlerClass(tls, client_address, self)  # type: ignore[arg-type]  # typeshed: Self
         finally:
             with contextlib.suppress(OSError):
                 tls.close()

@@ -1,16 +1,21 @@
-"""Build and serve the real ``@refinedev/core`` fixture apps used by end-to-end tests.
+"""Build and serve the real refine fixture apps used by end-to-end tests.
 
-Two apps share one React entry (``src/app.jsx``) and one esbuild script
-(``build.mjs``):
+Every app shares one React entry (``src/app.jsx``) and one esbuild script
+(``build.mjs``); each is a directory named by its key in :data:`APPS`, with
+its core pinned exactly in ``package.json`` and ``package-lock.json``:
 
-* ``refine4/`` pins ``@refinedev/core`` 4.58.0
-* ``refine5/`` pins ``@refinedev/core`` 5.0.12
+* ``refine3jwe/``: ``@pankod/refine-core`` 3.58.1, the encrypted ``POST /send``
+* ``refine3/``: ``@pankod/refine-core`` 3.103.0, ``GET /telemetry``, both opt-outs
+* ``refine428/``: ``@refinedev/core`` 4.28.2, no StrictMode guard
+* ``refine4/``: ``@refinedev/core`` 4.58.0
+* ``refine5/``: ``@refinedev/core`` 5.0.12
 
 Each build writes ``<app>/dist/index.html`` (production bundle) and
 ``<app>/dist/dev.html`` (React development bundle). The page picks its
 ``<Refine>`` props from the query string, see :func:`page_url`.
 
-Stdlib only. Run ``python tests/e2e/fixture_apps.py`` to build both apps.
+Stdlib only. Run ``python tests/e2e/fixture_apps.py [NAME...]`` to build every
+app (or the ones named).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import fcntl
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -26,14 +32,46 @@ import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 E2E_DIR = Path(__file__).resolve().parent
 SRC_DIR = E2E_DIR / "src"
 BUILD_SCRIPT = E2E_DIR / "build.mjs"
 
-#: Refine major version -> exact ``@refinedev/core`` version its app pins.
-REFINE_VERSIONS: dict[int, str] = {4: "4.58.0", 5: "5.0.12"}
+
+
+@dataclass(frozen=True)
+class FixtureApp:
+    """One fixture app: its directory name under ``tests/e2e`` and the core it pins."""
+
+    name: str
+    package: str
+    version: str
+
+
+#: Every fixture app by name. What each version sends and reads was checked in
+#: its ``dist/index.js.map`` sources (``src/components/telemetry``,
+#: ``src/components/containers/refine``, ``handleRefineOptions``):
+APPS: dict[str, FixtureApp] = {app.name: app for app in (
+    # fetch POST https://telemetry.refine.dev/send, body a compact JWE (jose CompactEncrypt,
+    # RSA-OAEP-256 / A256GCM), Content-Type application/text: Chromium preflights it.
+    # <Refine> has no `options` prop; only the top-level `disableTelemetry` prop opts out.
+    FixtureApp("refine3jwe", "@pankod/refine-core", "3.58.1"),
+    # new Image().src = .../telemetry?payload=btoa(JSON); handleRefineOptions reads
+    # `options?.disableTelemetry ?? disableTelemetry`, so both forms opt out.
+    FixtureApp("refine3", "@pankod/refine-core", "3.103.0"),
+    # The same GET /telemetry with no useRef guard: StrictMode sets img.src twice
+    # (the browser loads it once). Only `options.disableTelemetry` is read.
+    FixtureApp("refine428", "@refinedev/core", "4.28.2"),
+    # GET /telemetry once per mount; only `options.disableTelemetry` is read.
+    FixtureApp("refine4", "@refinedev/core", "4.58.0"),
+    FixtureApp("refine5", "@refinedev/core", "5.0.12"),
+)}
+
+#: Refine major version -> exact ``@refinedev/core`` version of the apps in
+#: ``tests/data/real_beacons.json`` (``refine4/``, ``refine5/``).
+REFINE_VERSIONS: dict[int, str] = {4: APPS["refine4"].version, 5: APPS["refine5"].version}
 
 #: Scenarios understood by the fixture page (``?variant=``).
 VARIANTS = ("default", "optout", "toplevel", "projectid", "strict")
@@ -41,14 +79,23 @@ VARIANTS = ("default", "optout", "toplevel", "projectid", "strict")
 _DIST_FILES = ("index.html", "app.js", "dev.html", "app.dev.js")
 _NPM_TIMEOUT_S = 600
 _TAIL_CHARS = 4000
-_locks: dict[int, threading.Lock] = {4: threading.Lock(), 5: threading.Lock()}
+_locks: dict[str, threading.Lock] = {name: threading.Lock() for name in APPS}
+
+AppKey = str | int
 
 
-def app_dir(version: int) -> Path:
-    """Return the directory of the fixture app for refine major ``version`` (4 or 5)."""
-    if version not in REFINE_VERSIONS:
-        raise ValueError(f"unknown refine fixture version {version!r}; expected one of {sorted(REFINE_VERSIONS)}")
-    return E2E_DIR / f"refine{version}"
+def app_name(app: AppKey) -> str:
+    """The :data:`APPS` name for ``app``: a name, or a major version 4 or 5 (``refine4``, ``refine5``)."""
+    name = f"refine{app}" if isinstance(app, int) and app in REFINE_VERSIONS else app
+    if name not in APPS:
+        raise ValueError(f"unknown refine fixture app {app!r}; "
+                         f"expected one of {sorted(APPS)} or {sorted(REFINE_VERSIONS)}")
+    return name
+
+
+def app_dir(app: AppKey) -> Path:
+    """Return the directory of the fixture app ``app`` (a name in :data:`APPS`, or 4 or 5)."""
+    return E2E_DIR / app_name(app)
 
 
 def _mtime(path: Path) -> float:
@@ -116,8 +163,16 @@ def _run(cmd: list[str], cwd: Path, what: str) -> None:
         )
 
 
-def build(version: int) -> Path:
-    """Install (if needed) and build the fixture app for refine ``version`` (4 or 5).
+def _check_pin(fixture: FixtureApp, directory: Path) -> None:
+    # The table above and package.json must name the same exact version.
+    pinned = json.loads((directory / "package.json").read_text(encoding="utf-8")).get("dependencies", {})
+    if pinned.get(fixture.package) != fixture.version:
+        raise RuntimeError(f"{directory / 'package.json'} pins {fixture.package} {pinned.get(fixture.package)!r}, "
+                           f"fixture_apps.APPS says {fixture.version!r}")
+
+
+def build(app: AppKey) -> Path:
+    """Install (if needed) and build the fixture app ``app`` (a name in :data:`APPS`, or 4 or 5).
 
     ``npm ci`` runs only when ``node_modules`` is missing or older than
     ``package-lock.json``; the esbuild build runs only when ``dist/`` is missing
@@ -128,22 +183,24 @@ def build(version: int) -> Path:
     Returns the ``dist`` directory (containing ``index.html``).
     Raises :class:`RuntimeError` with the tail of npm's output on failure.
     """
-    app = app_dir(version)
+    name = app_name(app)
+    directory = app_dir(name)
+    _check_pin(APPS[name], directory)
     npm = shutil.which("npm")
     if npm is None:
         raise RuntimeError("npm not found on PATH: Node.js 20+ and npm are needed to build the refine fixture apps")
-    with _locks[version], open(app / ".build.lock", "w") as lockfile:
+    with _locks[name], open(directory / ".build.lock", "w") as lockfile:
         fcntl.flock(lockfile, fcntl.LOCK_EX)
         try:
-            if _needs_install(app):
-                _run([npm, "ci", "--no-audit", "--no-fund"], app, f"npm ci for refine{version} fixture")
-            if _needs_build(app):
-                _run([npm, "run", "build"], app, f"esbuild build for refine{version} fixture")
+            if _needs_install(directory):
+                _run([npm, "ci", "--no-audit", "--no-fund"], directory, f"npm ci for {name} fixture")
+            if _needs_build(directory):
+                _run([npm, "run", "build"], directory, f"esbuild build for {name} fixture")
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
-    dist = app / "dist"
+    dist = directory / "dist"
     if not (dist / "index.html").exists():
-        raise RuntimeError(f"build for refine{version} fixture produced no {dist / 'index.html'}")
+        raise RuntimeError(f"build for {name} fixture produced no {dist / 'index.html'}")
     return dist
 
 
@@ -173,6 +230,7 @@ def serve(dist: Path) -> Iterator[str]:
     thread.start()
     try:
         host, port = server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET address
         yield f"http://{host}:{port}/"
     finally:
         server.shutdown()
@@ -197,11 +255,11 @@ def page_url(base_url: str, variant: str = "default", project_id: str | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build both fixture apps (or the versions given as arguments) and print their dist dirs."""
+    """Build every fixture app (or the ones named as arguments) and print their dist dirs."""
     args = sys.argv[1:] if argv is None else argv
-    versions = [int(a) for a in args] or sorted(REFINE_VERSIONS)
-    for version in versions:
-        print(f"refine{version}: {build(version)}")
+    names = [app_name(int(a) if a.isdigit() else a) for a in args] or list(APPS)
+    for name in names:
+        print(f"{name} ({APPS[name].package} {APPS[name].version}): {build(name)}")
     return 0
 
 

@@ -21,7 +21,7 @@ from mockserver.storage.store import BeaconStore
 from tests.support.helpers import BROWSER_HEADERS
 from tests.support.helpers import http as http_request
 
-REFINE4 = {
+REFINE4: dict[str, Any] = {
     "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
                   "i18n": False, "notification": False, "accessControl": False},
     "version": "4.58.0",
@@ -53,7 +53,8 @@ def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | No
     """One real request whose client address is ``source_ip`` (any 127.x address works on Linux),
     so a test can tell the client's IP from the server's own address; the target is sent as given."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10, source_address=(source_ip, 0))
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10,
+                                            source_address=(source_ip, 0))
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body,

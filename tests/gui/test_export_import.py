@@ -10,7 +10,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
-from mockserver import har
+from mockserver.formats import har
 from mockserver.formats.export import export_records
 from tests.gui.conftest import REFINE4, REFINE5, beacon_url, btoa
 from tests.support.helpers import CHROME_UA

@@ -48,7 +48,7 @@ def _loaded(cls, count: int, redacted: bool):
     """A model of ``cls`` over ``count`` rows, shown through a redactor when ``redacted``."""
     store = FakeStore(0)
     store.rows = _rows(count)
-    model = cls(store)  # type: ignore[arg-type]
+    model = cls(store)
     model.reload()
     if redacted:
         model.set_redactor(Redactor())
@@ -79,7 +79,7 @@ def test_multi_data_answers_what_data_answers_for_every_cell_and_role(qtbot, red
 class PerRoleModel(BeaconTableModel):
     """The model as before: Qt's own multiData, which calls data() once per role."""
 
-    multiData = QAbstractTableModel.multiData
+    multiData = QAbstractTableModel.multiData  # type: ignore[assignment]  # Qt's own, on purpose
 
     def __init__(self, store) -> None:
         super().__init__(store)

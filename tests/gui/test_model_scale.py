@@ -38,7 +38,7 @@ class FakeStore:
 
 def test_100k_rows_load_filter_sort_and_insert_quickly(qtbot):
     store = FakeStore(ROWS)
-    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    model = BeaconTableModel(store)
     assert model.reload() is False  # everything read: nothing more to fetch
     assert model.rowCount() == ROWS
 
@@ -66,7 +66,7 @@ def test_100k_rows_redaction_is_lazy_and_timeline_is_cheap(qtbot):
     from mockserver.records.redact import Redactor
 
     store = FakeStore(ROWS)
-    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    model = BeaconTableModel(store)
     model.reload()
     model.set_redactor(Redactor())
     assert model._masked == {}  # rows are redacted when shown, not all at once
@@ -89,9 +89,9 @@ def test_the_table_uses_fixed_row_heights(window):
 def test_a_journal_read_in_steps_ends_exactly_as_one_read_all_at_once(qtbot):
     """Sorted by a value and filtered while the steps arrive: the same rows, in the same order."""
     store = FakeStore(5_000)
-    whole = BeaconTableModel(store)  # type: ignore[arg-type]
+    whole = BeaconTableModel(store)
     whole.reload()
-    stepped = BeaconTableModel(store)  # type: ignore[arg-type]
+    stepped = BeaconTableModel(store)
     assert stepped.reload(limit=700) is True and stepped.total == 700
     for model in (whole, stepped):
         model.sort(Column.PROJECT_ID, Qt.SortOrder.DescendingOrder)
@@ -176,7 +176,7 @@ def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
     store = FakeStore(0)
     ips = ("10.0.0.2", "10.0.0.1", "10.0.0.2", "10.0.0.3")
     store.rows = [summary(n)._replace(ip=ip) for n, ip in enumerate(ips, 1)]
-    model = BeaconTableModel(store)  # type: ignore[arg-type]
+    model = BeaconTableModel(store)
     model.reload()
     model.set_redactor(Redactor())
     model.sort(Column.IP)  # pseudonyms are numbered as first met: .2 -> ip-1, .1 -> ip-2, .3 -> ip-3
@@ -189,13 +189,13 @@ def test_redacted_rows_sort_by_the_pseudonym_shown_also_for_live_rows(qtbot):
 
 def test_search_text_made_ahead_in_steps_filters_exactly_as_made_at_once(qtbot):
     store = FakeStore(1_000)
-    ahead = BeaconTableModel(store)  # type: ignore[arg-type]
+    ahead = BeaconTableModel(store)
     ahead.reload()
     assert ahead.prepare_search_text(300) is False and ahead.prepare_search_text(300) is False
     store.rows += [summary(n) for n in range(1_001, 1_101)]  # rows arrive between the steps
     assert ahead.fetch_new() == 100
     assert [ahead.prepare_search_text(300) for _ in range(3)] == [False, True, True]  # 1,100 rows: 4 steps
-    at_once = BeaconTableModel(store)  # type: ignore[arg-type]
+    at_once = BeaconTableModel(store)
     at_once.reload()
     for model in (ahead, at_once):
         model.set_filter("project-10 5.0.12")

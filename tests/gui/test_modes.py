@@ -21,17 +21,32 @@ def select_two(window, first: int, second: int) -> None:
 
 # -- opt-out check ----------------------------------------------------------------------------
 
-def test_opt_out_check_passes_with_nothing_and_fails_with_one_beacon(window, send_and_wait, qtbot):
+UNPROVEN_NO_BROWSER = ("could not run: the route to the inspector is not proven (no browser opened by this window "
+                       "is running; the window can prove the route only through a browser it started)")
+
+
+def test_opt_out_check_without_a_window_browser_is_never_pass_and_fails_with_one_beacon(window, send_and_wait,
+                                                                                       qtbot):
     send_and_wait(window, beacon_url(window, REFINE4))  # before the check: does not count
     window.mode_actions["optout"].trigger()  # opening the mode starts the watch
     panel = window.optout
     assert window.bottom.currentWidget() is panel and panel.watching
-    assert panel.headline.text() == "PASS" and panel.summary.text() == "PASS so far: expected no request, got 0"
+    # Nothing arrived, but no browser of this window could prove the route: not a PASS.
+    assert (panel.outcome(), panel.headline.text()) == ("unproven", "NOT PROVEN")
+    assert panel.summary.text() == UNPROVEN_NO_BROWSER
+    assert panel.advice_title.text() == "What to do:"
+    assert panel.advice.text().startswith("Open the app with Server ▸ Open app in routed browser…: the window "
+                                          "proves the route through the browser it starts.")
+    assert "cannot prove the route through a browser you started yourself" in panel.advice.text()
+    assert panel.proof_label.text() == "Route: not proven in this check."
     assert panel.count_label.text() == "0 requests sent" and panel.offending_ids() == []
     assert panel.state.text().startswith("Watching for 0 s. Now reload the app")
+    assert window.mode_actions["optout"].text() == "Opt-out check: NOT PROVEN"
+    panel.prove_button.click()  # nothing to prove through: still not proven, and no job
+    assert panel.proof_job is None and panel.headline.text() == "NOT PROVEN"
 
     send(beacon_url(window, {**REFINE4, "version": "4.57.0"}))  # a real beacon over a socket
-    qtbot.waitUntil(lambda: panel.headline.text() == "FAIL", timeout=5000)
+    qtbot.waitUntil(lambda: panel.headline.text() == "FAIL", timeout=5000)  # FAIL needs no proof
     record_id = window.store.last_id()
     assert panel.count_label.text() == "1 request sent"
     assert panel.summary.text() == "FAIL: expected no request, got 1"
@@ -55,8 +70,9 @@ def test_opt_out_check_passes_with_nothing_and_fails_with_one_beacon(window, sen
 
     panel.start_button.click()  # "Restart check": from now on
     assert panel.watching and panel.verdict.passed and panel.verdict.count == 0
-    assert panel.headline.text() == "PASS"
-    assert window.mode_actions["optout"].text() == "Opt-out check: PASS so far"
+    assert panel.headline.text() == "NOT PROVEN" and panel.summary.text() == UNPROVEN_NO_BROWSER
+    panel.stop_button.click()
+    assert panel.headline.text() == "NOT PROVEN" and window.mode_actions["optout"].text() == "Opt-out check: NOT PROVEN"
 
 
 def test_opt_out_check_refuses_to_start_without_a_server(make_window, db_path):

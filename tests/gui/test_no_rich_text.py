@@ -201,7 +201,7 @@ class Walk:
                 self.check("timeline bucket tooltip", timeline.bucket_tooltip(i), "rich?")
 
 
-def store_hostile_records(path: Path) -> list[int]:
+def store_hostile_records(path: Path) -> list[int | None]:
     """The hostile records in a real store at ``path``, in a session with a hostile label; their ids."""
     store = BeaconStore(path)
     try:

@@ -54,13 +54,47 @@ def test_theme_is_switchable_and_remembered(make_window, db_path, settings):
         theme.apply_theme(QApplication.instance(), "light")
 
 
+# A stand-in for Chrome: records its arguments, opens a DevTools "port" whose only page cannot be
+# connected to (a closed port), then waits to be stopped. The route probe fails at once, not after a timeout.
+FAKE_CHROME = """\
+import http.server, json, os, pathlib, socket, sys
+args_file = pathlib.Path(sys.argv[1])
+args = sys.argv[2:]
+part = args_file.with_suffix(".part")
+part.write_text("\\n".join(args) + "\\n")
+os.replace(part, args_file)
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))
+dead = closed.getsockname()[1]
+closed.close()
+
+class DevTools(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = json.dumps([{"type": "page", "webSocketDebuggerUrl": f"ws://127.0.0.1:{dead}/devtools/page/1"}])
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *a):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), DevTools)
+profile = next(pathlib.Path(a.split("=", 1)[1]) for a in args if a.startswith("--user-data-dir="))
+(profile / "DevToolsActivePort.part").write_text(f"{server.server_port}\\n/devtools/browser/x\\n")
+os.replace(profile / "DevToolsActivePort.part", profile / "DevToolsActivePort")
+server.serve_forever()
+"""
+
+
 @pytest.fixture
 def fake_browser(tmp_path, monkeypatch):
-    """A stand-in for Chrome: records its arguments, then waits to be stopped."""
+    """A stand-in for Chrome (see FAKE_CHROME); returns the file its arguments are written to."""
     args_file = tmp_path / "browser-args.txt"
+    program = tmp_path / "fake_chrome.py"
+    program.write_text(FAKE_CHROME)
     script = tmp_path / "fake-chrome"
-    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" > '{args_file}.part'\nmv '{args_file}.part' '{args_file}'\n"
-                      "exec sleep 300\n")
+    script.write_text(f"#!/bin/sh\nexec '{sys.executable}' '{program}' '{args_file}' \"$@\"\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", str(script))
     return args_file
@@ -81,14 +115,21 @@ def test_open_app_in_routed_browser_passes_the_routing_and_stops_on_quit(window,
         pass
     assert job.error is None, job.error
     assert offered == ["http://localhost:5173/"]  # the default the first time
-    qtbot.waitUntil(fake_browser.exists, timeout=10000)
     listening = window.server.listening
     args = fake_browser.read_text().splitlines()
     assert f"--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:{listening.https_port}" in args
     assert f"--ignore-certificate-errors-spki-list={listening.spki_pin}" in args
     assert not any(a == "--ignore-certificate-errors" for a in args)
-    assert args[-1] == "http://localhost:3000/admin"
+    assert "--remote-debugging-port=0" in args
+    assert args[-1] == "about:blank"  # an empty tab first: the route is proven there before the app opens
     assert any(a.startswith("--user-data-dir=") for a in args)
+    # This stand-in cannot load a probe, so the route is not proven and the app is not opened.
+    assert not job.result.route.proven
+    assert window.last_error.startswith("The routed browser's route is not proven: could not run: the route to "
+                                        "the inspector is not proven (the probe could not be started in the "
+                                        "browser's empty tab: ")
+    assert window.last_error.endswith("fake-chrome stays on its empty tab; http://localhost:3000/admin was not "
+                                      "opened.")
     browser = window.browsers[0]
     assert browser.running()
     profile = browser.profile_dir

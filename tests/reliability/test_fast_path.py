@@ -35,7 +35,7 @@ class Twin:
     def __init__(self) -> None:
         self.fast_store, self.flask_store = BeaconStore(":memory:"), BeaconStore(":memory:")
         fast_app, flask_app = create_app(self.fast_store), create_app(self.flask_store)
-        assert isinstance(fast_app.wsgi_app, BeaconFastPath)
+        assert isinstance(fast_app.wsgi_app, BeaconFastPath) and isinstance(flask_app.wsgi_app, BeaconFastPath)
         self.fast = Client(fast_app, WResponse)
         self.flask = Client(flask_app.wsgi_app.inner, WResponse)
 

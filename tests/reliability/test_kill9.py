@@ -23,7 +23,8 @@ KILL_AFTER_ANSWERS = 1500
 
 
 def _journal(port: int) -> list[dict]:
-    records, since = [], 0
+    records: list[dict] = []
+    since = 0
     while True:
         url = f"http://127.0.0.1:{port}/__inspector/beacons?since={since}&limit=10000"
         with urllib.request.urlopen(url, timeout=30) as resp:

@@ -113,8 +113,13 @@ def read_line(stream, timeout: float = 30) -> str:
     lines = _readers.get(stream)
     if lines is None:
         lines = _readers[stream] = queue.Queue()
-        threading.Thread(target=lambda: [lines.put(line) for line in iter(stream.readline, "")] + [lines.put("")],
-                         daemon=True).start()
+
+        def pump(into: queue.Queue[str]) -> None:
+            for line in iter(stream.readline, ""):
+                into.put(line)
+            into.put("")  # end of stream
+
+        threading.Thread(target=pump, args=(lines,), daemon=True).start()
     try:
         return lines.get(timeout=timeout)
     except queue.Empty:

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -297,12 +297,14 @@ def serve_process(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
         process.kill()
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport,
+                                                                                          pytest.TestReport]:
     """Attach the output of the test's ``serve`` processes to its report when it failed."""
-    outcome = yield
-    report = outcome.get_result()
+    report = yield
     if report.failed:
-        for number, process in enumerate(item.stash.get(SERVE_PROCESSES, []), 1):
+        processes: list[ServeProcess] = item.stash.get(SERVE_PROCESSES, [])
+        for number, process in enumerate(processes, 1):
             report.sections.append((f"serve process {number} output ({' '.join(process.command()[1:])})",
                                     process.log(last=REPORT_LINES) or "(nothing printed)"))
+    return report

@@ -1,21 +1,26 @@
-// Shared entry for the refine4/ and refine5/ fixture apps.
+// Shared entry for every fixture app (refine3jwe/, refine3/, refine428/, refine4/, refine5/).
 //
-// One bundle per @refinedev/core version covers every end-to-end scenario: the
-// <Refine> props are chosen from the page URL query at run time.
+// One bundle per refine core version covers every end-to-end scenario: the
+// <Refine> props are chosen from the page URL query at run time. Which props a
+// version reads is that version's business (see fixture_apps.py): the same
+// variant sends or not depending on the core it was built against.
 //
 //   ?variant=default                       plain <Refine dataProvider resources=[2]>
-//   ?variant=optout                        options={{ disableTelemetry: true }}  (no beacon)
-//   ?variant=toplevel                      top-level disableTelemetry prop (ignored by refine)
+//   ?variant=optout                        options={{ disableTelemetry: true }}
+//   ?variant=toplevel                      top-level disableTelemetry prop
 //   ?variant=projectid&projectId=<string>  options={{ projectId }}
 //   ?variant=strict                        default props wrapped in <React.StrictMode>
 //
 // Unknown or missing variant falls back to "default".
 import React from "react";
 import { createRoot } from "react-dom/client";
-import { Refine } from "@refinedev/core";
+// ../build.mjs aliases this to the app's @refinedev/core or @pankod/refine-core.
+import { Refine } from "fixture-refine-core";
 
-// Baked in by ../build.mjs from the installed @refinedev/core package.json.
+// Baked in by ../build.mjs from the installed core's package.json.
+const REFINE_PACKAGE = __FIXTURE_REFINE_PACKAGE__;
 const REFINE_VERSION = __FIXTURE_REFINE_VERSION__;
+const REFINE_MAJOR = __FIXTURE_REFINE_MAJOR__;
 
 const VARIANTS = ["default", "optout", "toplevel", "projectid", "strict"];
 
@@ -60,6 +65,23 @@ const dataProvider = {
   },
 };
 
+/**
+ * 3.x requires a router provider (it reads routerProvider.RouterComponent and
+ * calls useLocation); this inert one renders children in place. 4.x and 5.x
+ * run without one, so they get none and their payloads stay as captured.
+ */
+const legacyRouterProvider = {
+  useHistory: () => ({ push: () => {}, replace: () => {}, goBack: () => {} }),
+  useLocation: () => ({ pathname: window.location.pathname, search: window.location.search, hash: "" }),
+  useParams: () => ({}),
+  Prompt: () => null,
+  Link: ({ to, children, ...rest }) => (
+    <a href={to} {...rest}>
+      {children}
+    </a>
+  ),
+};
+
 const resources = [
   { name: "posts", list: "/posts" },
   { name: "categories", list: "/categories" },
@@ -72,14 +94,14 @@ const projectId = query.get("projectId") ?? "";
 
 function Ready() {
   React.useEffect(() => {
-    document.title = `fixture ready: refine ${REFINE_VERSION} ${variant}`;
+    document.title = `fixture ready: ${REFINE_PACKAGE} ${REFINE_VERSION} ${variant}`;
     document.body.dataset.fixture = "ready";
   }, []);
   return (
     <main>
       <h1 id="status">fixture ready</h1>
       <dl>
-        <dt>@refinedev/core</dt>
+        <dt>{REFINE_PACKAGE}</dt>
         <dd id="refine-version">{REFINE_VERSION}</dd>
         <dt>variant</dt>
         <dd id="variant">{variant}</dd>
@@ -95,7 +117,8 @@ function Ready() {
 }
 
 function App() {
-  const common = { dataProvider, resources };
+  const common = REFINE_MAJOR === 3 ? { dataProvider, resources, routerProvider: legacyRouterProvider }
+    : { dataProvider, resources };
   switch (variant) {
     case "optout":
       return (
@@ -104,7 +127,7 @@ function App() {
         </Refine>
       );
     case "toplevel":
-      // What the public docs page tells users to write; refine does not read it.
+      // What the public docs page tells users to write: read by 3.x, ignored by 4.x and 5.x.
       return (
         <Refine {...common} disableTelemetry={true}>
           <Ready />
@@ -125,7 +148,7 @@ function App() {
   }
 }
 
-window.__fixture = { refineVersion: REFINE_VERSION, variant, projectId };
+window.__fixture = { refinePackage: REFINE_PACKAGE, refineVersion: REFINE_VERSION, variant, projectId };
 
 const root = createRoot(document.getElementById("root"));
 root.render(

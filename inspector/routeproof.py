@@ -1,0 +1,115 @@
+"""Proof that the window's routed browsers reach this inspector, for "Open app" and the opt-out check.
+
+A check that saw nothing only passes when a request *would* have arrived. The
+window can prove that for a browser it started itself (with a DevTools port):
+a route probe (:mod:`mockserver.serving.probe`) is loaded in that browser's page and
+must reach this inspector. Probes are answered and never recorded, so they
+never count and never show in the table.
+
+Everything here that talks to a browser runs as a :class:`~inspector.jobs.Job`
+on the window's thread pool; results come back through the job's signals.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThreadPool
+
+from mockserver.reach.browser import (
+    BrowserError,
+    BrowserNotFound,
+    RouteCheck,
+    RoutedBrowser,
+    launch_routed_browser,
+    prove_and_open,
+)
+from mockserver.serving.probe import UNPROVEN
+
+from .jobs import Job, ProgressFn
+
+WaitSeen = Callable[[str, float], bool]
+
+IN_PAGE = "the routed browser's page"
+NO_BROWSER = ("no browser opened by this window is running; the window can prove the route only through a "
+              "browser it started")
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What "Open app in routed browser" did: the browser, and how proving its route went."""
+
+    browser: RoutedBrowser
+    route: RouteCheck
+
+
+def probe_waiter(server: object) -> WaitSeen | None:
+    """``wait_seen(nonce, seconds)`` of ``server``'s probe log, or None when it has none (a stand-in)."""
+    app = getattr(server, "app", None)
+    probes = getattr(app, "extensions", {}).get("probes") if app is not None else None
+    return probes.wait if probes is not None else None
+
+
+class RouteProver:
+    """Starts and proves the window's routed browsers.
+
+    ``browsers`` is the window's list of browsers it started (guarded by ``lock``);
+    ``waiter()`` gives the current server's ``wait_seen``, or None when there is none.
+    """
+
+    def __init__(self, pool: QThreadPool, browsers: list[RoutedBrowser], lock: threading.Lock,
+                 waiter: Callable[[], WaitSeen | None]) -> None:
+        self.pool = pool
+        self._browsers = browsers
+        self._lock = lock
+        self._waiter = waiter
+
+    def live_browsers(self) -> list[RoutedBrowser]:
+        """The browsers this window started that are still running, newest first."""
+        with self._lock:
+            return [b for b in reversed(self._browsers) if b.running()]
+
+    def launch(self, url: str, https_port: int, pin: str, host: str) -> Job:
+        """A job (not started) that opens an empty routed tab, proves the route there, then opens ``url``.
+
+        Its result is a :class:`Launched`; the app is opened only once the route is proven.
+        """
+        wait_seen = self._waiter()
+
+        def work(_progress: ProgressFn) -> Launched:
+            browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True)
+            with self._lock:
+                self._browsers.append(browser)  # stopped on quit, even if the window closes first
+            if wait_seen is None:
+                return Launched(browser, RouteCheck(False, f"{UNPROVEN} (this inspector cannot see probes)"))
+            return Launched(browser, prove_and_open(browser, wait_seen, url))
+
+        return Job("Open routed browser", work, expected=(BrowserNotFound, BrowserError))
+
+    def prove(self) -> Job | None:
+        """A started job proving the route in every live browser's current page; None when there is none.
+
+        Its result is a :class:`~mockserver.reach.browser.RouteCheck`: proven when each proved it;
+        ``browser_closed`` when every one closed before it could be proven.
+        """
+        browsers = self.live_browsers()
+        wait_seen = self._waiter()
+        if not browsers:
+            return None
+
+        def work(_progress: ProgressFn) -> RouteCheck:
+            if wait_seen is None:
+                return RouteCheck(False, f"{UNPROVEN} (this inspector cannot see probes)")
+            outcome = RouteCheck(False, "not proven: the browser closed first", browser_closed=True)
+            for browser in browsers:
+                check = prove_and_open(browser, wait_seen, where=IN_PAGE, page_policy=True)
+                if not check.proven and not check.browser_closed:
+                    return check
+                if check.proven:
+                    outcome = check
+            return outcome
+
+        return Job("Prove route", work).start(self.pool)
+
