@@ -19,7 +19,7 @@ from mockserver.records.advice import (
     advice_for_all,
 )
 from mockserver.records.verdict import Expectation, judge
-from tests.helpers import REFINE_4_PAYLOAD
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 JWE = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
 

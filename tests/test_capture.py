@@ -10,7 +10,7 @@ from mockserver.core.checks import PROJECT_ID_NOTE
 from mockserver.core.payloads import btoa_json
 from mockserver.reach.compose import compose_beacon
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 HEADERS = {
     "Host": "telemetry.refine.dev",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mockserver.core.decode import decode_payload, raw_query_values
 from mockserver.core.payloads import BtoaRefused, btoa_json, buffer_json, js_stringify
-from tests.helpers import REFINE_4_PAYLOAD
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 
 def test_refine_4_default_payload_decodes_exactly():

@@ -15,7 +15,7 @@ from mockserver.reach.compose import compose_beacon
 from mockserver.records.diff import Change, diff_records, diff_values, timeline_buckets
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA
+from tests.support.helpers import CHROME_UA
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

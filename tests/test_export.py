@@ -31,7 +31,7 @@ from mockserver.records.view import RecordFilter
 from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

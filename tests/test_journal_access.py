@@ -22,7 +22,7 @@ from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
 from mockserver.reach.remote import RemoteError, RemoteHTTPError, RemoteInspector
 from mockserver.serving.access import TOKEN_FILE, ensure_token
 from mockserver.serving.server import InspectorServer, Listening
-from tests.helpers import REFINE_4_PAYLOAD, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http
 
 CHROMIUM = "/usr/bin/chromium"
 QUERY = f"payload={btoa_json(REFINE_4_PAYLOAD)}"

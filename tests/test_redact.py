@@ -11,7 +11,7 @@ from mockserver.core.capture import RawRequest, capture
 from mockserver.core.payloads import btoa_json, buffer_json
 from mockserver.records.redact import WITHHELD, Redactor, redact_record, redact_records
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

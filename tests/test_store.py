@@ -9,7 +9,7 @@ import pytest
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.payloads import btoa_json
 from mockserver.storage.store import BeaconStore, StoreError
-from tests.helpers import REFINE_4_PAYLOAD
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 
 def _beacon(project_id: str | None = None):

@@ -20,7 +20,7 @@ from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.records.advice import CLI, CORE_4_AND_5
 from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
 from mockserver.serving.server import InspectorServer
-from tests.helpers import REFINE_4_PAYLOAD, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http
 
 ROOT = Path(__file__).resolve().parents[1]
 

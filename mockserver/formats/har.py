@@ -39,7 +39,7 @@ from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.collected import raw_url, request_target
-from mockserver.serving.app import GIF
+from mockserver.serving.responses import GIF
 from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore

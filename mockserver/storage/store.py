@@ -22,6 +22,7 @@ from typing import Any
 from mockserver.core.beacon import Beacon, Summary
 from mockserver.core.clock import iso_utc, utc_now
 from mockserver.core.config import is_data_dir
+from mockserver.core.text import one_line
 from mockserver.records.view import IdIn, Rule, column_rules, where_sql
 from mockserver.storage.files import create_private_file, make_private_dir, restrict_to_owner
 
@@ -144,10 +145,6 @@ class SessionInfo:
 Listener = Callable[[StoreEvent], None]
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 class BeaconStore:
     """Durable, thread-safe journal of captured requests."""
 
@@ -186,7 +183,7 @@ class BeaconStore:
             if not parent.is_dir() or is_data_dir(parent):  # a file in the way is reported here
                 make_private_dir(parent)
         except OSError as exc:
-            raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
+            raise StoreError(f"cannot create the database folder {parent}: {one_line(exc)}") from exc
         try:
             if not create_private_file(path):
                 for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -203,7 +200,7 @@ class BeaconStore:
         return conn
 
     def _explain(self, exc: BaseException) -> str:
-        text = _one_line(exc)
+        text = one_line(exc)
         if "not a database" in text or "malformed" in text:
             return f"{self.path} is not a usable inspector database ({text}); it was left untouched"
         if "readonly" in text or "unable to open" in text or "permission" in text.lower():
@@ -265,7 +262,7 @@ class BeaconStore:
                 finally:
                     conn.close()
             except (StoreError, sqlite3.Error) as exc:
-                problem = _one_line(exc)
+                problem = one_line(exc)
             if problem:
                 self.damaged = (f"{self.path} is damaged (database disk image is malformed: {problem}); "
                                 "nothing more is written to it")

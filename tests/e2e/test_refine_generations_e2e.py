@@ -27,7 +27,7 @@ from test_refine_e2e import verify
 from mockserver.core.payloads import providers_object
 from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.records.advice import CORE_3_BOTH, CORE_3_ENCRYPTED, CORE_4_AND_5
-from tests.helpers import unrouted_chromium
+from tests.support.helpers import unrouted_chromium
 
 #: What every fixture app's <Refine> reports: no providers but data and router, two resources.
 PROVIDERS = providers_object(("router", "data"))

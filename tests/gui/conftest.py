@@ -8,8 +8,6 @@ certificate folder and settings file under ``tmp_path``.
 from __future__ import annotations
 
 import http.client
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,11 +17,8 @@ import pytest
 from mockserver.core.payloads import beacon_payload, btoa_json
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
-from tests.helpers import REFINE_4_PAYLOAD
-
-CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/131.0.0.0 Safari/537.36")
-REFERER = "http://localhost:5173/"
+from tests.support.helpers import BROWSER_HEADERS, REFINE_4_PAYLOAD
+from tests.support.helpers import http as http_request
 
 REFINE4 = REFINE_4_PAYLOAD
 REFINE5 = beacon_payload("5.0.12", ("auth", "router", "data", "i18n"), 5, "3f9c2a7e-demo")
@@ -31,16 +26,8 @@ REFINE5 = beacon_payload("5.0.12", ("auth", "router", "data", "i18n"), 5, "3f9c2
 
 def send(url: str, *, method: str = "GET", body: bytes | None = None,
          headers: dict[str, str] | None = None) -> int:
-    """One real HTTP request over a socket; returns the status (any status)."""
-    merged = {"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})}
-    request = urllib.request.Request(url, data=body, method=method, headers=merged)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as err:
-        err.read()
-        return err.code
+    """One real HTTP request over a socket, as a page in Chrome sends it; returns the status (any status)."""
+    return http_request(method, url, body, {**BROWSER_HEADERS, **(headers or {})})[0]
 
 
 def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | None = None,
@@ -53,7 +40,7 @@ def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | No
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body,
-                           headers={"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})})
+                           headers={**BROWSER_HEADERS, **(headers or {})})
         response = connection.getresponse()
         response.read()
         return response.status

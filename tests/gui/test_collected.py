@@ -21,7 +21,8 @@ from mockserver.records.collected import (
     raw_url,
     refine_major,
 )
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5
+from tests.gui.conftest import REFINE4, REFINE5
+from tests.support.helpers import CHROME_UA
 
 
 def beacon(payload, headers=None, query=None, method="GET", peer="127.0.0.1"):
@@ -51,7 +52,7 @@ def test_refine4_beacon_fields_values_and_sources():
         (APPLICATION, "projectId", None, "query payload → projectId"),
         (HEADERS, "IP address", "127.0.0.1", "peer address of the connection"),
         (HEADERS, "Hostname", "localhost", "header Referer"),
-        (HEADERS, "Browser", "Chrome 131.0.0", "header User-Agent"),
+        (HEADERS, "Browser", "Chrome 156.0.0", "header User-Agent"),
         (HEADERS, "OS", "Linux", "header User-Agent"),
         (CONTACT, "Email address", None, "not in this request"),
     ]
@@ -96,7 +97,7 @@ def test_invalid_payload_has_no_application_values():
     fields = collected_fields(record)
     assert fields[0] == CollectedField(APPLICATION, "payload", None, "query payload → (nothing)",
                                        "Nothing to show: the payload could not be decoded (see the problems).")
-    assert by_name(fields)["Browser"].value == "Chrome 131.0.0"
+    assert by_name(fields)["Browser"].value == "Chrome 156.0.0"
 
 
 def test_html_and_latin1_values_are_kept_verbatim():

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 from mockserver.core.payloads import btoa_json
 from mockserver.formats import har
 from mockserver.formats.export import export_records
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url
+from tests.gui.conftest import REFINE4, REFINE5, beacon_url
+from tests.support.helpers import CHROME_UA
 
 
 def wait_job(qtbot, job, *, ok: bool = True):

@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 from inspector.models import Column
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.payloads import btoa_json
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, send
+from tests.gui.conftest import REFINE4, REFINE5, beacon_url, send
+from tests.support.helpers import CHROME_UA
 
 
 def cells(window, row: int) -> dict[str, str]:
@@ -48,7 +49,7 @@ def test_beacon_over_a_socket_becomes_a_row_with_exact_values(window, send_and_w
     assert row["refine"] == "4.58.0"
     assert row["Res."] == "2"
     assert row["Providers"] == "router data"
-    assert row["Browser"] == "Chrome 131.0.0"
+    assert row["Browser"] == "Chrome 156.0.0"
     assert row["OS"] == "Linux"
     assert row["IP"] == "127.0.0.1"
     assert row["projectId"] == ""
@@ -66,7 +67,7 @@ def test_detail_pane_shows_values_with_their_sources(window, send_and_wait):
     assert rows["providers.router"][2] == "true"
     assert rows["providers.router"][4].startswith("true when the routerProvider prop")
     assert rows["projectId  (not in docs)"][2:4] == ("3f9c2a7e-demo", "query payload → projectId")
-    assert rows["Browser"][2:4] == ("Chrome 131.0.0", "header User-Agent")
+    assert rows["Browser"][2:4] == ("Chrome 156.0.0", "header User-Agent")
     assert rows["Hostname"][2:4] == ("localhost", "header Referer")
     assert rows["IP address"][2:4] == ("127.0.0.1", "peer address of the connection")
     assert rows["Email address"][2] == "(not sent)"
@@ -455,7 +456,7 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     from mockserver.core.capture import RawRequest, capture
     from mockserver.core.payloads import btoa_json
     from mockserver.storage.store import BeaconStore
-    from tests.helpers import REFINE_4_PAYLOAD
+    from tests.support.helpers import REFINE_4_PAYLOAD
 
     seed = BeaconStore(db_path)
     seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE_4_PAYLOAD)}", {}),

@@ -1,6 +1,6 @@
 """The beacon fast path answers and records exactly what the Flask views do.
 
-``create_app`` puts :class:`~mockserver.serving.app.BeaconFastPath` in front of Flask
+``create_app`` puts :class:`~mockserver.serving.endpoints.BeaconFastPath` in front of Flask
 for refine's endpoints (it saves Flask's per-request work under load). Here
 every request is sent twice: through the app as served (fast path) and
 through the Flask app behind it (``app.wsgi_app.inner``), each over its own
@@ -21,9 +21,10 @@ from werkzeug.wrappers import Response as WResponse
 from bench.mix import build_mix
 from mockserver.core.capture import ENDPOINTS
 from mockserver.core.payloads import btoa_json
-from mockserver.serving.app import BeaconFastPath, create_app
+from mockserver.serving.app import create_app
+from mockserver.serving.endpoints import BeaconFastPath
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 EARLIER = re.compile(r"[0-9.]+ s earlier")
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

@@ -28,6 +28,8 @@ REFINE_4_PAYLOAD = beacon_payload("4.58.0", resources=2)  # a minimal 4.x app: d
 
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/156.0.0.0 Safari/537.36")
+# What a page on refine's dev server sends along with a beacon.
+BROWSER_HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"}
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
