@@ -30,7 +30,8 @@ def add_command(subparsers: CommandParsers) -> None:
 def cmd_diff(args: argparse.Namespace) -> int:
     """``diff``: print the differences; exit 0 same, 1 different."""
     from mockserver.records.diff import diff_records, format_changes
-    from mockserver.storage.selection import SelectionError, open_existing_store
+    from mockserver.records.view import SelectionError
+    from mockserver.storage.selection import open_existing_store
 
     try:
         store = open_existing_store(args.db)

@@ -37,6 +37,9 @@ def add_command(subparsers: CommandParsers) -> None:
                         help="only records received at or after WHEN (ISO 8601, e.g. 2026-11-26 or "
                              "2026-11-26T06:00Z; local time without a zone)")
     parser.add_argument("--ids", metavar="LIST", help="only these records, e.g. 1,2,3 or 4-9")
+    parser.add_argument("--search", metavar="TEXT", default="",
+                        help="only records whose columns hold every word of TEXT, as the window's filter "
+                             "(case-insensitive; with --redact the pseudonyms are searched)")
     parser.set_defaults(handler=cmd_export)
 
 
@@ -50,10 +53,11 @@ def _format_for(args: argparse.Namespace) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``export``: exit 0 when written (even with no matching record), 2 on bad input or write errors."""
-    from mockserver.formats.export import ExportError, export_records, redacted_records, write_records
+    from mockserver.formats.export import ExportError, export_records, redacted_records, searching, write_records
     from mockserver.formats.progress import Cancelled, StderrProgress
     from mockserver.records.redact import Redactor
-    from mockserver.storage.selection import RecordFilter, SelectionError, open_existing_store, parse_ids, parse_since
+    from mockserver.records.view import RecordFilter, SelectionError
+    from mockserver.storage.selection import open_existing_store, parse_ids, parse_since
 
     fmt = _format_for(args)
     try:
@@ -70,6 +74,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             shown = ", ".join(f"#{i}" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
             raise UsageError(f"export: no record {shown} in {args.db}; nothing written")
         redactor = Redactor() if args.redact else None
+        selection = searching(selection, args.search, redactor)
         total = selection.estimate(store)
         if args.out == "-":
             sys.stdout.flush()

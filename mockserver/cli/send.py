@@ -12,15 +12,9 @@ import sys
 from mockserver.cli.options import CommandParsers, UsageError, whole_number
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.config import is_loopback
+from mockserver.core.payloads import BROWSER, DEFAULT_PROVIDERS, DEFAULT_RESOURCES, DEFAULT_VERSION, ENCODINGS
 from mockserver.core.text import printable
-from mockserver.reach.compose import (
-    BROWSER,
-    DEFAULT_PROVIDERS,
-    DEFAULT_RESOURCES,
-    DEFAULT_TO,
-    DEFAULT_VERSION,
-    ENCODINGS,
-)
+from mockserver.reach.compose import DEFAULT_TO
 
 
 def _providers(text: str) -> list[str]:
@@ -65,7 +59,8 @@ def add_command(subparsers: CommandParsers) -> None:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """``send``: compose, print, send; exit 0 / 1 / 2 as documented."""
-    from mockserver.reach.compose import BtoaRefused, SendError, check_base_url, compose_beacon, send
+    from mockserver.core.payloads import BtoaRefused
+    from mockserver.reach.compose import SendError, check_base_url, compose_beacon, send
 
     try:
         request = compose_beacon(version=args.refine_version, providers=args.providers, resources=args.resources,

@@ -18,6 +18,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -28,8 +29,8 @@ from mockserver.formats import FORMATS as FORMATS
 from mockserver.formats.har import HAR_VERSION, har_creator, har_entry
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter
 from mockserver.storage.files import replacing
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore
 
 CSV_COLUMNS: tuple[str, ...] = (*Summary._fields, "email", "problems", "notes")
@@ -164,8 +165,22 @@ def export_records(beacons: Iterable[Beacon], fmt: str, path: str | Path, *, red
 
 
 def export_store(store: BeaconStore, fmt: str, path: str | Path, *, selection: RecordFilter | None = None,
-                 redact: bool = False, progress: ProgressCallback | None = None) -> int:
-    """Export the records of ``store`` that ``selection`` picks (all by default) to ``path``."""
-    selection = selection or RecordFilter()
-    return export_records(selection.records(store), fmt, path, redactor=Redactor() if redact else None,
+                 search: str = "", redact: bool = False, progress: ProgressCallback | None = None) -> int:
+    """Export the records of ``store`` that ``selection`` picks (all by default) to ``path``.
+
+    ``search`` is a free-text filter (see :mod:`mockserver.records.view`), in
+    addition to the selection's: it is matched against the values as written,
+    so with ``redact`` against the pseudonyms, not the real hosts, IPs and projectIds.
+    """
+    redactor = Redactor() if redact else None
+    selection = searching(selection or RecordFilter(), search, redactor)
+    return export_records(selection.records(store), fmt, path, redactor=redactor,
                           total=selection.estimate(store), progress=progress)
+
+
+def searching(selection: RecordFilter, search: str, redactor: Redactor | None) -> RecordFilter:
+    """``selection`` narrowed by the free text ``search`` as ``redactor`` writes the records (None: real)."""
+    if not search.split():
+        return selection
+    text = f"{selection.text} {search}" if selection.text else search
+    return replace(selection, text=text, redactor=redactor)

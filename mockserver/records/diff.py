@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from mockserver.core.beacon import STATUSES, Beacon
+from mockserver.core.clock import parse_utc
 from mockserver.core.jsontext import dumps_strict, key_path
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -133,7 +134,7 @@ class TimeBucket:
 
 
 def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_utc(text)
 
 
 def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime | None = None,
