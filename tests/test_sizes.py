@@ -18,11 +18,10 @@ MAX_FUNCTION_LINES = 90
 
 # path -> lines, and "path::qualified name" -> lines (def line to last line), as they are today.
 MODULE_ALLOWED = {
-    "mockserver/formats/har.py": 742,
-    "inspector/window.py": 1675,
+    "mockserver/formats/har.py": 676,
+    "inspector/window.py": 1671,
 }
 FUNCTION_ALLOWED = {
-    "mockserver/reach/browser.py::cmd_browser": 106,
     "inspector/composer.py::ComposerDialog.__init__": 106,
     "inspector/detail.py::DetailPane.__init__": 136,
     "inspector/optout.py::OptOutPanel.__init__": 104,
