@@ -32,6 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector import theme
+from inspector.jobs import Job
+from inspector.plaintext import plain_label
+from inspector.qtcompat import emit
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.text import printable
 from mockserver.reach.compose import (
@@ -46,11 +50,6 @@ from mockserver.reach.compose import (
     compose_beacon,
     send,
 )
-
-from . import theme
-from .jobs import Job
-from .plaintext import plain_label
-from .qtcompat import emit
 
 DEFAULT_REFERER = "http://localhost:5173/"
 

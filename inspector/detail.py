@@ -34,17 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector import theme
+from inspector.highlight import JsonHighlighter, RawRequestHighlighter
+from inspector.icons import status_icon
+from inspector.plaintext import plain_label, plain_tooltip
+from inspector.qtcompat import emit
 from mockserver.core.beacon import Beacon
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural
 from mockserver.records.collected import collected_fields, curl_command, raw_request_text, raw_url
 from mockserver.records.markdown import collected_markdown
-
-from . import theme
-from .highlight import JsonHighlighter, RawRequestHighlighter
-from .icons import status_icon
-from .plaintext import plain_label, plain_tooltip
-from .qtcompat import emit
 
 NOT_SENT_TEXT = "(not sent)"
 

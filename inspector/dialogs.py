@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector import theme
+from inspector.icons import app_icon
+from inspector.plaintext import plain_label
 from mockserver import __version__
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.formats.export import EXTENSIONS, FORMATS
@@ -36,10 +39,6 @@ from mockserver.reach.routing import (
     hosts_file_line,
 )
 from mockserver.serving.server import Listening
-
-from . import theme
-from .icons import app_icon
-from .plaintext import plain_label
 
 
 class PortsDialog(QDialog):

@@ -21,10 +21,9 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
+from inspector.qtcompat import emit
+from inspector.wake import GuiWake
 from mockserver.formats.progress import Cancelled
-
-from .qtcompat import emit
-from .wake import GuiWake
 
 log = logging.getLogger(__name__)
 

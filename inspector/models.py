@@ -22,14 +22,13 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
+from inspector import theme
+from inspector.icons import status_icon
+from inspector.plaintext import plain_tooltip
+from inspector.qtcompat import emit
 from mockserver.core.beacon import Summary
 from mockserver.records.redact import Redactor
 from mockserver.storage.store import BeaconStore
-
-from . import theme
-from .icons import status_icon
-from .plaintext import plain_tooltip
-from .qtcompat import emit
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -29,19 +29,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector import theme
+from inspector.icons import status_icon
+from inspector.jobs import Job
+from inspector.plaintext import plain_label
+from inspector.qtcompat import emit
+from inspector.routeproof import NO_BROWSER, RouteProver
+from inspector.wake import GuiWake
 from mockserver.core.beacon import Beacon
 from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
 from mockserver.serving.probe import UNPROVEN
 from mockserver.storage.store import BeaconStore, StoreError
-
-from . import theme
-from .icons import status_icon
-from .jobs import Job
-from .plaintext import plain_label
-from .qtcompat import emit
-from .routeproof import NO_BROWSER, RouteProver
-from .wake import GuiWake
 
 IDLE_HEADLINE = "—"
 PROVING_HEADLINE = "PROVING"

@@ -102,9 +102,8 @@ def _pinned_time(demo: bool) -> Iterator[None]:
         yield
         return
     import mockserver.core.capture as capture
-
-    from . import models
-    from .models import _local_time
+    from inspector import models
+    from inspector.models import _local_time
 
     old_tz = os.environ.get("TZ")
     old_now, old_date = capture.utc_now, models.date
@@ -204,11 +203,10 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from inspector.app import build_window, create_application
+    from inspector.demo import fill_demo
     from mockserver.storage.recorder import Recorder
     from mockserver.storage.store import BeaconStore, StoreError
-
-    from .app import build_window, create_application
-    from .demo import fill_demo
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()

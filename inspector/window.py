@@ -60,6 +60,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector import theme
+from inspector.bridge import StoreBridge
+from inspector.compare import ComparePanel
+from inspector.composer import ComposerDialog
+from inspector.detail import DetailPane
+from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
+from inspector.geometry import place_new_window
+from inspector.icons import app_icon, status_icon
+from inspector.jobs import Job
+from inspector.models import COLUMN_COUNT, BeaconTableModel, Column
+from inspector.optout import OptOutPanel
+from inspector.plaintext import plain_label, plain_message_box
+from inspector.routeproof import Launched, RouteProver, probe_waiter
+from inspector.timeline import TimelineStrip
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
@@ -71,21 +85,6 @@ from mockserver.records.redact import Redactor
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore, StoreError
-
-from . import theme
-from .bridge import StoreBridge
-from .compare import ComparePanel
-from .composer import ComposerDialog
-from .detail import DetailPane
-from .dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
-from .geometry import place_new_window
-from .icons import app_icon, status_icon
-from .jobs import Job
-from .models import COLUMN_COUNT, BeaconTableModel, Column
-from .optout import OptOutPanel
-from .plaintext import plain_label, plain_message_box
-from .routeproof import Launched, RouteProver, probe_waiter
-from .timeline import TimelineStrip
 
 log = logging.getLogger(__name__)
 
