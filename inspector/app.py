@@ -71,7 +71,7 @@ def build_window(store: BeaconStore, server: InspectorServer | None, *, settings
     then to the user's saved choice. ``clock`` (seconds, monotonic) is for
     reproducible pictures; the default is the real clock.
     """
-    from inspector import theme as themes
+    from inspector.widgets import theme as themes
     from inspector.window import MainWindow
 
     app = create_application()

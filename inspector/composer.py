@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector import theme
 from inspector.jobs import Job
 from inspector.plaintext import plain_label
 from inspector.qtcompat import emit
+from inspector.widgets import theme
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.text import printable
 from mockserver.reach.compose import (

@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector import theme
 from inspector.icons import app_icon
 from inspector.plaintext import plain_label
+from inspector.widgets import theme
 from mockserver import __version__
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.formats.export import EXTENSIONS, FORMATS

@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 
-from inspector import theme
+from inspector.widgets import theme
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
 ICON_SVG = RESOURCES / "icon.svg"

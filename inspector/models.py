@@ -22,10 +22,10 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from inspector import theme
 from inspector.icons import status_icon
 from inspector.plaintext import plain_tooltip
 from inspector.qtcompat import emit
+from inspector.widgets import theme
 from mockserver.core.beacon import Summary
 from mockserver.records.redact import Redactor
 from mockserver.storage.store import BeaconStore

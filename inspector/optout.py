@@ -29,13 +29,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector import theme
 from inspector.icons import status_icon
 from inspector.jobs import Job
 from inspector.plaintext import plain_label
 from inspector.qtcompat import emit
 from inspector.routeproof import NO_BROWSER, RouteProver
 from inspector.wake import GuiWake
+from inspector.widgets import theme
 from mockserver.core.beacon import Beacon
 from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text

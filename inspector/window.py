@@ -60,7 +60,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector import theme
 from inspector.bridge import StoreBridge
 from inspector.compare import ComparePanel
 from inspector.composer import ComposerDialog
@@ -74,6 +73,7 @@ from inspector.optout import OptOutPanel
 from inspector.plaintext import plain_label, plain_message_box
 from inspector.routeproof import Launched, RouteProver, probe_waiter
 from inspector.timeline import TimelineStrip
+from inspector.widgets import theme
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural

@@ -372,7 +372,7 @@ def test_layout_is_remembered(make_window, db_path, settings):
 
 
 def test_dark_and_light_themes_recolour_status(window, send_and_wait):
-    from inspector import theme
+    from inspector.widgets import theme
 
     send_and_wait(window, beacon_url(window, REFINE4))
     window.set_theme("dark")
