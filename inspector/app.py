@@ -151,7 +151,7 @@ def _show_fatal(title: str, message: str) -> None:
     try:
         from PySide6.QtWidgets import QMessageBox
 
-        from inspector.plaintext import plain_message_box
+        from inspector.widgets.plaintext import plain_message_box
 
         create_application()
         plain_message_box(QMessageBox.Icon.Critical, title, message).exec()

@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.plaintext import plain_label, plain_tooltip
 from inspector.qtcompat import emit
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural

@@ -33,9 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.jobs import Job
-from inspector.plaintext import plain_label
 from inspector.qtcompat import emit
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.text import printable
 from mockserver.reach.compose import (

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.icons import app_icon
-from inspector.plaintext import plain_label
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label
 from mockserver import __version__
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.formats.export import EXTENSIONS, FORMATS

@@ -23,9 +23,9 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from inspector.icons import status_icon
-from inspector.plaintext import plain_tooltip
 from inspector.qtcompat import emit
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import Summary
 from mockserver.records.redact import Redactor
 from mockserver.storage.store import BeaconStore

@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
 
 from inspector.icons import status_icon
 from inspector.jobs import Job
-from inspector.plaintext import plain_label
 from inspector.qtcompat import emit
 from inspector.routeproof import NO_BROWSER, RouteProver
 from inspector.wake import GuiWake
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label
 from mockserver.core.beacon import Beacon
 from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text

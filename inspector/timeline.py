@@ -21,9 +21,9 @@ from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inspector.plaintext import plain_tooltip
 from inspector.qtcompat import emit
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import STATUSES, Summary
 from mockserver.core.text import plural
 from mockserver.records.diff import TimeBucket

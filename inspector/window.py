@@ -70,10 +70,10 @@ from inspector.icons import app_icon, status_icon
 from inspector.jobs import Job
 from inspector.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.optout import OptOutPanel
-from inspector.plaintext import plain_label, plain_message_box
 from inspector.routeproof import Launched, RouteProver, probe_waiter
 from inspector.timeline import TimelineStrip
 from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label, plain_message_box
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
