@@ -40,7 +40,7 @@ def create_application(argv: list[str] | None = None):
     """The QApplication with the product's names and icon (reuses a running one)."""
     from PySide6.QtWidgets import QApplication
 
-    from inspector.icons import app_icon
+    from inspector.widgets.icons import app_icon
     from inspector.window import APPLICATION, DESKTOP_FILE, ORGANIZATION
 
     # Names first: the platform reads them when the application starts

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.icons import status_icon
 from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.highlight import JsonHighlighter, RawRequestHighlighter
+from inspector.widgets.icons import status_icon
 from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
 from mockserver.core.jsontext import dumps_strict

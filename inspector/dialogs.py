@@ -26,8 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.icons import app_icon
 from inspector.widgets import theme
+from inspector.widgets.icons import app_icon
 from inspector.widgets.plaintext import plain_label
 from mockserver import __version__
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST

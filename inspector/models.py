@@ -22,9 +22,9 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from inspector.icons import status_icon
 from inspector.qtcompat import emit
 from inspector.widgets import theme
+from inspector.widgets.icons import status_icon
 from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import Summary
 from mockserver.records.redact import Redactor

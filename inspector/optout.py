@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.icons import status_icon
 from inspector.jobs import Job
 from inspector.qtcompat import emit
 from inspector.routeproof import NO_BROWSER, RouteProver
 from inspector.wake import GuiWake
 from inspector.widgets import theme
+from inspector.widgets.icons import status_icon
 from inspector.widgets.plaintext import plain_label
 from mockserver.core.beacon import Beacon
 from mockserver.reach.browser import RouteCheck

@@ -403,7 +403,7 @@ def test_store_errors_are_messages_not_crashes(window, monkeypatch):
 def test_application_identity_and_icon_ship_inside_the_package(window):
     from PySide6.QtWidgets import QApplication
 
-    from inspector.icons import ICON_PNG, ICON_SVG, resource_path
+    from inspector.widgets.icons import ICON_PNG, ICON_SVG, resource_path
 
     assert ICON_SVG.is_file() and ICON_PNG.is_file()
     assert resource_path("telemetry-inspector.desktop").is_file()

@@ -14,7 +14,7 @@ from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 
 from inspector.widgets import theme
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 ICON_SVG = RESOURCES / "icon.svg"
 ICON_PNG = RESOURCES / "icon.png"
 
