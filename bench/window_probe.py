@@ -47,7 +47,7 @@ def probe(db: Path, work: Path, started: float) -> dict:
 
     from inspector import window as window_module
     from inspector.app import build_window, create_application
-    from inspector.models import Column
+    from inspector.widgets.models import Column
     from mockserver.storage.store import BeaconStore
 
     app = create_application()

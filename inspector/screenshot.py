@@ -102,8 +102,8 @@ def _pinned_time(demo: bool) -> Iterator[None]:
         yield
         return
     import mockserver.core.capture as capture
-    from inspector import models
-    from inspector.models import _local_time
+    from inspector.widgets import models
+    from inspector.widgets.models import _local_time
 
     old_tz = os.environ.get("TZ")
     old_now, old_date = capture.utc_now, models.date

@@ -67,12 +67,12 @@ from inspector.detail import DetailPane
 from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
-from inspector.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.optout import OptOutPanel
 from inspector.routeproof import Launched, RouteProver, probe_waiter
 from inspector.timeline import TimelineStrip
 from inspector.widgets import theme
 from inspector.widgets.icons import app_icon, status_icon
+from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME

@@ -11,7 +11,7 @@ import gc
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView
 
-from inspector.models import BeaconTableModel, Column
+from inspector.widgets.models import BeaconTableModel, Column
 from mockserver.core.beacon import Summary
 
 ROWS = 100_000

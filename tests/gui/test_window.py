@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from inspector.models import Column
+from inspector.widgets.models import Column
 from mockserver.core.capture import RawRequest, capture
 from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa, send
 
@@ -450,7 +450,7 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     import sqlite3
     from datetime import datetime
 
-    from inspector.models import Column
+    from inspector.widgets.models import Column
     from mockserver.core.capture import RawRequest, capture
     from mockserver.storage.store import BeaconStore
     from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
