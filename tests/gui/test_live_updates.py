@@ -17,7 +17,7 @@ import pytest
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleData, QModelRoleDataSpan, Qt
 from PySide6.QtGui import QIcon
 
-from inspector.timeline import TimelineCounts
+from inspector.panes.timeline import TimelineCounts
 from inspector.widgets.models import RECORD_ID_ROLE, SUMMARY_ROLE, BeaconTableModel, Column
 from inspector.window import BeaconTable
 from mockserver.core.beacon import Summary
