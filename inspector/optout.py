@@ -30,8 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.jobs import Job
+from inspector.panes.routeproof import NO_BROWSER, RouteProver
 from inspector.qtcompat import emit
-from inspector.routeproof import NO_BROWSER, RouteProver
 from inspector.wake import GuiWake
 from inspector.widgets import theme
 from inspector.widgets.icons import status_icon

@@ -68,8 +68,8 @@ from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHel
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.optout import OptOutPanel
+from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
-from inspector.routeproof import Launched, RouteProver, probe_waiter
 from inspector.widgets import theme
 from inspector.widgets.icons import app_icon, status_icon
 from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
