@@ -61,13 +61,13 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.bridge import StoreBridge
-from inspector.compare import ComparePanel
 from inspector.composer import ComposerDialog
 from inspector.detail import DetailPane
 from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.optout import OptOutPanel
+from inspector.panes.compare import ComparePanel
 from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.widgets import theme
