@@ -62,12 +62,12 @@ from PySide6.QtWidgets import (
 
 from inspector.bridge import StoreBridge
 from inspector.composer import ComposerDialog
-from inspector.detail import DetailPane
 from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.optout import OptOutPanel
 from inspector.panes.compare import ComparePanel
+from inspector.panes.detail import DetailPane
 from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.widgets import theme
