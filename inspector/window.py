@@ -65,9 +65,9 @@ from inspector.composer import ComposerDialog
 from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
-from inspector.optout import OptOutPanel
 from inspector.panes.compare import ComparePanel
 from inspector.panes.detail import DetailPane
+from inspector.panes.optout import OptOutPanel
 from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.widgets import theme
