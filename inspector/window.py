@@ -62,7 +62,7 @@ from PySide6.QtWidgets import (
 
 from inspector.bridge import StoreBridge
 from inspector.composer import ComposerDialog
-from inspector.dialogs import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
+from inspector.dialogs.export import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.panes.compare import ComparePanel
