@@ -61,7 +61,7 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.bridge import StoreBridge
-from inspector.composer import ComposerDialog
+from inspector.dialogs.composer import ComposerDialog
 from inspector.dialogs.export import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
