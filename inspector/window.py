@@ -61,8 +61,10 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.bridge import StoreBridge
+from inspector.dialogs.about import AboutDialog
 from inspector.dialogs.composer import ComposerDialog
-from inspector.dialogs.export import AboutDialog, ExportDialog, PortsDialog, RoutingHelpDialog
+from inspector.dialogs.export import ExportDialog
+from inspector.dialogs.server import PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.panes.compare import ComparePanel
