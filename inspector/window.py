@@ -8,12 +8,9 @@ routed browser) run on the window's thread pool (:mod:`inspector.jobs`).
 
 from __future__ import annotations
 
-import base64
 import gc
-import json
 import logging
 import os
-import shlex
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -21,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, QSize, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -32,18 +29,13 @@ from PySide6.QtGui import (
     QGuiApplication,
     QImage,
     QKeySequence,
-    QPainter,
-    QPaintEvent,
     QShortcut,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QCheckBox,
     QComboBox,
     QFileDialog,
-    QHBoxLayout,
-    QHeaderView,
     QInputDialog,
     QLineEdit,
     QMainWindow,
@@ -53,8 +45,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSplitter,
     QStackedWidget,
-    QStyle,
-    QTableView,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -73,16 +63,17 @@ from inspector.panes.optout import OptOutPanel
 from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.widgets import theme
+from inspector.widgets.empty_state import EmptyState
 from inspector.widgets.icons import app_icon, status_icon
 from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
+from inspector.widgets.table import BeaconTable, CurrentPageStack
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
 from mockserver.formats.har import HarError, ImportResult, import_har
 from mockserver.reach.browser import RoutedBrowser
-from mockserver.records.collected import CURL_DISCARD_BODY
 from mockserver.records.redact import Redactor
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.storage.selection import RecordFilter
@@ -93,19 +84,6 @@ log = logging.getLogger(__name__)
 ORGANIZATION = "refine-telemetry-inspector"
 APPLICATION = "telemetry-inspector"
 DESKTOP_FILE = "telemetry-inspector"
-
-# What a freshly generated refine 4 app sends (see the wire facts): the empty
-# state offers it as a ready-made curl line.
-SAMPLE_PAYLOAD = {
-    "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
-                  "i18n": False, "notification": False, "accessControl": False},
-    "version": "4.58.0", "resourceCount": 2,
-}
-
-# Initial column widths, tuned for a 1280-pixel window (the user's layout is then remembered).
-_WIDTHS = {Column.ID: 44, Column.TIME: 96, Column.KIND: 74, Column.STATUS: 78, Column.HOSTNAME: 132,
-           Column.VERSION: 60, Column.RESOURCES: 40, Column.PROVIDERS: 222, Column.BROWSER: 118,
-           Column.OS: 118, Column.IP: 82, Column.SESSION: 60, Column.PROJECT_ID: 150}
 
 # Below this many rows a filter applies on every keystroke; from it on, after a short pause, and the
 # filter's search text is made ahead, in steps, once the journal is read.
@@ -137,175 +115,6 @@ def _freeze_rows() -> None:
 def _server_error_text(exc: Exception) -> str:
     """Why the server did not start, for a dialog: no command-line flags in it."""
     return exc.reason if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}"
-
-
-def sample_curl(http_url: str) -> str:
-    """A curl line that sends the standard refine 4 beacon to ``http_url``."""
-    encoded = base64.b64encode(json.dumps(SAMPLE_PAYLOAD, separators=(",", ":")).encode()).decode()
-    return (f"curl {' '.join(CURL_DISCARD_BODY)} -H {shlex.quote('Referer: http://localhost:5173/')} "
-            f"{shlex.quote(f'{http_url}/telemetry?payload={encoded}')}")
-
-
-class BeaconTable(QTableView):
-    """The live table: fixed row heights, no per-row widgets, a message when a filter hides everything."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("beacons")
-        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setAlternatingRowColors(True)
-        self.setShowGrid(False)
-        self.setWordWrap(False)
-        self.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
-        self.setSortingEnabled(True)
-        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        vertical = self.verticalHeader()
-        vertical.setVisible(False)
-        # Fixed heights: the view never measures 100,000 rows.
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
-        horizontal = self.horizontalHeader()
-        horizontal.setSectionsMovable(True)
-        horizontal.setHighlightSections(False)
-        horizontal.setStretchLastSection(True)  # projectId, the longest value, takes the rest
-        horizontal.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        horizontal.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-        self.empty_message = "No records match the filter."
-
-    def apply_default_widths(self) -> None:
-        """The initial column widths (used until the user's own are saved)."""
-        for column, width in _WIDTHS.items():
-            self.setColumnWidth(column, round(width * theme.font_scale()))
-
-    def fit_growing_columns(self) -> None:
-        """Widen # and Time when their text outgrows them (ids past 9,999; records from another day
-        show the date too); never narrower than the user made them otherwise."""
-        model = self.model()
-        rows = model.rowCount() if model is not None else 0
-        if not rows:
-            return
-        metrics = self.fontMetrics()
-        # What the item delegate keeps either side of a cell's text, and a pixel of slack.
-        padding = 2 * (self.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, self) + 1) + 2
-        for column in (Column.ID, Column.TIME):
-            text = max((str(model.index(r, column).data() or "") for r in (0, rows - 1)), key=len)
-            needed = metrics.horizontalAdvance(text) + padding
-            if self.columnWidth(column) < needed:
-                self.setColumnWidth(column, needed)
-
-    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
-        if event.type() == QEvent.Type.FontChange:
-            self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
-        super().changeEvent(event)
-
-    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
-        super().paintEvent(event)
-        model = self.model()
-        if model is not None and model.rowCount() == 0 and self.empty_message:
-            painter = QPainter(self.viewport())
-            painter.setPen(self.palette().color(self.palette().ColorRole.PlaceholderText))
-            painter.drawText(self.viewport().rect().adjusted(0, 24, 0, 0),
-                             Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, self.empty_message)
-            painter.end()
-
-
-class CurrentPageStack(QStackedWidget):
-    """A stack that asks for the room of its current page only.
-
-    QStackedWidget asks for the largest page's: the hidden empty state's wrapped
-    text would otherwise set the table area's minimum height and hold the splitter.
-    """
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.currentChanged.connect(lambda _index: self.updateGeometry())
-
-    def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        """The current page's size hint."""
-        page = self.currentWidget()
-        return page.sizeHint() if page is not None else super().sizeHint()
-
-    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt override
-        """The current page's minimum size hint."""
-        page = self.currentWidget()
-        return page.minimumSizeHint() if page is not None else super().minimumSizeHint()
-
-
-class EmptyState(QWidget):
-    """What the table area shows before the first record: how to send one."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("emptyState")
-        outer = QVBoxLayout(self)
-        outer.addStretch(1)
-        column = QVBoxLayout()
-        column.setSpacing(10)
-        icon = plain_label()
-        icon.setPixmap(app_icon().pixmap(72, 72))
-        icon.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        column.addWidget(icon)
-        self.title = plain_label("Waiting for beacons…")
-        theme.derive_font(self.title, 1.6, bold=True)
-        self.title.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        column.addWidget(self.title)
-        self.subtitle = plain_label()
-        self.subtitle.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        self.subtitle.setWordWrap(True)
-        column.addWidget(self.subtitle)
-        row = QHBoxLayout()
-        self.curl = QLineEdit()
-        self.curl.setReadOnly(True)
-        theme.derive_font(self.curl, mono=True)
-        self.curl.setMinimumWidth(520)
-        row.addWidget(self.curl, 1)
-        self.copy = QPushButton("Copy")
-        self.copy.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.curl.text()))
-        row.addWidget(self.copy)
-        column.addLayout(row)
-        self.hint = plain_label(
-            "To capture a real refine app, open it in a routed browser, or route telemetry.refine.dev here "
-            "yourself (Routing help shows the exact flags for the current ports). A HAR file saved from "
-            "DevTools can be dropped on this window.")
-        self.hint.setWordWrap(True)
-        self.hint.setAlignment(Qt.AlignmentFlag.AlignHCenter)
-        column.addWidget(self.hint)
-        button_row = QHBoxLayout()
-        button_row.addStretch(1)
-        self.browser = QPushButton("Open app in routed browser…")
-        button_row.addWidget(self.browser)
-        self.routing = QPushButton("Routing help…")
-        button_row.addWidget(self.routing)
-        button_row.addStretch(1)
-        column.addLayout(button_row)
-        holder = QHBoxLayout()
-        holder.addStretch(1)
-        wrapper = QWidget()
-        wrapper.setLayout(column)
-        wrapper.setMaximumWidth(860)
-        wrapper.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        holder.addWidget(wrapper, 4)
-        holder.addStretch(1)
-        outer.addLayout(holder)
-        outer.addStretch(1)
-        self.set_url(None)
-
-    def set_url(self, http_url: str | None) -> None:
-        """Show the curl line for the running server, or say it is stopped."""
-        if http_url:
-            self.subtitle.setText("Send one to check everything works:")
-            self.curl.setText(sample_curl(http_url))
-            self.curl.setCursorPosition(0)
-            self.curl.setEnabled(True)
-            self.copy.setEnabled(True)
-        else:
-            self.subtitle.setText("The server is stopped: start it from the status bar to receive beacons.")
-            self.curl.setText("")
-            self.curl.setEnabled(False)
-            self.copy.setEnabled(False)
 
 
 class MainWindow(QMainWindow):
