@@ -8,7 +8,6 @@ routed browser) run on the window's thread pool (:mod:`inspector.jobs`).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import threading
@@ -57,6 +56,7 @@ from inspector.dialogs.export import ExportDialog
 from inspector.dialogs.server import PortsDialog, RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
+from inspector.loading import JournalLoader, filters_instantly
 from inspector.panes.compare import ComparePanel
 from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
@@ -85,31 +85,8 @@ ORGANIZATION = "refine-telemetry-inspector"
 APPLICATION = "telemetry-inspector"
 DESKTOP_FILE = "telemetry-inspector"
 
-# Below this many rows a filter applies on every keystroke; from it on, after a short pause, and the
-# filter's search text is made ahead, in steps, once the journal is read.
-_INSTANT_FILTER_ROWS = 20_000
-# Rows read per step when a journal opens (~50 ms each): the window shows the
-# first step at once and reads on between events instead of freezing until every row is in.
-LOAD_STEP = 10_000
-
 MODES = ("details", "optout", "compare")
 DEFAULT_APP_URL = "http://localhost:5173/"
-
-
-def filters_instantly(total: int) -> bool:
-    """True when a journal of ``total`` rows is filtered on every keystroke (its search text made by
-    the first filter); False when the filter waits for a pause and the search text is made ahead."""
-    return total < _INSTANT_FILTER_ROWS
-
-
-def _freeze_rows() -> None:
-    """The journal's rows are in: out of the cyclic collector's sight from now on.
-
-    Rows are tuples of strings that no cycle can hold, freed as ever when dropped;
-    but every full collection scanned them all, with the GIL held (100,000 rows:
-    ~20 ms each time, the window frozen meanwhile). See ``create_application``.
-    """
-    gc.freeze()
 
 
 def _server_error_text(exc: Exception) -> str:
@@ -168,6 +145,8 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_actions()
         self._build_menus()
+        self.loader = JournalLoader(store, self.model, self.statusBar(), sessions_changed=self._refresh_sessions,
+                                    report_error=self.report_error, parent=self)
 
         self.bridge.appended.connect(self._on_appended)
         self.bridge.reset.connect(self._on_store_reset)
@@ -184,10 +163,7 @@ class MainWindow(QMainWindow):
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.detail.message.connect(self._flash)
 
-        self.loading = False  # True while a large journal is still being read in steps
-        self._load_generation = 0
-        self._load_total = 0  # records in the journal when a read in steps began (for its progress)
-        self._load()
+        self.loader.load()
         self._restore_settings()
         if start_server and server is not None:
             self.start_server()
@@ -517,56 +493,6 @@ class MainWindow(QMainWindow):
 
     # -- loading and live updates ---------------------------------------------
 
-    def _load(self) -> None:
-        """Read the journal: the first LOAD_STEP rows now (the window paints with them), the rest
-        a step per turn of the event loop, so a large journal never freezes the window."""
-        self._load_generation += 1  # a read still in steps stops here
-        try:
-            more = self.model.reload(limit=LOAD_STEP)
-            self._refresh_sessions()
-        except StoreError as exc:
-            more = False
-            self.report_error("Cannot read the database", str(exc))
-        self.loading = more
-        generation = self._load_generation
-        if more:
-            try:
-                self._load_total = self.store.count()
-            except StoreError:  # only the progress message needs it
-                self._load_total = 0
-            QTimer.singleShot(0, self, lambda: self._load_more(generation))
-        else:
-            self._loaded(generation)
-
-    def _loaded(self, generation: int) -> None:
-        """Every row is in: freeze them (see _freeze_rows), then make the filter's search text
-        a step at a time, so that the first filter need not."""
-        _freeze_rows()
-        if not filters_instantly(self.model.total):  # small journals: the first filter makes it at once
-            QTimer.singleShot(0, self, lambda: self._prepare_search(generation))
-
-    def _prepare_search(self, generation: int) -> None:
-        if generation == self._load_generation and not self.model.prepare_search_text(LOAD_STEP):
-            QTimer.singleShot(0, self, lambda: self._prepare_search(generation))
-
-    def _load_more(self, generation: int) -> None:
-        if generation != self._load_generation:  # the journal was read again meanwhile (cleared)
-            return
-        try:
-            more = self.model.fetch_new(limit=LOAD_STEP) == LOAD_STEP
-        except StoreError as exc:
-            more = False
-            self.report_error("Cannot read the database", str(exc))
-        if more:
-            of = f" of {self._load_total:,}" if self._load_total > self.model.total else ""
-            self.statusBar().showMessage(f"Reading the journal: {self.model.total:,}{of} records…")
-            QTimer.singleShot(0, self, lambda: self._load_more(generation))
-        else:
-            self.loading = False
-            self.statusBar().clearMessage()
-            self._refresh_sessions()
-            self._loaded(generation)
-
     def _on_appended(self, _ids: list[int]) -> None:
         try:
             self.model.fetch_new()
@@ -574,7 +500,12 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot read the database", str(exc))
 
     def _on_store_reset(self) -> None:
-        self._load()
+        self.loader.load()
+
+    @property
+    def loading(self) -> bool:
+        """True while a large journal is still being read in steps."""
+        return self.loader.loading
 
     def _on_store_removed(self, ids: list[int]) -> None:
         """Records were deleted (here or through the journal API): drop exactly their rows."""
@@ -593,7 +524,7 @@ class MainWindow(QMainWindow):
             self.timeline.append(self.model.last_batch)
 
     def _on_rows_appended(self, shown: int) -> None:
-        if self.loading:  # the steps of a journal being opened: as if read at once (no jump, no pick)
+        if self.loader.loading:  # the steps of a journal being opened: as if read at once (no jump, no pick)
             return
         if not shown:
             return
