@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.actions import MODES, build_actions, build_menus, build_toolbars
 from inspector.bridge import StoreBridge
 from inspector.dialogs.about import AboutDialog
 from inspector.dialogs.composer import ComposerDialog
@@ -85,7 +86,6 @@ ORGANIZATION = "refine-telemetry-inspector"
 APPLICATION = "telemetry-inspector"
 DESKTOP_FILE = "telemetry-inspector"
 
-MODES = ("details", "optout", "compare")
 DEFAULT_APP_URL = "http://localhost:5173/"
 
 
@@ -96,6 +96,39 @@ def _server_error_text(exc: Exception) -> str:
 
 class MainWindow(QMainWindow):
     """refine Telemetry Inspector's main window over one store and one server."""
+
+    # Made by inspector.actions from its tables: one attribute per ActionSpec id.
+    find_action: QAction
+    copy_json_action: QAction
+    copy_url_action: QAction
+    copy_curl_action: QAction
+    copy_record_action: QAction
+    copy_markdown_action: QAction
+    compare_selected_action: QAction
+    delete_action: QAction
+    new_session_action: QAction
+    clear_action: QAction
+    follow_action: QAction
+    timeline_action: QAction
+    start_action: QAction
+    ports_action: QAction
+    routing_action: QAction
+    browser_action: QAction
+    compose_action: QAction
+    import_action: QAction
+    export_action: QAction
+    save_window_action: QAction
+    save_card_action: QAction
+    redact_action: QAction
+    presentation_action: QAction
+    about_action: QAction
+    quit_action: QAction
+    theme_actions: dict[str, QAction]
+    mode_actions: dict[str, QAction]
+    mode_group: QActionGroup
+    follow_box: QCheckBox
+    redact_box: QCheckBox
+    main_toolbar: QToolBar
 
     def __init__(self, store: BeaconStore, server: InspectorServer | None, *,
                  settings: QSettings | None = None, start_server: bool = True,
@@ -143,8 +176,9 @@ class MainWindow(QMainWindow):
         self._build_table_area()
         self._build_toolbar()
         self._build_status_bar()
-        self._build_actions()
-        self._build_menus()
+        build_actions(self)
+        build_toolbars(self)
+        build_menus(self)
         self.loader = JournalLoader(store, self.model, self.statusBar(), sessions_changed=self._refresh_sessions,
                                     report_error=self.report_error, parent=self)
 
@@ -305,191 +339,6 @@ class MainWindow(QMainWindow):
         for widget in (self.redacted_label, self.counts_label, self.server_label, self.pin_button,
                        self.start_button, self.ports_button, self.routing_button):
             status.addPermanentWidget(widget)
-
-    def _action(self, text: str, slot: Callable[..., object],
-                shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None, *, tip: str = "",
-                context: Qt.ShortcutContext = Qt.ShortcutContext.WindowShortcut) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(context)
-        if tip:
-            action.setToolTip(tip)
-            action.setStatusTip(tip)
-        action.triggered.connect(slot)
-        return action
-
-    def _build_actions(self) -> None:
-        table_only = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        self.find_action = self._action("Filter…", self.focus_filter, QKeySequence.StandardKey.Find)
-        self.copy_json_action = self._action("Copy decoded JSON", self.detail.copy_json, QKeySequence.StandardKey.Copy,
-                                             context=table_only)
-        self.copy_url_action = self._action("Copy raw URL", self.detail.copy_url, "Ctrl+Shift+U")
-        self.copy_curl_action = self._action("Copy curl command", self.detail.copy_curl, "Ctrl+Shift+C")
-        self.copy_record_action = self._action("Copy record as JSON", self.detail.copy_record, "Ctrl+Alt+C")
-        self.copy_markdown_action = self._action(
-            "Copy as Markdown", self.detail.copy_markdown, "Ctrl+Shift+M",
-            tip="Copy the \"What was collected\" card as Markdown tables, in the docs page's format")
-        self.compare_selected_action = self._action(
-            "Compare the two selected", lambda: self.set_mode("compare"), "Ctrl+D",
-            tip="Field-level differences between the two selected records")
-        self.delete_action = self._action("Delete selected records", self.delete_selected,
-                                          QKeySequence.StandardKey.Delete, context=table_only)
-        # Copy and Delete act only while the table has focus (so they never
-        # fire from the filter box); all of them form the table's context menu.
-        for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action,
-                       self.copy_record_action, self.copy_markdown_action, self.compare_selected_action,
-                       self.delete_action):
-            self.table.addAction(action)
-        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-        self.new_session_action = self._action("New session", self.new_session, "Ctrl+N",
-                                               tip="Group the next records in a new session")
-        self.clear_action = self._action("Clear…", self.clear_all, "Ctrl+L",
-                                         tip="Delete every record from the database (asks first)")
-        self.follow_action = self._action("Follow newest", lambda: None,
-                                          tip="Keep the newest record in view as records arrive")
-        self.follow_action.setCheckable(True)
-        self.follow_action.setChecked(True)
-        self.timeline_action = self._action("Timeline", lambda: None, tip="Show requests over time above the table")
-        self.timeline_action.setCheckable(True)
-        self.timeline_action.setChecked(True)
-        self.timeline_action.toggled.connect(self._show_timeline)
-        self.start_action = self._action("Stop server", self.toggle_server)
-        self.ports_action = self._action("Change ports…", self.change_ports)
-        self.routing_action = self._action("Routing help…", self.show_routing_help,
-                                           QKeySequence.StandardKey.HelpContents)
-        self.browser_action = self._action(
-            "Open app in routed browser…", lambda: self.open_routed_browser(), "Ctrl+B",
-            tip="Start Chrome/Chromium/Edge with telemetry.refine.dev routed to this inspector and open your app")
-        self.compose_action = self._action("Compose beacon…", self.show_composer, "Ctrl+Shift+N",
-                                           tip="Send the exact beacon @refinedev/core sends for inputs you choose")
-        self.import_action = self._action("Import HAR…", lambda: self.import_har(), QKeySequence.StandardKey.Open,
-                                          tip="Decode the telemetry.refine.dev requests in a HAR file saved from "
-                                              "DevTools (or drop the file on the window)")
-        self.export_action = self._action("Export…", self.show_export_dialog, "Ctrl+E",
-                                          tip="Write all, filtered or selected records as JSON, NDJSON, CSV or HAR")
-        self.save_window_action = self._action("Save window as PNG…", lambda: self.save_png("window"),
-                                               tip="A picture of the whole window")
-        self.save_card_action = self._action("Save lower pane as PNG…", lambda: self.save_png("card"),
-                                             tip="A picture of the lower pane only: the detail card, the opt-out "
-                                                 "verdict or the comparison")
-        self.redact_action = self._action(
-            "Redact", lambda: None, "Ctrl+Shift+R",
-            tip="Show IP addresses, hostnames, emails and projectIds as stable pseudonyms in the table, the "
-                "details, copies and exports (the database keeps the real values)")
-        self.redact_action.setCheckable(True)
-        self.redact_action.toggled.connect(self.set_redaction)
-        self.presentation_action = self._action("Presentation mode", lambda: None, "Ctrl+Shift+P",
-                                                tip="Larger text everywhere, for screen sharing and projectors")
-        self.presentation_action.setCheckable(True)
-        self.presentation_action.toggled.connect(self.set_presentation)
-        self.about_action = self._action(f"About {DISPLAY_NAME}", self.show_about)
-        self.quit_action = self._action("Quit", self.close, QKeySequence.StandardKey.Quit)
-        self.theme_actions: dict[str, QAction] = {}
-        for name in theme.THEMES:
-            action = self._action(name.capitalize(), lambda _=False, n=name: self.set_theme(n))
-            action.setCheckable(True)
-            self.theme_actions[name] = action
-        self.mode_group = QActionGroup(self)
-        self.mode_group.setExclusive(True)
-        self.mode_actions: dict[str, QAction] = {}
-        for name, text, key, tip in (
-                ("details", "Details", "Ctrl+1", "The selected record: what was collected, JSON, raw request"),
-                ("optout", "Opt-out check", "Ctrl+2",
-                 "Watch from now on, reload your app: PASS when nothing is sent, FAIL with what was"),
-                ("compare", "Compare", "Ctrl+3", "Select two records: their field-level differences")):
-            action = self._action(text, lambda _=False, n=name: self.set_mode(n), key, tip=tip)
-            action.setCheckable(True)
-            self.mode_group.addAction(action)
-            self.mode_actions[name] = action
-        self.mode_actions["details"].setChecked(True)
-        # A check box reads as on/off in both themes (a checked tool button barely does in dark).
-        self.follow_box = QCheckBox("Follow newest")
-        self.follow_box.setToolTip(self.follow_action.toolTip())
-        self.follow_box.setChecked(self.follow_action.isChecked())
-        self.follow_box.toggled.connect(self.follow_action.setChecked)
-        self.follow_action.toggled.connect(self.follow_box.setChecked)
-        self.follow_action.toggled.connect(lambda on: self._on_rows_appended(1) if on else None)
-        self.toolbar.addWidget(self.follow_box)
-        self.toolbar.addSeparator()
-        self.toolbar.addAction(self.new_session_action)
-        self.toolbar.addAction(self.clear_action)
-
-        main = QToolBar("Main")
-        main.setObjectName("mainBar")
-        main.setMovable(False)
-        main.setFloatable(False)
-        main.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for action in self.mode_actions.values():
-            main.addAction(action)
-        main.addSeparator()
-        main.addAction(self.browser_action)
-        main.addAction(self.compose_action)
-        main.addSeparator()
-        main.addAction(self.import_action)
-        main.addAction(self.export_action)
-        main.addSeparator()
-        self.redact_box = QCheckBox("Redact")
-        self.redact_box.setObjectName("redactBox")
-        self.redact_box.setToolTip(self.redact_action.toolTip())
-        self.redact_box.toggled.connect(self.redact_action.setChecked)
-        self.redact_action.toggled.connect(self.redact_box.setChecked)
-        main.addWidget(self.redact_box)
-        self.main_toolbar = main
-        self.insertToolBar(self.toolbar, main)
-        self.insertToolBarBreak(self.toolbar)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        file_menu = bar.addMenu("&File")
-        file_menu.addAction(self.browser_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.import_action)
-        file_menu.addAction(self.export_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.save_window_action)
-        file_menu.addAction(self.save_card_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.new_session_action)
-        file_menu.addAction(self.clear_action)
-        file_menu.addSeparator()
-        file_menu.addAction(self.quit_action)
-        edit = bar.addMenu("&Edit")
-        edit.addAction(self.find_action)
-        edit.addSeparator()
-        for action in (self.copy_json_action, self.copy_url_action, self.copy_curl_action, self.copy_record_action,
-                       self.copy_markdown_action):
-            edit.addAction(action)
-        edit.addSeparator()
-        edit.addAction(self.compare_selected_action)
-        edit.addAction(self.delete_action)
-        view = bar.addMenu("&View")
-        for action in self.mode_actions.values():
-            view.addAction(action)
-        view.addSeparator()
-        view.addAction(self.follow_action)
-        view.addAction(self.timeline_action)
-        view.addSeparator()
-        view.addAction(self.redact_action)
-        view.addAction(self.presentation_action)
-        themes = view.addMenu("Theme")
-        for action in self.theme_actions.values():
-            themes.addAction(action)
-        server = bar.addMenu("&Server")
-        server.addAction(self.start_action)
-        server.addAction(self.ports_action)
-        server.addAction(self.routing_action)
-        server.addSeparator()
-        server.addAction(self.browser_action)
-        server.addAction(self.compose_action)
-        help_menu = bar.addMenu("&Help")
-        help_menu.addAction(self.routing_action)
-        help_menu.addAction(self.about_action)
-        self.addActions([self.find_action, self.copy_url_action, self.copy_curl_action, self.copy_record_action,
-                         self.copy_markdown_action, self.new_session_action, self.clear_action, self.routing_action,
-                         self.quit_action, self.browser_action, self.compose_action, self.import_action,
-                         self.export_action, self.redact_action, self.presentation_action,
-                         self.compare_selected_action, *self.mode_actions.values()])
 
     # -- loading and live updates ---------------------------------------------
 
