@@ -9,13 +9,9 @@ routed browser) run on the window's thread pool (:mod:`inspector.jobs`).
 from __future__ import annotations
 
 import logging
-import os
-import threading
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
@@ -26,7 +22,6 @@ from PySide6.QtGui import (
     QDragMoveEvent,
     QDropEvent,
     QGuiApplication,
-    QImage,
     QKeySequence,
     QShortcut,
 )
@@ -34,12 +29,9 @@ from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
     QComboBox,
-    QFileDialog,
-    QInputDialog,
     QLineEdit,
     QMainWindow,
     QMessageBox,
-    QProgressDialog,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -61,7 +53,7 @@ from inspector.loading import JournalLoader, filters_instantly
 from inspector.panes.compare import ComparePanel
 from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
-from inspector.panes.routeproof import Launched, RouteProver, probe_waiter
+from inspector.panes.routeproof import RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.widgets import theme
 from inspector.widgets.empty_state import EmptyState
@@ -69,15 +61,12 @@ from inspector.widgets.icons import app_icon, status_icon
 from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
 from inspector.widgets.table import BeaconTable, CurrentPageStack
+from inspector.window_jobs import WindowJobs
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
-from mockserver.formats.export import ExportError, export_records
-from mockserver.formats.har import HarError, ImportResult, import_har
-from mockserver.reach.browser import RoutedBrowser
 from mockserver.records.redact import Redactor
 from mockserver.serving.server import InspectorServer, ServerError
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -86,7 +75,6 @@ ORGANIZATION = "refine-telemetry-inspector"
 APPLICATION = "telemetry-inspector"
 DESKTOP_FILE = "telemetry-inspector"
 
-DEFAULT_APP_URL = "http://localhost:5173/"
 
 
 def _server_error_text(exc: Exception) -> str:
@@ -144,15 +132,11 @@ class MainWindow(QMainWindow):
         # Background work: one pool per window, so closing waits for exactly its own jobs.
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
-        self.jobs: list[Job] = []
-        self.last_job: Job | None = None
-        self._imports: list[str] = []  # HAR files waiting for the running import
-        # Routed browsers this window started (appended by a worker, stopped on quit).
-        self.browsers: list[RoutedBrowser] = []
-        self._browsers_lock = threading.Lock()
-        self.route_prover = RouteProver(self.pool, self.browsers, self._browsers_lock,
+        self.window_jobs = WindowJobs(self)
+        self.browsers = self.window_jobs.browsers  # the routed browsers this window started
+        self.route_prover = RouteProver(self.pool, self.browsers, self.window_jobs.browsers_lock,
                                         lambda: probe_waiter(self.server))
-        self._closing = False
+        self.closing = False
         # Redaction: one Redactor for the whole run, so a value keeps its token when toggled off and on.
         self._run_redactor: Redactor | None = None
         self.redactor: Redactor | None = None
@@ -764,9 +748,7 @@ class MainWindow(QMainWindow):
         on = bool(on)
         if on == (self.redactor is not None) and self.redact_action.isChecked() == on:
             return  # already so (the action and the check box both report a change)
-        if on and self._run_redactor is None:
-            self._run_redactor = Redactor()
-        self.redactor = self._run_redactor if on else None
+        self.redactor = self.run_redactor() if on else None
         if self.redact_action.isChecked() != on:
             self.redact_action.setChecked(on)  # comes back here; harmless
         self.model.set_redactor(self.redactor)
@@ -818,178 +800,66 @@ class MainWindow(QMainWindow):
             self.timeline.schedule()
         self.settings.setValue("view/timeline", bool(on))
 
-    # -- background jobs --------------------------------------------------------
+    # -- background jobs (inspector.window_jobs) ---------------------------------
 
-    def _run_job(self, job: Job, label: str | None = None, *, error_title: str | None = None) -> Job:
-        """Start ``job`` on the window's pool; with ``label``, a progress dialog that can cancel it.
+    @property
+    def jobs(self) -> list[Job]:
+        """The jobs running now."""
+        return self.window_jobs.jobs
 
-        A failure is reported as ``error_title`` (default "<job> failed") with the job's one-line message.
-        """
-        self.jobs.append(job)
-        self.last_job = job
-        job.failed.connect(lambda message: self.report_error(error_title or f"{job.title} failed", message))
-        job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
-        if label is not None:
-            dialog = QProgressDialog("", "Cancel", 0, 0, self)
-            dialog.setLabel(plain_label(label))  # its own label guesses HTML; a file name is untrusted
-            dialog.setWindowTitle(job.title)
-            dialog.setMinimumDuration(400)  # quick jobs never flash a dialog
-            dialog.setAutoClose(False)
-            dialog.setAutoReset(False)
-            dialog.setWindowModality(Qt.WindowModality.WindowModal)
-            dialog.canceled.connect(job.cancel)
+    @property
+    def last_job(self) -> Job | None:
+        """The job started last."""
+        return self.window_jobs.last_job
 
-            def progressed(done: int, total: int) -> None:
-                if total > 0:
-                    dialog.setMaximum(total)
-                    dialog.setValue(min(done, total))
-                self.statusBar().showMessage(f"{label} {done}/{total}" if total else label, 2000)
-
-            def finished() -> None:
-                dialog.canceled.disconnect(job.cancel)
-                dialog.close()
-                dialog.deleteLater()
-
-            job.progressed.connect(progressed)
-            job.finished.connect(finished)
-            job.progress_dialog = dialog  # type: ignore[attr-defined]  # the dialog lives as long as its job
-        return job.start(self.pool)
-
-    # -- export -----------------------------------------------------------------
-
-    def _export_counts(self) -> dict[str, int]:
-        return {"all": self.model.total, "shown": self.model.rowCount(), "selected": len(self.selected_ids())}
+    def run_redactor(self) -> Redactor:
+        """The run's one Redactor (made on first use): a value keeps its pseudonym all run long."""
+        if self._run_redactor is None:
+            self._run_redactor = Redactor()
+        return self._run_redactor
 
     def show_export_dialog(self) -> ExportDialog:
         """The export dialog (all / shown / selected; JSON, NDJSON, CSV, HAR; redaction)."""
-        folder = str(self.settings.value("export/folder", "") or Path.home())
-        fmt = str(self.settings.value("export/format", "json") or "json")
-        dialog = ExportDialog(self._export_counts(), redact=self.redactor is not None, folder=folder, fmt=fmt,
-                              parent=self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        def accepted() -> None:
-            scope, fmt, path, redact = dialog.values()
-            self.export_to(path, fmt, scope, redact)
-
-        dialog.accepted.connect(accepted)
-        dialog.open()
-        self.export_dialog = dialog
-        return dialog
-
-    def _selection_for(self, scope: str) -> tuple[RecordFilter, int]:
-        if scope == "selected":
-            ids = tuple(self.selected_ids())
-            return RecordFilter(ids=ids), len(ids)
-        if scope == "shown" and self.model.filtered:
-            m = self.model
-            if m.text_filtered:  # free text is the model's own: export exactly the rows it shows
-                ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
-                return RecordFilter(ids=ids), len(ids)
-            kind, status, session = m.column_filters
-            return RecordFilter(kind=kind, status=status, session=session), m.rowCount()
-        return RecordFilter(), self.model.total
+        return self.window_jobs.show_export_dialog()
 
     def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:
         """Write the records of ``scope`` (all, shown, selected) to ``path`` on a worker thread."""
-        selection, total = self._selection_for(scope)
-        if scope == "selected" and not total:
-            self.report_error("Nothing to export", "No record is selected.")
-            return None
-        self.settings.setValue("export/folder", str(Path(path).parent))
-        self.settings.setValue("export/format", fmt)
-        # The window's own redactor: the file uses the same pseudonyms the screen shows.
-        redactor = (self._run_redactor or Redactor()) if redact else None
-        if redact and self._run_redactor is None:
-            self._run_redactor = redactor
-        store = self.store
-
-        def work(progress: Callable[[int, int], bool]) -> int:
-            return export_records(selection.records(store), fmt, path, redactor=redactor, total=total,
-                                  progress=progress)
-
-        job = Job("Export", work, expected=(ExportError, StoreError))
-        job.succeeded.connect(lambda count: self._flash(
-            f"Exported {plural(count, 'record')}{', redacted,' if redact else ''} "
-            f"as {fmt.upper()} to {path}"))
-        job.cancelled.connect(lambda: self._flash("Export cancelled; no file was written"))
-        return self._run_job(job, f"Exporting {plural(total, 'record')}…", error_title="Cannot export")
-
-    # -- HAR import ---------------------------------------------------------------
+        return self.window_jobs.export_to(path, fmt, scope, redact)
 
     def import_har(self, path: str | None = None) -> Job | None:
         """Import a HAR file (asks for one when ``path`` is None) on a worker thread."""
-        if path is None:
-            folder = str(self.settings.value("import/folder", "") or Path.home())
-            path, _ = QFileDialog.getOpenFileName(self, "Import HAR", folder, "HAR files (*.har);;All files (*)")
-            if not path:
-                return None
-        if self.optout.watching:
-            self.report_error("Not imported", "An opt-out check is running: imported records would count as sent. "
-                                              "Stop the check first.")
-            return None
-        if any(job.title == "Import" and not job.done for job in self.jobs):
-            self._imports.append(path)  # one import at a time; this one follows
-            self._flash(f"{Path(path).name} will be imported next")
-            return None
-        self.settings.setValue("import/folder", str(Path(path).parent))
-        store = self.store
+        return self.window_jobs.import_har(path)
 
-        def work(progress: Callable[[int, int], bool]) -> ImportResult:
-            return import_har(store, path, progress=progress)  # checks the whole file before writing
+    def open_routed_browser(self, url: str | None = None) -> Job | None:
+        """Start a routed Chrome/Chromium/Edge at the app ``url`` (asked for when not given)."""
+        return self.window_jobs.open_routed_browser(url)
 
-        job = Job("Import", work, expected=(HarError, StoreError))
-        job.succeeded.connect(self._on_imported)
-        job.finished.connect(self._next_import)
-        job.cancelled.connect(lambda: self._flash("Import cancelled; what was imported so far stays"))
-        return self._run_job(job, f"Importing {Path(path).name}…", error_title="Cannot import")
-
-    def _on_imported(self, result: ImportResult) -> None:
-        self.bridge.drain()
-        self.model.fetch_new()
-        self._refresh_sessions()  # the import's own session (added without becoming the current one)
-        text = result.summary()
-        if result.warnings:
-            text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"
-        if result.imported == 0:
-            text += ": no request to telemetry.refine.dev in this file"
-        self._flash(text)
-        self.statusBar().showMessage(text, 10000)
-        if result.ids and not self.select_record(result.ids[0]):
-            self.statusBar().showMessage(text + " (hidden by the filter)", 10000)
-
-    def _next_import(self) -> None:
-        if self._imports and not self._closing:
-            self.import_har(self._imports.pop(0))
-
-    @staticmethod
-    def _dropped_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:
-        mime = event.mimeData()
-        if mime is None or not mime.hasUrls():
-            return []
-        return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+    def save_png(self, which: str = "window", path: str | None = None) -> Job | None:
+        """Save the window (``window``) or the lower pane (``card``) as PNG (asks for a file when not given)."""
+        return self.window_jobs.save_png(which, path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if self._dropped_files(event):
+        if dropped_files(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        if self._dropped_files(event):
+        if dropped_files(event):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        files = self._dropped_files(event)
+        files = dropped_files(event)
         if not files:
             event.ignore()
             return
         event.acceptProposedAction()
         for path in files:
-            self.import_har(path)
+            self.window_jobs.import_har(path)
 
-    # -- composer, routed browser, pictures ---------------------------------------
+    # -- composer ---------------------------------------
 
     def _listening_url(self) -> str | None:
         listening = self.server.listening if self.server is not None else None
@@ -1028,82 +898,6 @@ class MainWindow(QMainWindow):
             return
         self._select_or_say(match.id)
         self._flash(f"Sent as #{match.id}: {answer}")
-
-    def open_routed_browser(self, url: str | None = None) -> Job | None:
-        """Start Chrome/Chromium/Edge routed to this inspector's HTTPS listener, at the app ``url``.
-
-        Asks for the URL (remembering the last one) when not given.
-        """
-        title = "Cannot open a routed browser"
-        listening = self.server.listening if self.server is not None else None
-        if listening is None:
-            self.report_error(title, "The server is stopped: start it first (Server ▸ Start server).")
-            return None
-        if not listening.https_port or not listening.spki_pin or not listening.https_url:
-            self.report_error(title, "HTTPS is off, and browsers send refine's beacon only over HTTPS: turn it on "
-                                     "in Server ▸ Change ports.")
-            return None
-        if url is None:
-            last = str(self.settings.value("browser/url", DEFAULT_APP_URL) or DEFAULT_APP_URL)
-            url, ok = QInputDialog.getText(self, "Open app in routed browser",
-                                           "Your app's URL (the browser's telemetry goes to this inspector):",
-                                           QLineEdit.EchoMode.Normal, last)
-            if not ok:
-                return None
-        url = url.strip()
-        problem = _app_url_problem(url)
-        if problem:
-            self.report_error(title, problem)
-            return None
-        self.settings.setValue("browser/url", url)
-        https_port, pin = listening.https_port, listening.spki_pin
-        host = urlsplit(listening.https_url).hostname or "127.0.0.1"
-
-        job = self.route_prover.launch(url, https_port, pin, host)  # an empty tab, proven, then the app
-        job.succeeded.connect(lambda launched: self._on_launched(launched, url, listening.https_url))
-        return self._run_job(job, error_title=title)
-
-    def _on_launched(self, launched: Launched, url: str, https_url: str) -> None:
-        self.optout.note_proof(launched.route)  # a check running now was proven (or not) through it
-        name = Path(launched.browser.executable).name
-        if launched.route.proven:
-            self._flash(f"Opened {name} at {url}: route proven, its telemetry goes to {https_url}; "
-                        "it closes when the inspector quits")
-        elif not launched.route.browser_closed:
-            self.report_error("The routed browser's route is not proven",
-                              f"{launched.route.line}. {name} stays on its empty tab; {url} was not opened.")
-
-    def save_png(self, which: str = "window", path: str | None = None) -> Job | None:
-        """Save the window (``window``) or the lower pane (``card``) as PNG (asks for a file when not given)."""
-        widget = self if which == "window" else self.bottom.currentWidget()
-        if widget is None or (widget is not self and not widget.isVisibleTo(self)):
-            self.report_error("Nothing to save", "The lower pane is not shown; select a record first.")
-            return None
-        if path is None:
-            folder = str(self.settings.value("png/folder", "") or Path.home())
-            name = "telemetry-inspector.png" if which == "window" else "telemetry-inspector-card.png"
-            path, _ = QFileDialog.getSaveFileName(self, "Save as PNG", str(Path(folder) / name),
-                                                  "PNG images (*.png)")
-            if not path:
-                return None
-        if not path.lower().endswith(".png"):
-            path += ".png"
-        self.settings.setValue("png/folder", str(Path(path).parent))
-        image: QImage = widget.grab().toImage()  # rendering is GUI-thread work; writing the file is not
-
-        def work(_progress: Callable[[int, int], bool]) -> str:
-            target = Path(path)
-            if not target.parent.is_dir():
-                raise OSError(f"no folder {target.parent}")
-            temp = target.with_name(f".{target.name}.part")
-            if not image.save(str(temp), "PNG"):  # type: ignore[call-overload]  # takes str; the stub says bytes
-                raise OSError(f"cannot write {temp}")
-            os.replace(temp, target)
-            return str(target)
-
-        job = Job("Save PNG", work, expected=(OSError,))
-        job.succeeded.connect(lambda saved: self._flash(f"Saved {saved}"))
-        return self._run_job(job, error_title="Cannot save the picture")
 
     # -- messages -------------------------------------------------------------
 
@@ -1208,27 +1002,15 @@ class MainWindow(QMainWindow):
         s.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self._closing = True
+        self.closing = True
         self.save_settings()
         self.optout.stop(prove=False)
         self.bridge.close()
         for job in list(self.jobs):
             job.cancel()
         self.pool.waitForDone(15000)  # an export finishes its file or removes it; nothing half-written
-        self.stop_browsers()
+        self.window_jobs.stop_browsers()
         super().closeEvent(event)
-
-    def stop_browsers(self) -> None:
-        """Close every routed browser this window started (and delete their temporary profiles)."""
-        with self._browsers_lock:
-            browsers = list(self.browsers)
-            self.browsers.clear()  # the same list the route prover reads
-        for browser in browsers:
-            try:
-                browser.stop(timeout=5)
-            except Exception:  # quitting must not fail over a browser that is already gone
-                log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
-
 
 def _flag(value: object, default: bool) -> bool:
     """A boolean from QSettings (INI files give back strings)."""
@@ -1237,18 +1019,6 @@ def _flag(value: object, default: bool) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).lower() in ("true", "1")
-
-
-def _app_url_problem(url: str) -> str | None:
-    """Why ``url`` cannot be opened as the app (one line), or None."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a bad port
-    except ValueError as exc:
-        return f"Not a usable URL {url!r}: {exc}"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return f"Not an app URL: {url!r}; enter one like {DEFAULT_APP_URL}"
-    return None
 
 
 def _moment(iso: str) -> datetime | None:
@@ -1263,3 +1033,11 @@ def _local_minute(iso: str) -> str:
         return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso
+
+
+def dropped_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:
+    """The local files a drag carries (HAR files to import)."""
+    mime = event.mimeData()
+    if mime is None or not mime.hasUrls():
+        return []
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
