@@ -21,7 +21,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QGuiApplication,
     QKeySequence,
     QShortcut,
 )
@@ -32,7 +31,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPushButton,
     QSizePolicy,
     QSplitter,
     QStackedWidget,
@@ -46,7 +44,7 @@ from inspector.bridge import StoreBridge
 from inspector.dialogs.about import AboutDialog
 from inspector.dialogs.composer import ComposerDialog
 from inspector.dialogs.export import ExportDialog
-from inspector.dialogs.server import PortsDialog, RoutingHelpDialog
+from inspector.dialogs.server import RoutingHelpDialog
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.loading import JournalLoader, filters_instantly
@@ -55,6 +53,7 @@ from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
 from inspector.panes.routeproof import RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
+from inspector.server_panel import ServerPanel
 from inspector.widgets import theme
 from inspector.widgets.empty_state import EmptyState
 from inspector.widgets.icons import app_icon, status_icon
@@ -63,10 +62,10 @@ from inspector.widgets.plaintext import plain_label, plain_message_box
 from inspector.widgets.table import BeaconTable, CurrentPageStack
 from inspector.window_jobs import WindowJobs
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
-from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
+from mockserver.core.config import DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.records.redact import Redactor
-from mockserver.serving.server import InspectorServer, ServerError
+from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore, StoreError
 
 log = logging.getLogger(__name__)
@@ -75,11 +74,6 @@ ORGANIZATION = "refine-telemetry-inspector"
 APPLICATION = "telemetry-inspector"
 DESKTOP_FILE = "telemetry-inspector"
 
-
-
-def _server_error_text(exc: Exception) -> str:
-    """Why the server did not start, for a dialog: no command-line flags in it."""
-    return exc.reason if isinstance(exc, ServerError) else f"{type(exc).__name__}: {exc}"
 
 
 class MainWindow(QMainWindow):
@@ -157,6 +151,7 @@ class MainWindow(QMainWindow):
         self.bridge = StoreBridge(store, self)
         self._clock = clock
 
+        self.server_panel = ServerPanel(self)
         self._build_table_area()
         self._build_toolbar()
         self._build_status_bar()
@@ -184,9 +179,9 @@ class MainWindow(QMainWindow):
         self.loader.load()
         self._restore_settings()
         if start_server and server is not None:
-            self.start_server()
+            self.server_panel.start()
         else:
-            self._update_server_status()
+            self.server_panel.update_status()
 
     # -- construction ---------------------------------------------------------
 
@@ -213,7 +208,7 @@ class MainWindow(QMainWindow):
         top_layout.addWidget(self.table_stack, 1)
         self.top_area = top
 
-        self.detail = DetailPane(self._http_base)
+        self.detail = DetailPane(self.server_panel.http_base)
         clock_option: dict[str, Any] = {"clock": self._clock} if self._clock else {}
         self.optout = OptOutPanel(self.store, self.present, prover=self.route_prover, **clock_option)
         self.optout.recordClicked.connect(self._select_or_say)
@@ -297,13 +292,9 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         status.setSizeGripEnabled(True)
-        self.server_label = plain_label()
-        self.server_label.setObjectName("serverStatus")
-        self.server_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # A whole word, not a cut-off pin: the full pin is in the tooltip, the clipboard and Routing help.
-        self.pin_button = QPushButton("Copy pin")
-        self.pin_button.setObjectName("pin")
-        self.pin_button.clicked.connect(self._copy_pin)
+        self.server_label = self.server_panel.label  # the parts tests and the screenshot read
+        self.pin_button = self.server_panel.pin_button
+        self.start_button = self.server_panel.start_button
         self.counts_label = plain_label()
         self.counts_label.setObjectName("counts")
         self.redacted_label = theme.derive_font(plain_label("REDACTED"), bold=True)
@@ -311,17 +302,7 @@ class MainWindow(QMainWindow):
         self.redacted_label.setToolTip("IP addresses, hostnames, emails and projectIds are shown as pseudonyms "
                                        "(View ▸ Redact); the database keeps the real values")
         self.redacted_label.setVisible(False)
-        self.start_button = QPushButton("Stop")
-        self.start_button.setObjectName("startStop")
-        self.start_button.clicked.connect(self.toggle_server)
-        self.ports_button = QPushButton("Ports…")
-        self.ports_button.setToolTip("Change the HTTP and HTTPS ports")
-        self.ports_button.clicked.connect(self.change_ports)
-        self.routing_button = QPushButton("Routing help…")
-        self.routing_button.setToolTip("The exact browser flags / hosts-file line that send a real app's beacons here")
-        self.routing_button.clicked.connect(self.show_routing_help)
-        for widget in (self.redacted_label, self.counts_label, self.server_label, self.pin_button,
-                       self.start_button, self.ports_button, self.routing_button):
+        for widget in (self.redacted_label, self.counts_label, *self.server_panel.widgets()):
             status.addPermanentWidget(widget)
 
     # -- loading and live updates ---------------------------------------------
@@ -539,121 +520,36 @@ class MainWindow(QMainWindow):
         self._flash(f"Cleared {plural(removed, 'record')}")
         return removed
 
-    # -- server -----------------------------------------------------------------
-
-    def _http_base(self) -> str:
-        listening = self.server.listening if self.server is not None else None
-        if listening is not None:
-            return listening.http_url
-        port = self.server.port if self.server is not None and self.server.port else DEFAULT_PORT
-        return f"http://127.0.0.1:{port}"
+    # -- server (inspector.server_panel) -------------------------------------------
 
     def start_server(self) -> bool:
         """Start listening; a port in use is reported, never raised."""
-        if self.server is None:
-            return False
-        try:
-            self.server.start()
-        except Exception as exc:  # noqa: BLE001 - a port in use or an unwritable certificate folder: say so
-            self.report_error("The server could not start",
-                              f"{_server_error_text(exc)}.\n\nChoose other ports in Server ▸ Change ports…")
-            self._update_server_status()
-            return False
-        self._update_server_status()
-        return True
+        return self.server_panel.start()
 
     def stop_server(self) -> None:
         """Stop listening (records stay)."""
-        if self.server is not None:
-            self.server.stop()
-        self._update_server_status()
+        self.server_panel.stop()
 
     def toggle_server(self) -> None:
         """Start when stopped, stop when running."""
-        if self.server is not None and self.server.listening is not None:
-            self.stop_server()
-            self._flash("Server stopped")
-        elif self.start_server():
-            self._flash("Server started")
+        self.server_panel.toggle()
 
     def change_ports(self) -> None:
         """Ask for new ports and restart on them (back to the old ones if they fail)."""
-        if self.server is None:
-            return
-        listening = self.server.listening
-        port = listening.port if listening else self.server.port
-        https = (listening.https_port if listening else self.server.https_port) if (
-            listening is None or listening.https_port is not None) else None
-        dialog = PortsDialog(port, https, self)
-        if dialog.exec() != PortsDialog.DialogCode.Accepted:
-            return
-        self.restart_on(*dialog.values())
+        self.server_panel.change_ports()
 
     def restart_on(self, port: int, https_port: int | None) -> bool:
         """Restart the server on new ports; on failure, report and go back to the old ones."""
-        if self.server is None:
-            return False
-        old = (self.server.port, self.server.https_port)
-        was_running = self.server.listening is not None
-        self.server.stop()
-        self.server.port, self.server.https_port = port, https_port
-        try:
-            self.server.start()
-        except Exception as exc:  # noqa: BLE001 - reported, and the old ports come back
-            self.server.port, self.server.https_port = old
-            if was_running:
-                try:
-                    self.server.start()
-                except Exception:  # noqa: BLE001 - the first error is the one to show
-                    pass
-            self._update_server_status()
-            self.report_error("Cannot use those ports", f"{_server_error_text(exc)}.")
-            return False
-        self._update_server_status()
-        self._flash("Server restarted on the new ports")
-        return True
-
-    def _update_server_status(self) -> None:
-        listening = self.server.listening if self.server is not None else None
-        if listening is None:
-            self.server_label.setText("○ stopped")
-            self.server_label.setToolTip("The mock is not listening")
-            self.pin_button.setVisible(False)
-            self.start_button.setText("Start")
-            self.start_action.setText("Start server")
-        else:
-            urls = [listening.http_url] + ([listening.https_url] if listening.https_url else [])
-            # The green dot says "listening" (its tooltip in words): the URLs get the room of a small screen.
-            self.server_label.setText("● " + "  ".join(urls))
-            self.server_label.setToolTip("Listening: the mock of telemetry.refine.dev answers on these addresses")
-            self.pin_button.setVisible(bool(listening.spki_pin))
-            if listening.spki_pin:
-                self.pin_button.setToolTip(f"Copy the HTTPS certificate's SPKI pin:\n{listening.spki_pin}")
-            self.start_button.setText("Stop")
-            self.start_action.setText("Stop server")
-        pal = self.server_label.palette()
-        s = theme.scheme()
-        pal.setColor(self.server_label.foregroundRole(),
-                     s.ok if listening is not None else self.palette().color(self.foregroundRole()))
-        self.server_label.setPalette(pal)
-        self.empty.set_url(listening.http_url if listening is not None else None)
-        self.ports_action.setEnabled(self.server is not None)
-        self.ports_button.setEnabled(self.server is not None)
-        self.start_button.setEnabled(self.server is not None)
-
-    def _copy_pin(self) -> None:
-        listening = self.server.listening if self.server is not None else None
-        if listening is not None and listening.spki_pin:
-            QGuiApplication.clipboard().setText(listening.spki_pin)
-            self._flash("Copied the HTTPS SPKI pin")
+        return self.server_panel.restart_on(port, https_port)
 
     def show_routing_help(self) -> None:
         """The routing help dialog for the current ports."""
-        listening = self.server.listening if self.server is not None else None
-        dialog = RoutingHelpDialog(listening, self)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
-        self.routing_dialog = dialog
+        self.server_panel.show_routing_help()
+
+    @property
+    def routing_dialog(self) -> RoutingHelpDialog | None:
+        """The routing help dialog opened last."""
+        return self.server_panel.routing_dialog
 
     def show_about(self) -> None:
         """The About box (icon, name, version, database)."""
@@ -861,14 +757,10 @@ class MainWindow(QMainWindow):
 
     # -- composer ---------------------------------------
 
-    def _listening_url(self) -> str | None:
-        listening = self.server.listening if self.server is not None else None
-        return listening.http_url if listening is not None else None
-
     def show_composer(self) -> ComposerDialog:
         """The composer dialog (non-modal; one per window)."""
         if self.composer is None:
-            self.composer = ComposerDialog(self._listening_url, self.pool, self)
+            self.composer = ComposerDialog(self.server_panel.listening_url, self.pool, self)
             self.composer.sending.connect(self._remember_last_id)
             self.composer.sent.connect(self._show_sent)
         self.composer.update_preview()
@@ -937,7 +829,7 @@ class MainWindow(QMainWindow):
         self.compare.refresh_theme()
         self.timeline.update()
         self._update_redacted_badge()
-        self._update_server_status()
+        self.server_panel.update_status()
 
     def _update_redacted_badge(self) -> None:
         pal = self.redacted_label.palette()
