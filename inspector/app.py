@@ -29,7 +29,7 @@ def settings_for_home():
     """QSettings in ``$TELEMETRY_INSPECTOR_HOME/inspector.ini`` when that is set, else the platform's."""
     from PySide6.QtCore import QSettings
 
-    from inspector.window import APPLICATION, ORGANIZATION
+    from inspector.settings import APPLICATION, ORGANIZATION
 
     if os.environ.get(ENV_HOME):
         return QSettings(str(data_dir() / "inspector.ini"), QSettings.Format.IniFormat)
@@ -40,8 +40,8 @@ def create_application(argv: list[str] | None = None):
     """The QApplication with the product's names and icon (reuses a running one)."""
     from PySide6.QtWidgets import QApplication
 
+    from inspector.settings import APPLICATION, DESKTOP_FILE, ORGANIZATION
     from inspector.widgets.icons import app_icon
-    from inspector.window import APPLICATION, DESKTOP_FILE, ORGANIZATION
 
     # Names first: the platform reads them when the application starts
     # (task bar grouping, the desktop file, QSettings' default location).

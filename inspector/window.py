@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -54,6 +54,7 @@ from inspector.panes.optout import OptOutPanel
 from inspector.panes.routeproof import RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.server_panel import ServerPanel
+from inspector.settings import APPLICATION, ORGANIZATION, restore_settings, save_settings
 from inspector.widgets import theme
 from inspector.widgets.empty_state import EmptyState
 from inspector.widgets.icons import app_icon, status_icon
@@ -70,9 +71,6 @@ from mockserver.storage.store import BeaconStore, StoreError
 
 log = logging.getLogger(__name__)
 
-ORGANIZATION = "refine-telemetry-inspector"
-APPLICATION = "telemetry-inspector"
-DESKTOP_FILE = "telemetry-inspector"
 
 
 
@@ -177,7 +175,7 @@ class MainWindow(QMainWindow):
         self.detail.message.connect(self._flash)
 
         self.loader.load()
-        self._restore_settings()
+        restore_settings(self)
         if start_server and server is not None:
             self.server_panel.start()
         else:
@@ -660,13 +658,14 @@ class MainWindow(QMainWindow):
     def set_presentation(self, on: bool, *, save: bool = True) -> None:
         """Presentation mode: every text larger (remembered)."""
         on = bool(on)
-        self._apply_font_scale(theme.PRESENTATION_SCALE if on else 1.0, rescale_columns=True)
+        self.apply_font_scale(theme.PRESENTATION_SCALE if on else 1.0, rescale_columns=True)
         if self.presentation_action.isChecked() != on:
             self.presentation_action.setChecked(on)
         if save:
             self.settings.setValue("view/presentation", on)
 
-    def _apply_font_scale(self, new: float, *, rescale_columns: bool) -> None:
+    def apply_font_scale(self, new: float, *, rescale_columns: bool) -> None:
+        """Scale every text to ``new`` (columns and tree sections with it when ``rescale_columns``)."""
         app = QApplication.instance()
         old = theme.font_scale()
         if not isinstance(app, QApplication) or new == old:
@@ -842,60 +841,9 @@ class MainWindow(QMainWindow):
             self.refresh_theme()
         super().changeEvent(event)
 
-    # -- settings -------------------------------------------------------------
-
-    def _restore_settings(self) -> None:
-        s = self.settings
-        geometry = s.value("window/geometry")
-        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
-            self.restoreGeometry(geometry)
-        state = s.value("window/state")
-        if isinstance(state, QByteArray) and not state.isEmpty():
-            self.restoreState(state)
-        for key, splitter in (("splitter/main", self.splitter), ("splitter/detail", self.detail.splitter)):
-            value = s.value(key)
-            if isinstance(value, QByteArray) and not value.isEmpty():
-                splitter.restoreState(value)
-        presentation = _flag(s.value("view/presentation"), False)
-        header = s.value("table/header")
-        restored_header = False
-        if isinstance(header, QByteArray) and not header.isEmpty():
-            self.table.horizontalHeader().restoreState(header)  # widths as saved, at the saved text size
-            restored_header = self.table.horizontalHeader().count() == COLUMN_COUNT
-            if not restored_header:
-                self.table.apply_default_widths()
-            # Re-apply the restored sort to our model.
-            h = self.table.horizontalHeader()
-            self.model.sort(h.sortIndicatorSection(), h.sortIndicatorOrder())
-        if presentation:
-            self._apply_font_scale(theme.PRESENTATION_SCALE, rescale_columns=not restored_header)
-            self.presentation_action.blockSignals(True)
-            self.presentation_action.setChecked(True)
-            self.presentation_action.blockSignals(False)
-        follow = s.value("view/follow")
-        if follow is not None:
-            self.follow_action.setChecked(_flag(follow, True))
-        self.timeline_action.setChecked(_flag(s.value("view/timeline"), True))
-        if _flag(s.value("view/redact"), False):
-            self.redact_action.setChecked(True)
-        name = str(s.value("view/theme", "system"))
-        for key, action in self.theme_actions.items():
-            action.setChecked(key == (name if name in theme.THEMES else "system"))
-
-    def save_settings(self) -> None:
-        """Remember geometry, splitters, columns and toggles."""
-        s = self.settings
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("splitter/main", self.splitter.saveState())
-        s.setValue("splitter/detail", self.detail.splitter.saveState())
-        s.setValue("table/header", self.table.horizontalHeader().saveState())
-        s.setValue("view/follow", self.follow_action.isChecked())
-        s.sync()
-
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.closing = True
-        self.save_settings()
+        save_settings(self)
         self.optout.stop(prove=False)
         self.bridge.close()
         for job in list(self.jobs):
@@ -903,15 +851,6 @@ class MainWindow(QMainWindow):
         self.pool.waitForDone(15000)  # an export finishes its file or removes it; nothing half-written
         self.window_jobs.stop_browsers()
         super().closeEvent(event)
-
-def _flag(value: object, default: bool) -> bool:
-    """A boolean from QSettings (INI files give back strings)."""
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    return str(value).lower() in ("true", "1")
-
 
 def _moment(iso: str) -> datetime | None:
     try:
