@@ -21,17 +21,12 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
-    QKeySequence,
-    QShortcut,
 )
 from PySide6.QtWidgets import (
     QApplication,
     QCheckBox,
-    QComboBox,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QToolBar,
@@ -45,9 +40,10 @@ from inspector.dialogs.about import AboutDialog
 from inspector.dialogs.composer import ComposerDialog
 from inspector.dialogs.export import ExportDialog
 from inspector.dialogs.server import RoutingHelpDialog
+from inspector.filter_bar import FilterBar
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
-from inspector.loading import JournalLoader, filters_instantly
+from inspector.loading import JournalLoader
 from inspector.panes.compare import ComparePanel
 from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
@@ -57,12 +53,12 @@ from inspector.server_panel import ServerPanel
 from inspector.settings import APPLICATION, ORGANIZATION, restore_settings, save_settings
 from inspector.widgets import theme
 from inspector.widgets.empty_state import EmptyState
-from inspector.widgets.icons import app_icon, status_icon
+from inspector.widgets.icons import app_icon
 from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
 from inspector.widgets.table import BeaconTable, CurrentPageStack
 from inspector.window_jobs import WindowJobs
-from mockserver.core.beacon import KINDS, STATUSES, Beacon
+from mockserver.core.beacon import Beacon
 from mockserver.core.config import DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.records.redact import Redactor
@@ -151,12 +147,17 @@ class MainWindow(QMainWindow):
 
         self.server_panel = ServerPanel(self)
         self._build_table_area()
-        self._build_toolbar()
+        self.toolbar = FilterBar(self.model, store)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self.filter_edit = self.toolbar.filter_edit  # the parts tests and the screenshot read
+        self.kind_combo = self.toolbar.kind_combo
+        self.status_combo = self.toolbar.status_combo
+        self.session_combo = self.toolbar.session_combo
         self._build_status_bar()
         build_actions(self)
         build_toolbars(self)
         build_menus(self)
-        self.loader = JournalLoader(store, self.model, self.statusBar(), sessions_changed=self._refresh_sessions,
+        self.loader = JournalLoader(store, self.model, self.statusBar(), sessions_changed=self.toolbar.refresh_sessions,
                                     report_error=self.report_error, parent=self)
 
         self.bridge.appended.connect(self._on_appended)
@@ -233,60 +234,6 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([320, 430])
         self.setCentralWidget(self.splitter)
 
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Filter")
-        bar.setObjectName("filterBar")
-        bar.setMovable(False)
-        bar.setFloatable(False)
-        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
-
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setObjectName("filter")
-        self.filter_edit.setPlaceholderText("Filter (Ctrl+F): words in any column, e.g. 4.58 chrome invalid")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.setAcceptDrops(False)  # a dropped HAR file is for the window, not the filter
-        self.filter_edit.setMinimumWidth(300)
-        self.filter_edit.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._filter_timer = QTimer(self)
-        self._filter_timer.setSingleShot(True)
-        self._filter_timer.setInterval(200)
-        self._filter_timer.timeout.connect(self.apply_text_filter)
-        self.filter_edit.textChanged.connect(self._on_filter_text)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self.filter_edit, self.filter_edit.clear,
-                  context=Qt.ShortcutContext.WidgetShortcut)
-        bar.addWidget(self.filter_edit)
-
-        self.kind_combo = QComboBox()
-        self.kind_combo.setObjectName("kindFilter")
-        self.kind_combo.setToolTip("Show one kind of request")
-        self.kind_combo.addItem("All kinds", None)
-        for kind in KINDS:
-            self.kind_combo.addItem(kind, kind)
-        self.kind_combo.currentIndexChanged.connect(
-            lambda: self.model.set_filter(kind=self.kind_combo.currentData()))
-        bar.addWidget(self.kind_combo)
-
-        self.status_combo = QComboBox()
-        self.status_combo.setObjectName("statusFilter")
-        self.status_combo.setToolTip("Show only decoded (ok) or only invalid requests")
-        self.status_combo.addItem("Any status", None)
-        for status in STATUSES:
-            self.status_combo.addItem(status_icon(status), status, status)
-        self.status_combo.currentIndexChanged.connect(
-            lambda: self.model.set_filter(status=self.status_combo.currentData()))
-        bar.addWidget(self.status_combo)
-
-        self.session_combo = QComboBox()
-        self.session_combo.setObjectName("sessionFilter")
-        self.session_combo.setToolTip("Earlier captures stay in the database, one session per start")
-        # Long session labels (times, import file names) open in the popup, not across the toolbar.
-        self.session_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.session_combo.setMinimumContentsLength(22)
-        self.session_combo.currentIndexChanged.connect(self._on_session_filter)
-        bar.addWidget(self.session_combo)
-        bar.addSeparator()
-        self.toolbar = bar
-
     def _build_status_bar(self) -> None:
         status = self.statusBar()
         status.setSizeGripEnabled(True)
@@ -327,7 +274,7 @@ class MainWindow(QMainWindow):
             self.timeline.schedule()
 
     def _on_session_started(self, session: int) -> None:
-        self._refresh_sessions()
+        self.toolbar.refresh_sessions()
         if session == self.store.session:
             self._flash(f"Session {session} started: new records go there")
 
@@ -361,35 +308,6 @@ class MainWindow(QMainWindow):
         self.counts_label.setText(f"{records}  ·  {ok:,} ok  ·  {invalid:,} invalid")
         self.table.fit_growing_columns()
 
-    # -- sessions -------------------------------------------------------------
-
-    def _refresh_sessions(self) -> None:
-        combo = self.session_combo
-        wanted = combo.currentData()
-        combo.blockSignals(True)
-        combo.clear()
-        combo.addItem("All sessions", None)
-        combo.addItem("Current session", -1)
-        current = self.store.session
-        for info in reversed(self.store.sessions()):
-            if info.count == 0 and info.id != current:
-                continue  # an empty run: nothing to show
-            started = _local_minute(info.started_at)
-            label = f"Session {info.id} · {started}"
-            label += " (current)" if info.id == current else f" · {plural(info.count, 'record')}"
-            if info.label:
-                label += f" · {info.label}"
-            combo.addItem(label, info.id)
-        index = combo.findData(wanted)
-        combo.setCurrentIndex(index if index >= 0 else 0)
-        combo.blockSignals(False)
-        self._on_session_filter()
-
-    def _on_session_filter(self) -> None:
-        value = self.session_combo.currentData()
-        session = self.store.session if value == -1 else value
-        self.model.set_filter(session=session)
-
     def new_session(self) -> None:
         """Start a new session: later records are grouped under it."""
         try:
@@ -397,23 +315,15 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self.report_error("Cannot start a new session", str(exc))
 
-    # -- filter ---------------------------------------------------------------
+    # -- filter (inspector.filter_bar) ---------------------------------------------
 
     def focus_filter(self) -> None:
         """Ctrl+F: put the cursor in the filter box."""
-        self.filter_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.filter_edit.selectAll()
-
-    def _on_filter_text(self, _text: str) -> None:
-        if filters_instantly(self.model.total):
-            self.apply_text_filter()
-        else:
-            self._filter_timer.start()
+        self.toolbar.focus_filter()
 
     def apply_text_filter(self) -> None:
         """Apply the filter box now (typing applies it by itself)."""
-        self._filter_timer.stop()
-        self.model.set_filter(self.filter_edit.text())
+        self.toolbar.apply_text_filter()
 
     # -- selection ------------------------------------------------------------
 
@@ -852,18 +762,12 @@ class MainWindow(QMainWindow):
         self.window_jobs.stop_browsers()
         super().closeEvent(event)
 
+
 def _moment(iso: str) -> datetime | None:
     try:
         return datetime.fromisoformat(iso.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-def _local_minute(iso: str) -> str:
-    try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
-    except ValueError:
-        return iso
 
 
 def dropped_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:

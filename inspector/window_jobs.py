@@ -189,7 +189,7 @@ class WindowJobs:
     def _on_imported(self, result: ImportResult) -> None:
         self.window.bridge.drain()
         self.window.model.fetch_new()
-        self.window._refresh_sessions()  # the import's own session (added without becoming the current one)
+        self.window.toolbar.refresh_sessions()  # the import's own session (added without becoming the current one)
         text = result.summary()
         if result.warnings:
             text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"
