@@ -66,7 +66,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("follow_action", "Follow newest", tip="Keep the newest record in view as records arrive",
                checkable=True, checked=True),
     ActionSpec("timeline_action", "Timeline", tip="Show requests over time above the table",
-               checkable=True, checked=True, on_toggled="_show_timeline"),
+               checkable=True, checked=True, on_toggled="view_options.show_timeline"),
     ActionSpec("start_action", "Stop server", "toggle_server"),
     ActionSpec("ports_action", "Change ports…", "change_ports"),
     ActionSpec("routing_action", "Routing help…", "show_routing_help", StandardKey.HelpContents),

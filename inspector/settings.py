@@ -56,7 +56,7 @@ def restore_settings(window: MainWindow) -> None:
         h = window.table.horizontalHeader()
         window.model.sort(h.sortIndicatorSection(), h.sortIndicatorOrder())
     if presentation:
-        window.apply_font_scale(theme.PRESENTATION_SCALE, rescale_columns=not restored_header)
+        window.view_options.apply_font_scale(theme.PRESENTATION_SCALE, rescale_columns=not restored_header)
         window.presentation_action.blockSignals(True)
         window.presentation_action.setChecked(True)
         window.presentation_action.blockSignals(False)

@@ -51,10 +51,11 @@ from inspector.panes.routeproof import RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
 from inspector.server_panel import ServerPanel
 from inspector.settings import APPLICATION, ORGANIZATION, restore_settings, save_settings
+from inspector.view_options import ViewOptions
 from inspector.widgets import theme
 from inspector.widgets.empty_state import EmptyState
 from inspector.widgets.icons import app_icon
-from inspector.widgets.models import COLUMN_COUNT, BeaconTableModel, Column
+from inspector.widgets.models import BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
 from inspector.widgets.table import BeaconTable, CurrentPageStack
 from inspector.window_jobs import WindowJobs
@@ -125,9 +126,8 @@ class MainWindow(QMainWindow):
         self.route_prover = RouteProver(self.pool, self.browsers, self.window_jobs.browsers_lock,
                                         lambda: probe_waiter(self.server))
         self.closing = False
-        # Redaction: one Redactor for the whole run, so a value keeps its token when toggled off and on.
-        self._run_redactor: Redactor | None = None
-        self.redactor: Redactor | None = None
+        self.redactor: Redactor | None = None  # set by view_options while redaction is on
+        self.view_options = ViewOptions(self)
         self._compare_swapped = False
         self.composer: ComposerDialog | None = None
 
@@ -545,65 +545,19 @@ class MainWindow(QMainWindow):
         self._compare_swapped = not self._compare_swapped
         self.update_compare()
 
-    # -- redaction, presentation, timeline --------------------------------------
+    # -- view options (inspector.view_options) ---------------------------------------
 
     def set_redaction(self, on: bool) -> None:
         """Show pseudonyms for IP, hostname, email and projectId everywhere (remembered). The store is not changed."""
-        on = bool(on)
-        if on == (self.redactor is not None) and self.redact_action.isChecked() == on:
-            return  # already so (the action and the check box both report a change)
-        self.redactor = self.run_redactor() if on else None
-        if self.redact_action.isChecked() != on:
-            self.redact_action.setChecked(on)  # comes back here; harmless
-        self.model.set_redactor(self.redactor)
-        self.redacted_label.setVisible(on)
-        self._update_redacted_badge()
-        if self._current_id is not None:
-            self.show_record(self._current_id)
-        self.optout.refresh_view()
-        if self.mode == "compare":
-            self.update_compare()
-        self.settings.setValue("view/redact", on)
+        self.view_options.set_redaction(on)
 
     def set_presentation(self, on: bool, *, save: bool = True) -> None:
         """Presentation mode: every text larger (remembered)."""
-        on = bool(on)
-        self.apply_font_scale(theme.PRESENTATION_SCALE if on else 1.0, rescale_columns=True)
-        if self.presentation_action.isChecked() != on:
-            self.presentation_action.setChecked(on)
-        if save:
-            self.settings.setValue("view/presentation", on)
+        self.view_options.set_presentation(on, save=save)
 
-    def apply_font_scale(self, new: float, *, rescale_columns: bool) -> None:
-        """Scale every text to ``new`` (columns and tree sections with it when ``rescale_columns``)."""
-        app = QApplication.instance()
-        old = theme.font_scale()
-        if not isinstance(app, QApplication) or new == old:
-            return
-        theme.set_font_scale(app, new)
-        theme.refresh_derived_fonts(self)
-        if rescale_columns:
-            header = self.table.horizontalHeader()
-            for column in range(COLUMN_COUNT):
-                if not header.isSectionHidden(column):
-                    self.table.setColumnWidth(column, round(self.table.columnWidth(column) * new / old))
-        for tree_header in (self.detail.collected.header(), self.compare.tree.header()):
-            for column in range(tree_header.count() - 1):  # the last one stretches
-                tree_header.resizeSection(column, round(tree_header.sectionSize(column) * new / old))
-        # Item fonts follow the widgets' new fonts once Qt has delivered the change.
-        QTimer.singleShot(0, self._after_font_change)
-
-    def _after_font_change(self) -> None:
-        self.detail.show_beacon(self.detail.beacon)
-        self.optout.refresh_view()
-        if self.mode == "compare":
-            self.update_compare()
-
-    def _show_timeline(self, on: bool) -> None:
-        self.timeline.setVisible(bool(on) and self.model.total > 0)
-        if on:
-            self.timeline.schedule()
-        self.settings.setValue("view/timeline", bool(on))
+    def set_theme(self, name: str) -> None:
+        """Switch between the system, light and dark palettes (remembered)."""
+        self.view_options.set_theme(name)
 
     # -- background jobs (inspector.window_jobs) ---------------------------------
 
@@ -616,12 +570,6 @@ class MainWindow(QMainWindow):
     def last_job(self) -> Job | None:
         """The job started last."""
         return self.window_jobs.last_job
-
-    def run_redactor(self) -> Redactor:
-        """The run's one Redactor (made on first use): a value keeps its pseudonym all run long."""
-        if self._run_redactor is None:
-            self._run_redactor = Redactor()
-        return self._run_redactor
 
     def show_export_dialog(self) -> ExportDialog:
         """The export dialog (all / shown / selected; JSON, NDJSON, CSV, HAR; redaction)."""
@@ -718,37 +666,10 @@ class MainWindow(QMainWindow):
         self._message_box = box
         box.destroyed.connect(lambda *_: setattr(self, "_message_box", None))
 
-    # -- theme ----------------------------------------------------------------
-
-    def set_theme(self, name: str) -> None:
-        """Switch between the system, light and dark palettes (remembered)."""
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            theme.apply_theme(app, name)
-        for key, action in self.theme_actions.items():
-            action.setChecked(key == name)
-        self.settings.setValue("view/theme", name)
-        self.refresh_theme()
-
-    def refresh_theme(self) -> None:
-        """Re-pick the semantic colours after a palette change."""
-        self.model.refresh_theme()
-        self.detail.refresh_theme()
-        self.optout.refresh_view()
-        self.compare.refresh_theme()
-        self.timeline.update()
-        self._update_redacted_badge()
-        self.server_panel.update_status()
-
-    def _update_redacted_badge(self) -> None:
-        pal = self.redacted_label.palette()
-        pal.setColor(self.redacted_label.foregroundRole(), theme.scheme().note)
-        self.redacted_label.setPalette(pal)
-
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
                 and hasattr(self, "compare"):
-            self.refresh_theme()
+            self.view_options.refresh_theme()
         super().changeEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -143,7 +143,7 @@ class WindowJobs:
         self.window.settings.setValue("export/folder", str(Path(path).parent))
         self.window.settings.setValue("export/format", fmt)
         # The window's own redactor: the file uses the same pseudonyms the screen shows.
-        redactor = self.window.run_redactor() if redact else None
+        redactor = self.window.view_options.run_redactor() if redact else None
         store = self.window.store
 
         def work(progress: Callable[[int, int], bool]) -> int:
