@@ -97,9 +97,9 @@ class ServerPanel:
         """Start when stopped, stop when running."""
         if self.server is not None and self.server.listening is not None:
             self.stop()
-            self.window._flash("Server stopped")
+            self.window.flash("Server stopped")
         elif self.start():
-            self.window._flash("Server started")
+            self.window.flash("Server started")
 
     def change_ports(self) -> None:
         """Ask for new ports and restart on them (back to the old ones if they fail)."""
@@ -135,7 +135,7 @@ class ServerPanel:
             self.window.report_error("Cannot use those ports", f"{server_error_text(exc)}.")
             return False
         self.update_status()
-        self.window._flash("Server restarted on the new ports")
+        self.window.flash("Server restarted on the new ports")
         return True
 
     def update_status(self) -> None:
@@ -172,7 +172,7 @@ class ServerPanel:
         listening = self.server.listening if self.server is not None else None
         if listening is not None and listening.spki_pin:
             QGuiApplication.clipboard().setText(listening.spki_pin)
-            self.window._flash("Copied the HTTPS SPKI pin")
+            self.window.flash("Copied the HTTPS SPKI pin")
 
     def show_routing_help(self) -> None:
         """The routing help dialog for the current ports."""

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QThreadPool, QTimer
+from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QThreadPool
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.actions import MODES, build_actions, build_menus, build_toolbars
+from inspector.actions import build_actions, build_menus, build_toolbars
 from inspector.bridge import StoreBridge
 from inspector.dialogs.about import AboutDialog
 from inspector.dialogs.composer import ComposerDialog
@@ -44,6 +44,7 @@ from inspector.filter_bar import FilterBar
 from inspector.geometry import place_new_window
 from inspector.jobs import Job
 from inspector.loading import JournalLoader
+from inspector.modes import LowerPaneModes
 from inspector.panes.compare import ComparePanel
 from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
@@ -117,7 +118,6 @@ class MainWindow(QMainWindow):
         self.last_error: str | None = None
         self._current_id: int | None = None
         self._message_box: QMessageBox | None = None
-        self.mode = "details"
         # Background work: one pool per window, so closing waits for exactly its own jobs.
         self.pool = QThreadPool(self)
         self.pool.setMaxThreadCount(4)
@@ -128,7 +128,7 @@ class MainWindow(QMainWindow):
         self.closing = False
         self.redactor: Redactor | None = None  # set by view_options while redaction is on
         self.view_options = ViewOptions(self)
-        self._compare_swapped = False
+        self.modes = LowerPaneModes(self)
         self.composer: ComposerDialog | None = None
 
         self.setWindowTitle(DISPLAY_NAME)
@@ -172,8 +172,8 @@ class MainWindow(QMainWindow):
         # rows are added one batch at a time, in _chart_batch).
         self.model.modelReset.connect(self.timeline.schedule)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
-        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
-        self.detail.message.connect(self._flash)
+        self.table.selectionModel().selectionChanged.connect(self.modes.on_selection_changed)
+        self.detail.message.connect(self.flash)
 
         self.loader.load()
         restore_settings(self)
@@ -212,17 +212,13 @@ class MainWindow(QMainWindow):
         self.optout = OptOutPanel(self.store, self.present, prover=self.route_prover, **clock_option)
         self.optout.recordClicked.connect(self._select_or_say)
         self.optout.recordActivated.connect(self._show_record_details)
-        self.optout.stateChanged.connect(self._on_optout_state)
+        self.optout.stateChanged.connect(self.modes.on_optout_state)
         self.compare = ComparePanel()
-        self.compare.swapRequested.connect(self._swap_compare)
+        self.compare.swapRequested.connect(self.modes.swap_compare)
         self.bottom = QStackedWidget()
         self.bottom.setObjectName("lowerPane")
         for page in (self.detail, self.optout, self.compare):
             self.bottom.addWidget(page)
-        self._compare_timer = QTimer(self)
-        self._compare_timer.setSingleShot(True)
-        self._compare_timer.setInterval(0)
-        self._compare_timer.timeout.connect(self.update_compare)
 
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.setObjectName("mainSplitter")
@@ -276,7 +272,7 @@ class MainWindow(QMainWindow):
     def _on_session_started(self, session: int) -> None:
         self.toolbar.refresh_sessions()
         if session == self.store.session:
-            self._flash(f"Session {session} started: new records go there")
+            self.flash(f"Session {session} started: new records go there")
 
     def _chart_batch(self, shown: int) -> None:
         if shown:
@@ -301,7 +297,7 @@ class MainWindow(QMainWindow):
         self.table_stack.setCurrentIndex(0 if total == 0 else 1)
         self.timeline.setVisible(total > 0 and self.timeline_action.isChecked())
         # Nothing to detail yet: the empty state gets the whole window (unless a check or comparison is open).
-        self._update_bottom_visibility()
+        self.modes.update_visibility()
         records = f"{plural(total, 'record')}"
         if shown != total:
             records = f"{shown:,} of {records} shown"
@@ -355,10 +351,6 @@ class MainWindow(QMainWindow):
         if self._select_or_say(record_id):
             self.set_mode("details")
 
-    def _on_selection_changed(self, *_args: object) -> None:
-        if self.mode == "compare":
-            self._compare_timer.start()
-
     def select_record(self, record_id: int) -> bool:
         """Select and show ``record_id`` in the table (False when it is filtered out)."""
         row = self.model.row_of(record_id)
@@ -407,7 +399,7 @@ class MainWindow(QMainWindow):
         except StoreError as exc:
             self.report_error("Cannot delete", str(exc))
             return 0
-        self._flash(f"Deleted {plural(removed, 'record')}")
+        self.flash(f"Deleted {plural(removed, 'record')}")
         return removed
 
     def clear_all(self, confirm: bool = True) -> int:
@@ -425,7 +417,7 @@ class MainWindow(QMainWindow):
             self.report_error("Cannot clear the database", str(exc))
             return 0
         self.show_record(None)
-        self._flash(f"Cleared {plural(removed, 'record')}")
+        self.flash(f"Cleared {plural(removed, 'record')}")
         return removed
 
     # -- server (inspector.server_panel) -------------------------------------------
@@ -465,52 +457,24 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
-    # -- modes: details, opt-out check, compare ---------------------------------
+    # -- lower pane modes (inspector.modes) -----------------------------------------
+
+    @property
+    def mode(self) -> str:
+        """The lower pane's mode: details, optout or compare."""
+        return self.modes.mode
 
     def set_mode(self, name: str) -> None:
-        """Show ``details``, ``optout`` or ``compare`` in the lower pane.
-
-        Opening the opt-out check the first time starts watching.
-        """
-        if name not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}; got {name!r}")
-        self.mode = name
-        self.mode_actions[name].setChecked(True)
-        self.bottom.setCurrentWidget({"details": self.detail, "optout": self.optout, "compare": self.compare}[name])
-        if name == "optout" and self.optout.watch is None:
-            self.start_opt_out_check()
-        if name == "compare":
-            self.update_compare()
-        self._update_bottom_visibility()
-
-    def _update_bottom_visibility(self) -> None:
-        self.bottom.setVisible(self.model.total > 0 or self.mode != "details")
+        """Show ``details``, ``optout`` or ``compare`` in the lower pane (the opt-out check starts watching)."""
+        self.modes.set_mode(name)
 
     def start_opt_out_check(self) -> bool:
         """(Re)start the opt-out check: only requests from now on count."""
-        listening = self.server.listening if self.server is not None else None
-        if listening is None:
-            self.report_error("Cannot start the opt-out check",
-                              "The server is stopped, so nothing could arrive: start it first (Server ▸ Start server).")
-            return False
-        if self.mode != "optout":
-            self.mode = "optout"
-            self.mode_actions["optout"].setChecked(True)
-            self.bottom.setCurrentWidget(self.optout)
-            self._update_bottom_visibility()
-        started = self.optout.restart()
-        if started and not listening.https_port:
-            self._flash("Opt-out check started, but HTTPS is off: a browser's beacon cannot reach the inspector")
-        elif started:
-            self._flash("Opt-out check started: reload your app now")
-        return started
+        return self.modes.start_opt_out_check()
 
-    def stop_opt_out_check(self) -> None:
-        """Stop watching; the verdict stays."""
-        self.optout.stop()
-
-    def _on_optout_state(self) -> None:
-        self.mode_actions["optout"].setText(self.optout.mode_text())
+    def update_compare(self) -> None:
+        """Compare the two selected records (oldest first unless swapped)."""
+        self.modes.update_compare()
 
     def _select_or_say(self, record_id: int) -> bool:
         """Select ``record_id`` in the table, or say why it cannot be."""
@@ -518,32 +482,8 @@ class MainWindow(QMainWindow):
             self.bridge.drain()  # the verdict can be quicker than the table's next batch
         if self.select_record(record_id):
             return True
-        self._flash(f"#{record_id} is hidden by the filter; clear the filter to see it")
+        self.flash(f"#{record_id} is hidden by the filter; clear the filter to see it")
         return False
-
-    def update_compare(self) -> None:
-        """Compare the two selected records (oldest first unless swapped)."""
-        ids = self.selected_ids()
-        if len(ids) != 2:
-            self.compare.set_records(None, None)
-            if len(ids) > 2:
-                self.compare.title.setText(f"Compare: {len(ids)} records are selected; select exactly two")
-            return
-        try:
-            a, b = (self.store.get(i) for i in ids)
-        except StoreError as exc:
-            self.report_error("Cannot read the records", str(exc))
-            return
-        if a is None or b is None:
-            self.compare.set_records(None, None)
-            return
-        if self._compare_swapped:
-            a, b = b, a
-        self.compare.set_records(self.present(a), self.present(b))
-
-    def _swap_compare(self) -> None:
-        self._compare_swapped = not self._compare_swapped
-        self.update_compare()
 
     # -- view options (inspector.view_options) ---------------------------------------
 
@@ -643,14 +583,15 @@ class MainWindow(QMainWindow):
         result = self.composer.result if self.composer is not None else None
         answer = f"{result.status} {result.reason}" if result is not None else "sent"
         if match is None or match.id is None:
-            self._flash(f"Sent: {answer}")
+            self.flash(f"Sent: {answer}")
             return
         self._select_or_say(match.id)
-        self._flash(f"Sent as #{match.id}: {answer}")
+        self.flash(f"Sent as #{match.id}: {answer}")
 
     # -- messages -------------------------------------------------------------
 
-    def _flash(self, text: str) -> None:
+    def flash(self, text: str) -> None:
+        """Say ``text`` in the status bar for a few seconds."""
         self.statusBar().showMessage(text, 4000)
 
     def report_error(self, title: str, message: str) -> None:

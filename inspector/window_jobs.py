@@ -151,10 +151,10 @@ class WindowJobs:
                                   progress=progress)
 
         job = Job("Export", work, expected=(ExportError, StoreError))
-        job.succeeded.connect(lambda count: self.window._flash(
+        job.succeeded.connect(lambda count: self.window.flash(
             f"Exported {plural(count, 'record')}{', redacted,' if redact else ''} "
             f"as {fmt.upper()} to {path}"))
-        job.cancelled.connect(lambda: self.window._flash("Export cancelled; no file was written"))
+        job.cancelled.connect(lambda: self.window.flash("Export cancelled; no file was written"))
         return self.run(job, f"Exporting {plural(total, 'record')}…", error_title="Cannot export")
 
     # -- HAR import ---------------------------------------------------------------
@@ -172,7 +172,7 @@ class WindowJobs:
             return None
         if any(job.title == "Import" and not job.done for job in self.jobs):
             self._imports.append(path)  # one import at a time; this one follows
-            self.window._flash(f"{Path(path).name} will be imported next")
+            self.window.flash(f"{Path(path).name} will be imported next")
             return None
         self.window.settings.setValue("import/folder", str(Path(path).parent))
         store = self.window.store
@@ -183,7 +183,7 @@ class WindowJobs:
         job = Job("Import", work, expected=(HarError, StoreError))
         job.succeeded.connect(self._on_imported)
         job.finished.connect(self._next_import)
-        job.cancelled.connect(lambda: self.window._flash("Import cancelled; what was imported so far stays"))
+        job.cancelled.connect(lambda: self.window.flash("Import cancelled; what was imported so far stays"))
         return self.run(job, f"Importing {Path(path).name}…", error_title="Cannot import")
 
     def _on_imported(self, result: ImportResult) -> None:
@@ -195,7 +195,7 @@ class WindowJobs:
             text += f" ({result.warnings[0]}{' …' if len(result.warnings) > 1 else ''})"
         if result.imported == 0:
             text += ": no request to telemetry.refine.dev in this file"
-        self.window._flash(text)
+        self.window.flash(text)
         self.window.statusBar().showMessage(text, 10000)
         if result.ids and not self.window.select_record(result.ids[0]):
             self.window.statusBar().showMessage(text + " (hidden by the filter)", 10000)
@@ -242,7 +242,7 @@ class WindowJobs:
         self.window.optout.note_proof(launched.route)  # a check running now was proven (or not) through it
         name = Path(launched.browser.executable).name
         if launched.route.proven:
-            self.window._flash(f"Opened {name} at {url}: route proven, its telemetry goes to {https_url}; "
+            self.window.flash(f"Opened {name} at {url}: route proven, its telemetry goes to {https_url}; "
                         "it closes when the inspector quits")
         elif not launched.route.browser_closed:
             self.window.report_error("The routed browser's route is not proven",
@@ -278,7 +278,7 @@ class WindowJobs:
             return str(target)
 
         job = Job("Save PNG", work, expected=(OSError,))
-        job.succeeded.connect(lambda saved: self.window._flash(f"Saved {saved}"))
+        job.succeeded.connect(lambda saved: self.window.flash(f"Saved {saved}"))
         return self.run(job, error_title="Cannot save the picture")
 
     def stop_browsers(self) -> None:
