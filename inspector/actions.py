@@ -49,7 +49,7 @@ class ActionSpec:
 
 
 ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("find_action", "Filter…", "focus_filter", StandardKey.Find),
+    ActionSpec("find_action", "Filter…", "toolbar.focus_filter", StandardKey.Find),
     ActionSpec("copy_json_action", "Copy decoded JSON", "detail.copy_json", StandardKey.Copy, table_only=True),
     ActionSpec("copy_url_action", "Copy raw URL", "detail.copy_url", "Ctrl+Shift+U"),
     ActionSpec("copy_curl_action", "Copy curl command", "detail.copy_curl", "Ctrl+Shift+C"),
@@ -68,7 +68,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("timeline_action", "Timeline", tip="Show requests over time above the table",
                checkable=True, checked=True, on_toggled="view_options.show_timeline"),
     ActionSpec("start_action", "Stop server", "toggle_server"),
-    ActionSpec("ports_action", "Change ports…", "change_ports"),
+    ActionSpec("ports_action", "Change ports…", "server_panel.change_ports"),
     ActionSpec("routing_action", "Routing help…", "show_routing_help", StandardKey.HelpContents),
     ActionSpec("browser_action", "Open app in routed browser…", "open_routed_browser", "Ctrl+B", args=(),
                tip="Start Chrome/Chromium/Edge with telemetry.refine.dev routed to this inspector and open your app"),

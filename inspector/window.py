@@ -1,9 +1,12 @@
-"""The main window: live table, detail pane, server status, sessions.
+"""The main window: it composes the parts and wires their signals.
 
-Modes of the lower pane: Details (one record), Opt-out check (a live
-PASS/FAIL verdict) and Compare (two records field by field). Long jobs
-(export, HAR import, saving PNGs, sending a composed beacon, starting a
-routed browser) run on the window's thread pool (:mod:`inspector.jobs`).
+The parts, each in a module of its own: the filter bar (:mod:`inspector.filter_bar`), the table and
+the empty state (:mod:`inspector.widgets`), the lower pane's pages (:mod:`inspector.panes`) and
+modes (:mod:`inspector.modes`), the server panel (:mod:`inspector.server_panel`), the actions and
+menus (:mod:`inspector.actions`), reading the journal in steps (:mod:`inspector.loading`), the
+background jobs (:mod:`inspector.window_jobs`), the view options (:mod:`inspector.view_options`)
+and what is remembered (:mod:`inspector.settings`). What stays here: live updates, selection and
+the detail card, deleting, messages, closing.
 """
 
 from __future__ import annotations
@@ -70,8 +73,6 @@ from mockserver.storage.store import BeaconStore, StoreError
 log = logging.getLogger(__name__)
 
 
-
-
 class MainWindow(QMainWindow):
     """refine Telemetry Inspector's main window over one store and one server."""
 
@@ -129,7 +130,6 @@ class MainWindow(QMainWindow):
         self.redactor: Redactor | None = None  # set by view_options while redaction is on
         self.view_options = ViewOptions(self)
         self.modes = LowerPaneModes(self)
-        self.composer: ComposerDialog | None = None
 
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
@@ -313,10 +313,6 @@ class MainWindow(QMainWindow):
 
     # -- filter (inspector.filter_bar) ---------------------------------------------
 
-    def focus_filter(self) -> None:
-        """Ctrl+F: put the cursor in the filter box."""
-        self.toolbar.focus_filter()
-
     def apply_text_filter(self) -> None:
         """Apply the filter box now (typing applies it by itself)."""
         self.toolbar.apply_text_filter()
@@ -422,21 +418,9 @@ class MainWindow(QMainWindow):
 
     # -- server (inspector.server_panel) -------------------------------------------
 
-    def start_server(self) -> bool:
-        """Start listening; a port in use is reported, never raised."""
-        return self.server_panel.start()
-
-    def stop_server(self) -> None:
-        """Stop listening (records stay)."""
-        self.server_panel.stop()
-
     def toggle_server(self) -> None:
         """Start when stopped, stop when running."""
         self.server_panel.toggle()
-
-    def change_ports(self) -> None:
-        """Ask for new ports and restart on them (back to the old ones if they fail)."""
-        self.server_panel.change_ports()
 
     def restart_on(self, port: int, https_port: int | None) -> bool:
         """Restart the server on new ports; on failure, report and go back to the old ones."""
@@ -552,41 +536,9 @@ class MainWindow(QMainWindow):
         for path in files:
             self.window_jobs.import_har(path)
 
-    # -- composer ---------------------------------------
-
     def show_composer(self) -> ComposerDialog:
         """The composer dialog (non-modal; one per window)."""
-        if self.composer is None:
-            self.composer = ComposerDialog(self.server_panel.listening_url, self.pool, self)
-            self.composer.sending.connect(self._remember_last_id)
-            self.composer.sent.connect(self._show_sent)
-        self.composer.update_preview()
-        self.composer.show()
-        self.composer.raise_()
-        return self.composer
-
-    def _remember_last_id(self) -> None:
-        try:
-            self._before_send: int | None = self.store.last_id()
-        except StoreError:
-            self._before_send = None
-
-    def _show_sent(self, url: str) -> None:
-        """Select the record the composer's request became (matched by its exact query)."""
-        query = url.partition("?")[2]
-        since = getattr(self, "_before_send", None)
-        try:
-            arrived = self.store.query(since=since) if since is not None else []
-        except StoreError:
-            arrived = []
-        match = next((b for b in arrived if b.request.query == query), None)
-        result = self.composer.result if self.composer is not None else None
-        answer = f"{result.status} {result.reason}" if result is not None else "sent"
-        if match is None or match.id is None:
-            self.flash(f"Sent: {answer}")
-            return
-        self._select_or_say(match.id)
-        self.flash(f"Sent as #{match.id}: {answer}")
+        return self.window_jobs.show_composer()
 
     # -- messages -------------------------------------------------------------
 

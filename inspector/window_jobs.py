@@ -1,4 +1,5 @@
-"""The window's background jobs: export, HAR import, saving a PNG, starting a routed browser.
+"""The window's background jobs: export, HAR import, saving a PNG, starting a routed browser, and
+the composer (whose send is a job too).
 
 Each runs as a :class:`inspector.jobs.Job` on the window's thread pool, with a progress dialog
 that can cancel it when it can take long; a failure is reported with one line. Widgets are
@@ -19,6 +20,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit, QProgressDialog
 
+from inspector.dialogs.composer import ComposerDialog
 from inspector.dialogs.export import ExportDialog
 from inspector.jobs import Job
 from inspector.panes.routeproof import Launched
@@ -63,6 +65,8 @@ class WindowJobs:
         # Routed browsers this window started (appended by a worker, stopped on quit).
         self.browsers: list[RoutedBrowser] = []
         self.browsers_lock = threading.Lock()
+        self.composer: ComposerDialog | None = None
+        self._before_send: int | None = None  # the last record id before the composer sent
 
     def run(self, job: Job, label: str | None = None, *, error_title: str | None = None) -> Job:
         """Start ``job`` on the window's pool; with ``label``, a progress dialog that can cancel it.
@@ -291,3 +295,39 @@ class WindowJobs:
                 browser.stop(timeout=5)
             except Exception:  # quitting must not fail over a browser that is already gone
                 log.warning("could not stop the routed browser %s", browser.pid, exc_info=True)
+
+    # -- the composer ------------------------------------------------------------
+
+    def show_composer(self) -> ComposerDialog:
+        """The composer dialog (non-modal; one per window)."""
+        if self.composer is None:
+            self.composer = ComposerDialog(self.window.server_panel.listening_url, self.window.pool, self.window)
+            self.composer.sending.connect(self._remember_last_id)
+            self.composer.sent.connect(self._show_sent)
+        self.composer.update_preview()
+        self.composer.show()
+        self.composer.raise_()
+        return self.composer
+
+    def _remember_last_id(self) -> None:
+        try:
+            self._before_send = self.window.store.last_id()
+        except StoreError:
+            self._before_send = None
+
+    def _show_sent(self, url: str) -> None:
+        """Select the record the composer's request became (matched by its exact query)."""
+        query = url.partition("?")[2]
+        since = self._before_send
+        try:
+            arrived = self.window.store.query(since=since) if since is not None else []
+        except StoreError:
+            arrived = []
+        match = next((b for b in arrived if b.request.query == query), None)
+        result = self.composer.result if self.composer is not None else None
+        answer = f"{result.status} {result.reason}" if result is not None else "sent"
+        if match is None or match.id is None:
+            self.window.flash(f"Sent: {answer}")
+            return
+        self.window._select_or_say(match.id)
+        self.window.flash(f"Sent as #{match.id}: {answer}")
