@@ -37,8 +37,9 @@ class ViewOptions:
         self.window.model.set_redactor(self.window.redactor)
         self.window.redacted_label.setVisible(on)
         self.update_redacted_badge()
-        if self.window._current_id is not None:
-            self.window.show_record(self.window._current_id)
+        selection = self.window.selection
+        if selection.current_id is not None:
+            selection.show_record(selection.current_id)
         self.window.optout.refresh_view()
         if self.window.mode == "compare":
             self.window.update_compare()

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QSettings, Qt, QThreadPool
+from PySide6.QtCore import QEvent, QSettings, Qt, QThreadPool
 from PySide6.QtGui import (
     QAction,
     QActionGroup,
@@ -53,6 +52,7 @@ from inspector.panes.detail import DetailPane
 from inspector.panes.optout import OptOutPanel
 from inspector.panes.routeproof import RouteProver, probe_waiter
 from inspector.panes.timeline import TimelineStrip
+from inspector.record_selection import RecordSelection
 from inspector.server_panel import ServerPanel
 from inspector.settings import APPLICATION, ORGANIZATION, restore_settings, save_settings
 from inspector.view_options import ViewOptions
@@ -117,7 +117,6 @@ class MainWindow(QMainWindow):
         self.server = server
         self.settings = settings if settings is not None else QSettings(ORGANIZATION, APPLICATION)
         self.last_error: str | None = None
-        self._current_id: int | None = None
         self._message_box: QMessageBox | None = None
         # Background work: one pool per window, so closing waits for exactly its own jobs.
         self.pool = QThreadPool(self)
@@ -130,6 +129,7 @@ class MainWindow(QMainWindow):
         self.redactor: Redactor | None = None  # set by view_options while redaction is on
         self.view_options = ViewOptions(self)
         self.modes = LowerPaneModes(self)
+        self.selection = RecordSelection(self)
 
         self.setWindowTitle(DISPLAY_NAME)
         self.setWindowIcon(app_icon())
@@ -167,11 +167,11 @@ class MainWindow(QMainWindow):
         self.model.countsChanged.connect(self._on_counts)
         self.model.rowsAppended.connect(self._on_rows_appended)
         self.model.rowsAppended.connect(self._chart_batch)
-        self.model.modelReset.connect(self._restore_selection)
+        self.model.modelReset.connect(self.selection.restore_selection)
         # The timeline charts the shown set: a reset changes it (a re-sort only reorders it; appended
         # rows are added one batch at a time, in _chart_batch).
         self.model.modelReset.connect(self.timeline.schedule)
-        self.table.selectionModel().currentRowChanged.connect(self._on_current_row)
+        self.table.selectionModel().currentRowChanged.connect(self.selection.on_current_row)
         self.table.selectionModel().selectionChanged.connect(self.modes.on_selection_changed)
         self.detail.message.connect(self.flash)
 
@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
         self.table_stack.addWidget(self.table)
 
         self.timeline = TimelineStrip(self.model.shown_summaries, count=self.model.rowCount)
-        self.timeline.bucketClicked.connect(self.select_record)
+        self.timeline.bucketClicked.connect(self.selection.select_record)
         top = QWidget()
         top_layout = QVBoxLayout(top)
         top_layout.setContentsMargins(0, 0, 0, 0)
@@ -210,8 +210,8 @@ class MainWindow(QMainWindow):
         self.detail = DetailPane(self.server_panel.http_base)
         clock_option: dict[str, Any] = {"clock": self._clock} if self._clock else {}
         self.optout = OptOutPanel(self.store, self.present, prover=self.route_prover, **clock_option)
-        self.optout.recordClicked.connect(self._select_or_say)
-        self.optout.recordActivated.connect(self._show_record_details)
+        self.optout.recordClicked.connect(self.selection.select_or_say)
+        self.optout.recordActivated.connect(self.selection.show_record_details)
         self.optout.stateChanged.connect(self.modes.on_optout_state)
         self.compare = ComparePanel()
         self.compare.swapRequested.connect(self.modes.swap_compare)
@@ -265,8 +265,8 @@ class MainWindow(QMainWindow):
     def _on_store_removed(self, ids: list[int]) -> None:
         """Records were deleted (here or through the journal API): drop exactly their rows."""
         if self.model.remove_ids(ids):
-            if self._current_id is not None and self._current_id in set(ids):
-                self.show_record(None)
+            if self.selection.current_id is not None and self.selection.current_id in set(ids):
+                self.selection.show_record(None)
             self.timeline.schedule()
 
     def _on_session_started(self, session: int) -> None:
@@ -288,7 +288,7 @@ class MainWindow(QMainWindow):
         # Following selects the newest row, so the detail shows it, but keeps a choice of several rows
         # (for compare or delete). With nothing chosen yet the newest record is shown, not an empty pane.
         if (following and len(selection.selectedRows()) < 2) or (
-                self._current_id is None and not selection.hasSelection()):
+                self.selection.current_id is None and not selection.hasSelection()):
             newest = self.model.newest_id()
             if newest is not None:
                 self.select_record(newest)  # scrolls to it, wherever the sort put it
@@ -304,117 +304,38 @@ class MainWindow(QMainWindow):
         self.counts_label.setText(f"{records}  ·  {ok:,} ok  ·  {invalid:,} invalid")
         self.table.fit_growing_columns()
 
-    def new_session(self) -> None:
-        """Start a new session: later records are grouped under it."""
-        try:
-            self.store.new_session()
-        except StoreError as exc:
-            self.report_error("Cannot start a new session", str(exc))
-
     # -- filter (inspector.filter_bar) ---------------------------------------------
 
     def apply_text_filter(self) -> None:
         """Apply the filter box now (typing applies it by itself)."""
         self.toolbar.apply_text_filter()
 
-    # -- selection ------------------------------------------------------------
+    # -- selection (inspector.record_selection) -----------------------------------------
 
-    def _on_current_row(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if not current.isValid():
-            return
-        record_id = self.model.record_id(current.row())
-        if record_id == self._current_id and self.detail.beacon is not None:
-            return
-        self.show_record(record_id)
+    @property
+    def _current_id(self) -> int | None:
+        """The record the detail card shows (tests read it)."""
+        return self.selection.current_id
 
-    def show_record(self, record_id: int | None) -> None:
-        """Load one record from the store into the detail pane (redacted when redaction is on)."""
-        self._current_id = record_id
-        beacon = None
-        if record_id is not None:
-            try:
-                beacon = self.store.get(record_id)
-            except StoreError as exc:
-                self.report_error("Cannot read the record", str(exc))
-        self.detail.show_beacon(self.present(beacon) if beacon is not None else None)
-        self.timeline.set_marker(_moment(beacon.received_at) if beacon is not None else None)
+    def select_record(self, record_id: int) -> bool:
+        """Select and show ``record_id`` in the table (False when it is filtered out)."""
+        return self.selection.select_record(record_id)
+
+    def selected_ids(self) -> list[int]:
+        """Record ids of the selected rows."""
+        return self.selection.selected_ids()
+
+    def clear_all(self, confirm: bool = True) -> int:
+        """Delete every record (after a confirmation)."""
+        return self.selection.clear_all(confirm)
+
+    def new_session(self) -> None:
+        """Start a new session: later records are grouped under it."""
+        self.selection.new_session()
 
     def present(self, beacon: Beacon) -> Beacon:
         """``beacon`` as the window shows, copies and exports it: redacted when redaction is on."""
         return self.redactor.redact(beacon) if self.redactor is not None else beacon
-
-    def _show_record_details(self, record_id: int) -> None:
-        if self._select_or_say(record_id):
-            self.set_mode("details")
-
-    def select_record(self, record_id: int) -> bool:
-        """Select and show ``record_id`` in the table (False when it is filtered out)."""
-        row = self.model.row_of(record_id)
-        if row is None:
-            return False
-        self.table.selectRow(row)
-        self.table.setCurrentIndex(self.model.index(row, 0))
-        self.table.scrollTo(self.model.index(row, 0))
-        self.show_record(record_id)
-        return True
-
-    def _restore_selection(self) -> None:
-        if self._current_id is None:
-            return
-        row = self.model.row_of(self._current_id)
-        if row is not None:
-            self.table.selectionModel().setCurrentIndex(
-                self.model.index(row, 0),
-                self.table.selectionModel().SelectionFlag.ClearAndSelect
-                | self.table.selectionModel().SelectionFlag.Rows)
-        elif self.detail.beacon is not None:
-            try:
-                still_there = self.store.get(self._current_id) is not None
-            except StoreError:
-                still_there = False
-            if not still_there:
-                self.show_record(None)
-
-    def selected_ids(self) -> list[int]:
-        """Record ids of the selected rows."""
-        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
-        return sorted(self.model.record_id(row) for row in rows)
-
-    def delete_selected(self, confirm: bool = True) -> int:
-        """Delete the selected records (asks first when more than one)."""
-        ids = self.selected_ids()
-        if not ids:
-            return 0
-        if confirm and len(ids) > 1:
-            answer = QMessageBox.question(self, "Delete records",
-                                          f"Delete {len(ids)} records from the database? This cannot be undone.")
-            if answer != QMessageBox.StandardButton.Yes:
-                return 0
-        try:
-            removed = self.store.delete(ids)
-        except StoreError as exc:
-            self.report_error("Cannot delete", str(exc))
-            return 0
-        self.flash(f"Deleted {plural(removed, 'record')}")
-        return removed
-
-    def clear_all(self, confirm: bool = True) -> int:
-        """Delete every record (after a confirmation)."""
-        total = self.model.total
-        if confirm:
-            answer = QMessageBox.question(
-                self, "Clear all records",
-                f"Delete all {total} records from {self.store.path}? Sessions are kept; this cannot be undone.")
-            if answer != QMessageBox.StandardButton.Yes:
-                return 0
-        try:
-            removed = self.store.clear()
-        except StoreError as exc:
-            self.report_error("Cannot clear the database", str(exc))
-            return 0
-        self.show_record(None)
-        self.flash(f"Cleared {plural(removed, 'record')}")
-        return removed
 
     # -- server (inspector.server_panel) -------------------------------------------
 
@@ -459,15 +380,6 @@ class MainWindow(QMainWindow):
     def update_compare(self) -> None:
         """Compare the two selected records (oldest first unless swapped)."""
         self.modes.update_compare()
-
-    def _select_or_say(self, record_id: int) -> bool:
-        """Select ``record_id`` in the table, or say why it cannot be."""
-        if self.model.row_of(record_id) is None:
-            self.bridge.drain()  # the verdict can be quicker than the table's next batch
-        if self.select_record(record_id):
-            return True
-        self.flash(f"#{record_id} is hidden by the filter; clear the filter to see it")
-        return False
 
     # -- view options (inspector.view_options) ---------------------------------------
 
@@ -575,13 +487,6 @@ class MainWindow(QMainWindow):
         self.pool.waitForDone(15000)  # an export finishes its file or removes it; nothing half-written
         self.window_jobs.stop_browsers()
         super().closeEvent(event)
-
-
-def _moment(iso: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def dropped_files(event: QDragEnterEvent | QDragMoveEvent | QDropEvent) -> list[str]:

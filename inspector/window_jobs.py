@@ -329,5 +329,5 @@ class WindowJobs:
         if match is None or match.id is None:
             self.window.flash(f"Sent: {answer}")
             return
-        self.window._select_or_say(match.id)
+        self.window.selection.select_or_say(match.id)
         self.window.flash(f"Sent as #{match.id}: {answer}")
