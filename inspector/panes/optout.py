@@ -7,7 +7,7 @@ stored a request; it only wakes the GUI thread with a queued call (as
 
 Nothing arriving is only a PASS when the route was proven during the check:
 a route probe loaded through a browser this window started
-(:mod:`inspector.routeproof`), when the check starts, when it stops and on
+(:mod:`inspector.panes.routeproof`), when the check starts, when it stops and on
 "Prove route". FAIL needs no proof; without one, the verdict is NOT PROVEN.
 """
 
