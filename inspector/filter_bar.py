@@ -3,8 +3,6 @@ large journal (see :func:`inspector.loading.filters_instantly`)."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QLineEdit, QSizePolicy, QToolBar, QWidget
@@ -13,6 +11,7 @@ from inspector.loading import filters_instantly
 from inspector.widgets.icons import status_icon
 from inspector.widgets.models import BeaconTableModel
 from mockserver.core.beacon import KINDS, STATUSES
+from mockserver.core.clock import parse_iso
 from mockserver.core.text import plural
 from mockserver.storage.store import BeaconStore
 
@@ -20,7 +19,7 @@ from mockserver.storage.store import BeaconStore
 def local_minute(iso: str) -> str:
     """``iso`` as local time to the minute (as it is when it does not parse)."""
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso
 

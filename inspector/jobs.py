@@ -23,17 +23,12 @@ from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
 from inspector.qtcompat import emit
 from inspector.wake import GuiWake
+from mockserver.core.text import one_line
 from mockserver.formats.progress import Cancelled
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], bool]
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its message, or its type when it has none."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 class Job(QObject):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QModelIndex
 from PySide6.QtWidgets import QMessageBox
 
+from mockserver.core.clock import parse_iso
 from mockserver.core.text import plural
 from mockserver.storage.store import StoreError
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 def _moment(iso: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return parse_iso(iso)
     except ValueError:
         return None
 

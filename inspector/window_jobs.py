@@ -29,7 +29,7 @@ from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
 from mockserver.formats.har import HarError, ImportResult, import_har
 from mockserver.reach.browser import RoutedBrowser
-from mockserver.storage.selection import RecordFilter
+from mockserver.records.view import RecordFilter
 from mockserver.storage.store import StoreError
 
 if TYPE_CHECKING:
@@ -129,13 +129,8 @@ class WindowJobs:
         if scope == "selected":
             ids = tuple(self.window.selected_ids())
             return RecordFilter(ids=ids), len(ids)
-        if scope == "shown" and self.window.model.filtered:
-            m = self.window.model
-            if m.text_filtered:  # free text is the model's own: export exactly the rows it shows
-                ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
-                return RecordFilter(ids=ids), len(ids)
-            kind, status, session = m.column_filters
-            return RecordFilter(kind=kind, status=status, session=session), m.rowCount()
+        if scope == "shown" and self.window.model.filtered:  # the table's own rules select the same records
+            return self.window.model.record_filter, self.window.model.rowCount()
         return RecordFilter(), self.window.model.total
 
     def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:

@@ -37,13 +37,9 @@ from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_label
 from mockserver.core.checks import PROVIDERS
+from mockserver.core.payloads import BROWSER, DEFAULT_PROVIDERS, DEFAULT_VERSION, NODE, BtoaRefused
 from mockserver.core.text import printable
 from mockserver.reach.compose import (
-    BROWSER,
-    DEFAULT_PROVIDERS,
-    DEFAULT_VERSION,
-    NODE,
-    BtoaRefused,
     ComposedRequest,
     SendError,
     SendResult,

@@ -25,6 +25,7 @@ from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import STATUSES, Summary
+from mockserver.core.clock import parse_utc
 from mockserver.core.text import plural
 from mockserver.records.diff import TimeBucket
 
@@ -38,7 +39,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _micros(text: str) -> int:
     """Microseconds since 1970 of an ISO time, read as :func:`mockserver.records.diff.timeline_buckets` reads it."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    moment = parse_utc(text)
     return (moment - _EPOCH) // _MICROSECOND
 
 
@@ -278,7 +279,7 @@ class TimelineStrip(QWidget):
         best: int | None = None
         for s in self._rows():
             try:
-                moment = datetime.fromisoformat(s.received_at.replace("Z", "+00:00"))
+                moment = parse_utc(s.received_at)
             except ValueError:
                 continue
             in_bucket = bucket.start <= moment and (moment < bucket.end or (last and moment == bucket.end))
