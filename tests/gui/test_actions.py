@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMenu
 
 from inspector.actions import ACTIONS, MENUS, MODE_ACTIONS, WINDOW_SHORTCUTS
 from inspector.window import MainWindow
@@ -17,7 +18,7 @@ def entries(actions: list[QAction]) -> list[object]:
         menu = action.menu()
         if action.isSeparator():
             out.append("-")
-        elif menu is not None:
+        elif isinstance(menu, QMenu):
             out.append((action.text(), entries(menu.actions())))
         else:
             shortcut = action.shortcut().toString()
