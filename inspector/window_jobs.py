@@ -52,8 +52,6 @@ def app_url_problem(url: str) -> str | None:
     return None
 
 
-
-
 class WindowJobs:
     """Starts and follows the window's jobs; ``jobs`` are the running ones, ``last_job`` the newest."""
 

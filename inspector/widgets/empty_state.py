@@ -31,7 +31,6 @@ def sample_curl(http_url: str) -> str:
             f"{shlex.quote(f'{http_url}/telemetry?payload={encoded}')}")
 
 
-
 class EmptyState(QWidget):
     """What the table area shows before the first record: how to send one."""
 
