@@ -24,6 +24,7 @@ from mockserver.core.capture import MAX_BODY, RawRequest, iso_utc, oversize_stat
 from mockserver.core.config import REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
 from mockserver.serving.access import JournalGuard
+from mockserver.serving.egress import PROXIED
 from mockserver.serving.probe import NONCE, PROBE_PATH, ProbeLog
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore, StoreError, StoreEvent
@@ -116,6 +117,7 @@ def _raw_request() -> RawRequest:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=request.remote_addr,
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 
@@ -158,6 +160,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=environ.get("REMOTE_ADDR"),
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 
@@ -359,7 +362,8 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
         listening = app.extensions.get("listening")
         if listening is not None:
             health.update(http_url=listening.http_url, https_url=listening.https_url,
-                          https_port=listening.https_port, spki_pin=listening.spki_pin)
+                          https_port=listening.https_port, spki_pin=listening.spki_pin,
+                          proxy_url=listening.proxy_url)
         return _json(health)
 
     @app.get(f"{API}/beacons", **_JOURNAL)
