@@ -23,6 +23,7 @@ import selectors
 import socket
 import threading
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from mockserver.core.config import REFINE_HOST, is_loopback
@@ -36,6 +37,7 @@ IDLE_TIMEOUT = 120.0  # a relayed connection with no byte either way for this lo
 CONNECT_TIMEOUT = 10.0  # to reach another host
 MAX_CONNECTIONS = 256  # client connections at once; one more gets 503
 PIECE = 64 * 1024
+LINGER_BYTES = 1024 * 1024  # read and dropped after a refusal, so that the client gets the answer
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection", "proxy-authorization", "te",
@@ -143,7 +145,7 @@ def read_head(conn: socket.socket) -> tuple[bytes, bytes] | None:
     data = b""
     while True:
         end = data.find(b"\r\n\r\n")
-        if end >= 0:
+        if 0 <= end <= MAX_HEAD:
             return data[:end], data[end + 4:]
         if len(data) > MAX_HEAD:
             raise BadRequest(431, f"the request head is over {MAX_HEAD // 1024} KiB")
@@ -191,6 +193,7 @@ class ScopedProxy:
         self.egress = egress if egress is not None else EgressLog()
         self.proxied = proxied
         self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
         self._listener: socket.socket | None = None
         self._stopping = threading.Event()
@@ -246,8 +249,10 @@ class ScopedProxy:
                     return
                 continue
             if not self._slots.acquire(blocking=False):
-                conn.settimeout(1)
-                answer(conn, 503, f"the proxy already relays {MAX_CONNECTIONS} connections; try again")
+                conn.setblocking(False)  # never hold up the accept loop
+                _drain(conn)
+                answer(conn, 503, f"the proxy already relays {self.max_connections} connection(s); try again")
+                _shut(conn, socket.SHUT_WR)
                 conn.close()
                 continue
             thread = threading.Thread(target=self._connection, args=(conn, peer), daemon=True,
@@ -256,7 +261,7 @@ class ScopedProxy:
                 self._threads.add(thread)
             thread.start()
 
-    def _connection(self, conn: socket.socket, peer: tuple[str, int]) -> None:
+    def _connection(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
         with self._lock:
             self._live.add(conn)
         try:
@@ -270,7 +275,7 @@ class ScopedProxy:
             conn.close()
             self._slots.release()
 
-    def serve_connection(self, conn: socket.socket, peer: tuple[str, ...]) -> None:
+    def serve_connection(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
         """Serve one client connection to its end (the caller closes ``conn``)."""
         if not is_loopback(str(peer[0])):
             answer(conn, 403, "this proxy relays for programs on this machine only")
@@ -283,6 +288,8 @@ class ScopedProxy:
             request = parse_head(got[0])
         except BadRequest as exc:
             answer(conn, exc.status, str(exc))
+            _shut(conn, socket.SHUT_WR)
+            _drain(conn, LINGER_BYTES)  # unread input would turn the close into a reset that loses the answer
             return
         client = f"{peer[0]}:{peer[1]}"
         if request.host.rstrip(".") == REFINE_HOST:
@@ -335,21 +342,23 @@ class ScopedProxy:
             answer(conn, 502, f"cannot reach {_authority(request.host, request.port, 0)}: {why}")
             return
         try:
-            self._start_relay(conn, upstream, request, early)
-            self.egress.add_bytes(entry, sent=len(early))
+            self.egress.add_bytes(entry, sent=self._start_relay(conn, upstream, request, early))
             self._relay(conn, upstream, entry)
         finally:
             upstream.close()
             self.egress.close(entry)
 
     def _start_relay(self, conn: socket.socket, upstream: socket.socket, request: ProxyRequest,
-                     early: bytes) -> None:
+                     early: bytes) -> int:
+        """Answer a CONNECT or send a forwarded head, then what came after the client's head;
+        returns the bytes sent upstream."""
+        head = b""
         if request.is_connect:
             conn.sendall(b"HTTP/1.1 200 Connection Established\r\nProxy-Agent: telemetry-inspector\r\n\r\n")
         else:
-            upstream.sendall(request.forwarded_head())
-        if early:
-            upstream.sendall(early)
+            head = request.forwarded_head()
+        upstream.sendall(head + early)
+        return len(head) + len(early)
 
     def _is_self(self, host: str, port: int) -> bool:
         return port == self.port and (is_loopback(host) or host in ("0.0.0.0", "::"))
@@ -406,6 +415,15 @@ class ScopedProxy:
             if found:
                 self.egress.update(entry, status=int(found.group(1)))
         self.egress.add_bytes(entry, received=len(data))
+
+
+def _drain(sock: socket.socket, limit: int = PIECE) -> None:
+    """Read and drop what the client still sends, up to ``limit`` bytes or its end (or a timeout)."""
+    try:
+        while limit > 0 and (piece := sock.recv(min(PIECE, limit))):
+            limit -= len(piece)
+    except OSError:  # nothing more for now (non-blocking), a timeout or a reset
+        pass
 
 
 def _shut(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:

@@ -29,7 +29,7 @@ from mockserver.reach.routing import chromium_routing_flags
 from mockserver.serving.access import ensure_token, token_path
 from mockserver.serving.app import MalformedBody, create_app, framing_problem
 from mockserver.serving.egress import EgressLog
-from mockserver.serving.proxy import ProxyError, ScopedProxy
+from mockserver.serving.proxy import ScopedProxy
 from mockserver.serving.tls import CertificateFiles, ensure_certificate
 from mockserver.storage.store import BeaconStore
 
@@ -424,6 +424,9 @@ class InspectorServer:
         """Bind both listeners (raising ServerError on failure) and serve in the background."""
         if self.listening is not None:
             return self.listening
+        if self.proxy_port is not None and not is_loopback(self.host):  # before anything listens
+            raise ServerError(f"the proxy listens on loopback only (127.0.0.1 or ::1), not on {self.host}",
+                              "--proxy-port needs --host 127.0.0.1 or ::1")
         self.app.extensions["shutdown"].clear()
         try:
             http = self._make(self.port, "http")
@@ -454,11 +457,8 @@ class InspectorServer:
         if self.proxy_port is None:
             return None
         target = _url_host(self.host).strip("[]")
-        try:
-            self.proxy = ScopedProxy(self.host, self.proxy_port, http_target=(target, http_port),
-                                     https_target=(target, https_port) if https_port else None, egress=self.egress)
-        except ProxyError as exc:
-            raise ServerError(str(exc), "--proxy-port needs --host 127.0.0.1 or ::1") from exc
+        self.proxy = ScopedProxy(self.host, self.proxy_port, http_target=(target, http_port),
+                                 https_target=(target, https_port) if https_port else None, egress=self.egress)
         try:
             return self.proxy.start()
         except OSError as exc:
