@@ -10,7 +10,9 @@ from __future__ import annotations
 import http.client
 import http.server
 import os
+import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -26,7 +28,7 @@ from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.serving.tls import ensure_certificate
-from tests.helpers import REFINE_4_PAYLOAD, Journal, btoa_payload, buffer_payload
+from tests.helpers import REFINE_4_PAYLOAD, Journal, btoa_payload, buffer_payload, read_line, read_until
 
 PAYLOAD = {**REFINE_4_PAYLOAD, "resourceCount": 7}
 BLOB = bytes(range(256)) * 64 + b"\r\n\r\nHTTP/1.1 200 OK\r\n"  # every byte value, and what looks like a head
@@ -381,3 +383,39 @@ def test_connections_beyond_the_cap_get_503_and_stop_cuts_tunnels():
         first.close()
     [entry] = proxy.egress.entries()
     assert entry.outcome == "closed"
+
+
+# -- the command line ---------------------------------------------------------
+
+def test_serve_with_proxy_port_runs_the_readme_recipe(tmp_path):
+    """``serve --proxy-port``: the banner's Proxy line, then the README's curl recipe through it."""
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--db", ":memory:", "--port", "0",
+                             "--https-port", "0", "--proxy-port", "0"], cwd=Path(__file__).resolve().parents[1],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        found, _ = read_until(proc.stdout, r"^  Proxy     http://127\.0\.0\.1:(\d+)  \(HTTPS_PROXY or curl -x: "
+                                           r"telemetry\.refine\.dev recorded, other hosts passed through\)$")
+        _, banner = read_until(proc.stdout, r"^Waiting for requests")
+        ca = tmp_path / "tls" / "ca.pem"
+        done = _curl("-x", f"http://127.0.0.1:{found.group(1)}", "--cacert", str(ca), "-o", "/dev/null", "-w",
+                     "%{http_code}", f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}")
+        assert (done.returncode, done.stdout) == (0, b"200"), done.stderr
+        line = read_line(proc.stdout)
+        assert re.search(r"#1 +beacon +ok +GET /telemetry +refine 4\.58\.0 · 7 resources", line), line
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0
+
+
+def test_serve_refuses_a_proxy_beyond_loopback(tmp_path):
+    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--db", ":memory:", "--host", "0.0.0.0",
+                           "--port", "0", "--no-https", "--proxy-port", "0"], cwd=Path(__file__).resolve().parents[1],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == ("telemetry-inspector: the proxy listens on loopback only (127.0.0.1 or ::1), not on "
+                           "0.0.0.0 (--proxy-port needs --host 127.0.0.1 or ::1)\n")
