@@ -134,6 +134,20 @@ def test_python_urllib_with_https_proxy_env_is_recorded(proxied):
     assert (record["request"]["scheme"], record["payload"]) == ("https", PAYLOAD)
 
 
+def test_python_requests_with_https_proxy_env_is_recorded(proxied):
+    """The README's recipe for Python requests: HTTPS_PROXY, and the CA in REQUESTS_CA_BUNDLE."""
+    pytest.importorskip("requests")
+    script = "import requests, sys; print(requests.get(sys.argv[1], timeout=30).status_code)"
+    env = {**os.environ, "HTTPS_PROXY": f"http://127.0.0.1:{_proxy_port(proxied)}", "NO_PROXY": "", "no_proxy": "",
+           "REQUESTS_CA_BUNDLE": _ca(proxied)}
+    done = subprocess.run([sys.executable, "-c", script, f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout) == (0, "200\n"), done.stderr
+    [record] = Journal(proxied.listening.http_url).wait_for(1)
+    assert (record["request"]["scheme"], record["payload"]) == ("https", PAYLOAD)
+    assert record["client"]["via_proxy"] == "CONNECT telemetry.refine.dev:443"
+
+
 def test_plain_http_through_the_proxy_is_recorded(proxied):
     query = _query(PAYLOAD)
     done = _curl("-x", f"http://127.0.0.1:{_proxy_port(proxied)}", "-o", "/dev/null", "-w", "%{http_code}",
