@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
@@ -280,7 +282,7 @@ def test_an_unreachable_host_is_502_and_listed(proxied):
 
 @pytest.mark.parametrize(("head", "status", "reason"), ids=[
     "connect-no-port", "connect-bad-port", "connect-no-host", "no-version", "origin-form", "https-url",
-    "userinfo", "header-no-colon", "non-ascii", "head-too-long", "closed-in-head"], argvalues=[
+    "userinfo", "header-no-colon", "bare-cr", "non-ascii", "head-too-long", "closed-in-head"], argvalues=[
     (b"CONNECT nonsense HTTP/1.1\r\n\r\n", 400, "CONNECT wants host:port, got 'nonsense'"),
     (b"CONNECT host:99999 HTTP/1.1\r\n\r\n", 400, "port 99999 is out of range (1-65535)"),
     (b"CONNECT :443 HTTP/1.1\r\n\r\n", 400, "CONNECT wants host:port, got ':443'"),
@@ -291,6 +293,7 @@ def test_an_unreachable_host_is_502_and_listed(proxied):
      "an https:// URL goes through CONNECT host:443, not as a plain request"),
     (b"GET http://user:pw@example.test/ HTTP/1.1\r\n\r\n", 400, "a user name or password in the URL is not forwarded"),
     (b"CONNECT a:443 HTTP/1.1\r\nno colon here\r\n\r\n", 400, "malformed header line 'no colon here'"),
+    (b"GET http://a/ HTTP/1.1\r\nX: 1\rHost: b\r\n\r\n", 400, "a control character in the request head"),
     ("CONNECT é:443 HTTP/1.1\r\n\r\n".encode(), 400, "the request head is not ASCII"),
     (b"CONNECT a:443 HTTP/1.1\r\nX: " + b"y" * (70 * 1024) + b"\r\n\r\n", 431, "the request head is over 64 KiB"),
     (b"CONNECT a:443 HTTP/1.1\r\n", 400, "the connection closed inside the request head"),
@@ -433,3 +436,35 @@ def test_serve_refuses_a_proxy_beyond_loopback(tmp_path):
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == ("telemetry-inspector: the proxy listens on loopback only (127.0.0.1 or ::1), not on "
                            "0.0.0.0 (--proxy-port needs --host 127.0.0.1 or ::1)\n")
+
+
+def test_a_websocket_upgrade_keeps_its_headers():
+    request = parse_head(b"GET http://example.test/ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: websocket\r\nProxy-Connection: keep-alive")
+    assert request.forwarded_head() == (b"GET /ws HTTP/1.1\r\nHost: example.test\r\nConnection: Upgrade\r\n"
+                                        b"Upgrade: websocket\r\n\r\n")
+
+
+def test_a_url_without_a_valid_host_is_400():
+    with pytest.raises(BadRequest, match=r"^the URL wants host or host:port, got 'example.test:http'$"):
+        parse_head(b"GET http://example.test:http/ HTTP/1.1")
+    with pytest.raises(BadRequest, match=r"^the URL wants host or host:port, got ''$"):
+        parse_head(b"GET http:///path HTTP/1.1")
+
+
+_HEADS = st.builds(lambda method, target, rest: f"{method} {target} HTTP/1.1\r\n{rest}".encode("utf-8", "replace"),
+                   st.sampled_from(["GET", "CONNECT", "POST"]),
+                   st.sampled_from(["http://", "", "[", "telemetry.refine.dev:"]).flatmap(
+                       lambda start: st.text(max_size=40).map(lambda text: start + text)),
+                   st.text(max_size=80))
+
+
+@given(st.binary(max_size=300) | _HEADS)
+def test_any_head_parses_or_is_a_clear_400(head):
+    try:
+        request = parse_head(head)
+    except BadRequest as exc:
+        assert exc.status == 400 and str(exc) and "\n" not in str(exc)
+    else:
+        assert request.method and request.host and 0 < request.port < 65536
+        assert request.forwarded_head().endswith(b"\r\n\r\n") or request.is_connect

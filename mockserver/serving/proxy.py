@@ -76,12 +76,16 @@ class ProxyRequest:
     def forwarded_head(self) -> bytes:
         """The head sent on for an absolute-form request: origin form, no proxy or hop-by-hop
         headers, ``Connection: close`` (one request per forwarded connection: the proxy does not
-        parse responses to find where one ends)."""
+        parse responses to find where one ends). An ``Upgrade`` request (WebSocket) keeps its
+        ``Connection`` and ``Upgrade`` headers: after the answer the stream is raw bytes anyway."""
+        upgrade = any(name.lower() == "upgrade" for name, _ in self.headers)
+        dropped = _HOP_BY_HOP - {"connection", "upgrade"} if upgrade else _HOP_BY_HOP
         lines = [f"{self.method} {self.path} {self.version}"]
-        lines += [f"{name}: {value}" for name, value in self.headers if name.lower() not in _HOP_BY_HOP]
+        lines += [f"{name}: {value}" for name, value in self.headers if name.lower() not in dropped]
         if not any(name.lower() == "host" for name, _ in self.headers):
             lines.append(f"Host: {_authority(self.host, self.port, 80)}")
-        lines.append("Connection: close")
+        if not upgrade:
+            lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
@@ -91,10 +95,12 @@ def _authority(host: str, port: int, default: int) -> str:
 
 
 def _host_port(text: str, default: int | None) -> tuple[str, int]:
-    """``host:port`` (``[v6]:port``) split and checked; BadRequest when it is not one."""
+    """``host:port`` (``[v6]:port``; the port may be left out when there is a ``default``) split and
+    checked; BadRequest when it is not one."""
     found = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^\s:/@\[\]]+)(?::(\d{1,5}))?", text)
     if not found or (found.group(2) is None and default is None):
-        raise BadRequest(400, f"CONNECT wants host:port, got {text[:100]!r}")
+        wanted = "CONNECT wants host:port" if default is None else "the URL wants host or host:port"
+        raise BadRequest(400, f"{wanted}, got {text[:100]!r}")
     port = int(found.group(2)) if found.group(2) is not None else default
     assert port is not None
     if not 0 < port < 65536:
@@ -112,6 +118,8 @@ def parse_head(head: bytes) -> ProxyRequest:
     except UnicodeDecodeError:
         raise BadRequest(400, "the request head is not ASCII") from None
     lines = text.replace("\r\n", "\n").split("\n")
+    if any(ord(ch) < 32 and ch != "\t" for line in lines for ch in line):  # a bare CR could split a header upstream
+        raise BadRequest(400, "a control character in the request head")
     parts = lines[0].split(" ")
     if len(parts) != 3 or not _METHOD.fullmatch(parts[0]) or not re.fullmatch(r"HTTP/1\.[01]", parts[2]):
         raise BadRequest(400, f"not an HTTP/1.x request line: {lines[0][:100]!r}")
@@ -266,6 +274,8 @@ class ScopedProxy:
             self._live.add(conn)
         try:
             self.serve_connection(conn, peer)
+        except OSError as exc:  # a client or host gone mid-way: the connection is simply over
+            log.debug("proxy connection from %s: %s", peer, exc)
         except Exception:  # one connection's failure must never take the proxy down
             log.exception("proxy connection from %s", peer)
         finally:
