@@ -7,6 +7,7 @@ no internet) is relayed byte for byte, never decrypted, never recorded, only lis
 
 from __future__ import annotations
 
+import functools
 import http.client
 import http.server
 import os
@@ -26,11 +27,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockserver.reach.browser import BrowserNotFound, find_browser
+from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.serving.tls import ensure_certificate
-from tests.helpers import REFINE_4_PAYLOAD, Journal, btoa_payload, buffer_payload, read_line, read_until
+from tests.helpers import REFINE_4_PAYLOAD, Journal, btoa_payload, buffer_payload, js_stringify, read_line, read_until
+from tests.test_browser import BEACON_PAGE
 
 PAYLOAD = {**REFINE_4_PAYLOAD, "resourceCount": 7}
 BLOB = bytes(range(256)) * 64 + b"\r\n\r\nHTTP/1.1 200 OK\r\n"  # every byte value, and what looks like a head
@@ -468,3 +472,44 @@ def test_any_head_parses_or_is_a_clear_400(head):
     else:
         assert request.method and request.host and 0 < request.port < 65536
         assert request.forwarded_head().endswith(b"\r\n\r\n") or request.is_connect
+
+
+# -- a real Chromium through the proxy (what Electron's --proxy-server does) ---
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    try:
+        return find_browser()
+    except BrowserNotFound as exc:
+        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
+
+
+def test_chromium_with_proxy_server_delivers_the_beacon_and_lists_the_page(chromium, proxied, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text(BEACON_PAGE % repr(js_stringify(PAYLOAD)))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    page_server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=page_server.serve_forever, daemon=True).start()
+    page = f"http://127.0.0.1:{page_server.server_address[1]}/index.html"
+    assert proxied.listening and proxied.listening.spki_pin
+    args = [chromium, f"--user-data-dir={tmp_path / 'profile'}", "--headless", "--disable-gpu",
+            *QUIET_CHROMIUM_FLAGS, f"--proxy-server=http://127.0.0.1:{_proxy_port(proxied)}",
+            "--proxy-bypass-list=<-loopback>",  # the page's loopback host goes through the proxy too
+            f"--ignore-certificate-errors-spki-list={proxied.listening.spki_pin}", page]
+    if os.geteuid() == 0:
+        args.insert(1, "--no-sandbox")
+    browser = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        [record] = Journal(proxied.listening.http_url).wait_for(1, timeout=30)
+    finally:
+        browser.terminate()
+        browser.wait(timeout=30)
+        page_server.shutdown()
+        page_server.server_close()
+    assert record["payload"] == PAYLOAD
+    assert record["request"]["scheme"] == "https"
+    assert record["client"]["via_proxy"] == "CONNECT telemetry.refine.dev:443"
+    assert record["client"]["browser"]["family"] in ("Chrome", "HeadlessChrome", "Chromium")
+    pages = [entry for entry in proxied.egress.entries() if entry.url == page]
+    assert [(entry.method, entry.status) for entry in pages] == [("GET", 200)]
