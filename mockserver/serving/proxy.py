@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 MAX_HEAD = 64 * 1024  # request line and headers
 HEAD_TIMEOUT = 10.0  # seconds for the request head to arrive
-IDLE_TIMEOUT = 120.0  # a relayed connection with no byte either way for this long is closed
+IDLE_TIMEOUT = 600.0  # a relayed connection with no byte either way for this long is closed (long: a dev
+# server's HMR WebSocket can sit silent for minutes, and closing it makes the page reload)
 CONNECT_TIMEOUT = 10.0  # to reach another host
 MAX_CONNECTIONS = 256  # client connections at once; one more gets 503
 PIECE = 64 * 1024
