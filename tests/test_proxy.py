@@ -99,6 +99,25 @@ def test_curl_https_through_the_proxy_is_recorded_as_https(proxied):
     assert proxied.egress.entries() == []  # the inspector's own host is not egress
 
 
+def test_a_proxied_record_is_the_direct_one_plus_via_proxy(proxied):
+    """The same curl request, once straight to the HTTPS listener and once through the proxy."""
+    https_port = proxied.listening.https_port
+    direct = _curl("--connect-to", f"telemetry.refine.dev:443:127.0.0.1:{https_port}", "--cacert", _ca(proxied),
+                   "-o", "/dev/null", f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}")
+    other = {**PAYLOAD, "resourceCount": 8}  # another payload: not a duplicate of the first
+    proxy = _curl("-x", f"http://127.0.0.1:{_proxy_port(proxied)}", "--cacert", _ca(proxied), "-o", "/dev/null",
+                  f"https://telemetry.refine.dev/telemetry?{_query(other)}")
+    assert direct.returncode == proxy.returncode == 0, (direct.stderr, proxy.stderr)
+    first, second = Journal(proxied.listening.http_url).wait_for(2)
+    assert (first["payload"], second["payload"]) == (PAYLOAD, other)
+    assert second["client"].pop("via_proxy") == "CONNECT telemetry.refine.dev:443"
+    for record in (first, second):
+        for varying in ("id", "received_at", "payload", "raw_payload"):
+            record.pop(varying)
+        record["request"].pop("query")
+    assert second == first
+
+
 def test_curl_with_https_proxy_env_is_recorded(proxied):
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
