@@ -271,10 +271,12 @@ class ScopedProxy:
             thread.start()
 
     def _connection(self, conn: socket.socket, peer: tuple[Any, ...]) -> None:
-        with self._lock:
+        with self._lock:  # stop() sets the flag, then takes the lock to cut what is live
             self._live.add(conn)
+            stopping = self._stopping.is_set()
         try:
-            self.serve_connection(conn, peer)
+            if not stopping:
+                self.serve_connection(conn, peer)
         except OSError as exc:  # a client or host gone mid-way: the connection is simply over
             log.debug("proxy connection from %s: %s", peer, exc)
         except Exception:  # one connection's failure must never take the proxy down
@@ -381,8 +383,10 @@ class ScopedProxy:
             sock.settimeout(self.idle_timeout)
         with self._lock:
             self._live.add(upstream)  # stop() cuts it too
+            stopping = self._stopping.is_set()
         try:
-            self._copy_both_ways(client, upstream, entry)
+            if not stopping:
+                self._copy_both_ways(client, upstream, entry)
         finally:
             with self._lock:
                 self._live.discard(upstream)
