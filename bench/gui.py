@@ -26,7 +26,9 @@ import threading
 import time
 from pathlib import Path
 
-from .mix import BROWSERS, btoa_json
+from mockserver.core.payloads import btoa_json
+
+from .mix import BROWSERS
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = (("idle", 2, 15.0), ("500/s", 500, 8.0), ("1000/s", 1000, 8.0))

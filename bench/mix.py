@@ -19,9 +19,11 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from mockserver.core.checks import PROVIDERS
+from mockserver.core.payloads import beacon_payload, btoa_json
+
 HOST = "telemetry.refine.dev"
 
-PROVIDERS = ("auth", "auditLog", "live", "router", "data", "i18n", "notification", "accessControl")
 V4 = ("4.58.0", "4.57.1", "4.56.0", "4.53.0", "4.47.1", "4.28.2")
 V5 = ("5.0.12", "5.0.11", "5.0.9", "5.0.4")
 ORIGINS = ("http://localhost:5173/", "http://localhost:3000/", "http://127.0.0.1:5173/",
@@ -86,22 +88,17 @@ class Request:
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + self.body
 
 
-def btoa_json(value: object) -> str:
-    """``btoa(JSON.stringify(value))``."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(text.encode("latin-1")).decode("ascii")
-
-
 def _payload(rng: random.Random) -> dict[str, object]:
     v5 = rng.random() < 0.4
-    providers = {name: rng.random() < 0.3 for name in PROVIDERS}
-    providers["data"] = True
-    providers["router"] = True if not v5 else rng.random() < 0.9
-    payload: dict[str, object] = {"providers": providers, "version": rng.choice(V5 if v5 else V4),
-                                  "resourceCount": rng.randint(0, 14)}
-    if rng.random() < 0.3:
-        payload["projectId"] = rng.choice(PROJECT_IDS)
-    return payload
+    on = {name for name in PROVIDERS if rng.random() < 0.3} | {"data"}
+    if not v5 or rng.random() < 0.9:  # 4.x always reports a router
+        on.add("router")
+    else:
+        on.discard("router")
+    version = rng.choice(V5 if v5 else V4)
+    resources = rng.randint(0, 14)
+    project_id = rng.choice(PROJECT_IDS) if rng.random() < 0.3 else None
+    return beacon_payload(version, on, resources, project_id)
 
 
 def _beacon(rng: random.Random) -> Request:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -21,11 +20,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .mix import btoa_json
+from mockserver.core.payloads import beacon_payload, btoa_json
+
+from .process import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
-BEACON = "/telemetry?payload=" + btoa_json({"providers": {"data": True, "router": True}, "version": "4.58.0",
-                                            "resourceCount": 2})
+BEACON = "/telemetry?payload=" + btoa_json(beacon_payload("4.58.0", resources=2))
 
 
 def free_port() -> int:
@@ -60,12 +60,7 @@ def measure_once(args: list[str], port: int, env: dict[str, str]) -> tuple[float
         answered = time.monotonic() - started
         return accepting, answered
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _python_pass() -> float:

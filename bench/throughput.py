@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -27,6 +26,7 @@ from typing import Any
 
 from .load import WRK, LoadResult, run_python, run_wrk
 from .mix import Request
+from .process import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("naive", "ceiling", "wsgi", "pipeline", "before")
@@ -79,13 +79,7 @@ class Server:
     extra: dict[str, int] = field(default_factory=dict)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 def _env(home: Path) -> dict[str, str]:

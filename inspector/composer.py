@@ -33,13 +33,9 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.checks import PROVIDERS
+from mockserver.core.payloads import BROWSER, DEFAULT_PROVIDERS, DEFAULT_VERSION, NODE, BtoaRefused
 from mockserver.core.text import printable
 from mockserver.reach.compose import (
-    BROWSER,
-    DEFAULT_PROVIDERS,
-    DEFAULT_VERSION,
-    NODE,
-    BtoaRefused,
     ComposedRequest,
     SendError,
     SendResult,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QFontMetrics, QGuiApplication
@@ -35,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import Beacon
+from mockserver.core.clock import parse_iso
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural
 from mockserver.records.collected import collected_fields, curl_command, raw_request_text, raw_url
@@ -70,7 +70,7 @@ def pretty_json(value: object) -> str:
 def _local(iso: str) -> str:
     """An ISO UTC time as local time with milliseconds, plus the original."""
     try:
-        moment = datetime.fromisoformat(iso).astimezone()
+        moment = parse_iso(iso).astimezone()
     except ValueError:
         return iso
     return moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} {moment.strftime('%Z')} ({iso})"

@@ -21,6 +21,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
+from mockserver.core.text import one_line
 from mockserver.formats.progress import Cancelled
 
 from .qtcompat import emit
@@ -29,12 +30,6 @@ from .wake import GuiWake
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], bool]
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its message, or its type when it has none."""
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
 
 
 class Job(QObject):

@@ -7,23 +7,34 @@ with ``store.get(id)`` when one is selected).
 Filtering and sorting live here rather than in a ``QSortFilterProxyModel``:
 a proxy sorts by calling ``data()`` for every comparison, which from Python is
 seconds for 100,000 rows. Here a sort is one ``list.sort`` with a key, a filter
-is one pass over precomputed lower-case search text, and a batch of new rows
-is one ``beginInsertRows``.
+is one pass per rule over precomputed lower-case search text, and a batch of new
+rows is one ``beginInsertRows``. Which rows pass and in what order is decided by
+the Qt-free records view (:mod:`mockserver.records.view`): the same rules pick
+the records of "export shown" and of ``export --search``.
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date
 from functools import lru_cache
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
 from mockserver.core.beacon import Summary
+from mockserver.core.clock import parse_iso
 from mockserver.records.redact import Redactor
+from mockserver.records.view import (
+    ARRIVAL_ORDER,
+    RecordFilter,
+    maskable_search_text,
+    maskable_values,
+    plain_search_text,
+    sort_keys,
+)
 from mockserver.storage.store import BeaconStore
 
 from . import theme
@@ -46,34 +57,11 @@ _CENTRED = int(Qt.AlignmentFlag.AlignCenter)
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
 
-@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
-def _version_key(text: str | None) -> tuple[Any, ...]:
-    if text is None:
-        return (1,)
-    parts = re.findall(r"\d+|[^\d.]+", text)
-    return (0, *((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts))
-
-
-@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
-def _number_key(text: str | None) -> tuple[int, float, str]:
-    if text is None:
-        return (2, 0.0, "")
-    try:
-        return (0, float(text), "")
-    except ValueError:
-        return (1, 0.0, text)
-
-
-@lru_cache(maxsize=65_536)  # values repeat: each distinct one is keyed once
-def _text_key(text: str | None) -> tuple[int, str]:
-    return (1, "") if text is None else (0, text.casefold())
-
-
 @lru_cache(maxsize=8192)
 def _local_time(iso: str, today: date) -> tuple[str, str]:
     """(short display, full tooltip) of an ISO UTC timestamp, in local time."""
     try:
-        moment = datetime.fromisoformat(iso).astimezone()
+        moment = parse_iso(iso).astimezone()
     except ValueError:
         return iso, iso
     full = moment.strftime("%Y-%m-%d %H:%M:%S.") + f"{moment.microsecond // 1000:03d} (local)  ·  {iso} UTC"
@@ -82,72 +70,32 @@ def _local_time(iso: str, today: date) -> tuple[str, str]:
     return moment.strftime("%Y-%m-%d %H:%M:%S"), full
 
 
-class _Descending:
-    """Wraps a sort key so that ascending comparisons sort it descending (for bisect)."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: Any) -> None:
-        self.key = key
-
-    def __lt__(self, other: _Descending) -> bool:
-        return other.key < self.key
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Descending) and other.key == self.key
-
-    __hash__ = None  # type: ignore[assignment]  # compared by value, mutable: not hashable
-
-
 class Column:
     """Column numbers of the table (one place, so views and tests agree)."""
 
     ID, TIME, KIND, STATUS, HOSTNAME, VERSION, RESOURCES, PROVIDERS, BROWSER, OS, IP, SESSION, PROJECT_ID = range(13)
 
 
-# (header, tooltip, Summary field, sort key)
-_COLUMNS: list[tuple[str, str, str, Callable[[Any], Any]]] = [
-    ("#", "Record number", "id", lambda v: v),
-    ("Time", "When it arrived (local time)", "received_at", lambda v: v),
-    ("Kind", "beacon = browser /telemetry; cli, project, superplate = refine's tools", "kind", _text_key),
-    ("Status", "ok, or invalid with the first problem", "status", _text_key),
-    ("App host", "The app's host, from the Origin / Referer header", "hostname", _text_key),
-    ("refine", "@refinedev/core version from the payload", "version", _version_key),
-    ("Res.", "resourceCount from the payload", "resource_count", _number_key),
-    ("Providers", "Providers reported as true", "providers", _text_key),
-    ("Browser", "Browser and version, from User-Agent", "browser", _text_key),
-    ("OS", "OS and version, from User-Agent", "os", _text_key),
-    ("IP", "Client address", "ip", _text_key),
-    ("Session", "The capture session (one per start, or New session)", "session", lambda v: v or 0),
-    ("projectId", "options.projectId (sent, but not on the docs page)", "project_id", _text_key),
+# (header, tooltip, Summary field); the order of each field is the records view's (SORT_KEYS)
+_COLUMNS: list[tuple[str, str, str]] = [
+    ("#", "Record number", "id"),
+    ("Time", "When it arrived (local time)", "received_at"),
+    ("Kind", "beacon = browser /telemetry; cli, project, superplate = refine's tools", "kind"),
+    ("Status", "ok, or invalid with the first problem", "status"),
+    ("App host", "The app's host, from the Origin / Referer header", "hostname"),
+    ("refine", "@refinedev/core version from the payload", "version"),
+    ("Res.", "resourceCount from the payload", "resource_count"),
+    ("Providers", "Providers reported as true", "providers"),
+    ("Browser", "Browser and version, from User-Agent", "browser"),
+    ("OS", "OS and version, from User-Agent", "os"),
+    ("IP", "Client address", "ip"),
+    ("Session", "The capture session (one per start, or New session)", "session"),
+    ("projectId", "options.projectId (sent, but not on the docs page)", "project_id"),
 ]
 COLUMN_COUNT = len(_COLUMNS)
 _FIELD_INDEX = {name: i for i, name in enumerate(Summary._fields)}
 _BISECT_MAX = 256  # appended rows put in place one by one; more than this (and 1/8 of the rows): one re-sort
-_NATURAL = (Column.ID, Column.TIME)  # both mean arrival order (record id)
-_MASKED_COLUMNS = (Column.HOSTNAME, Column.IP, Column.PROJECT_ID)  # redaction changes these
-
-
-# The free-text filter searches every column's text, lower-cased once, in two parts: the columns
-# redaction never changes, one string per row, and those it does change (host, IP, projectId,
-# problem), one string per distinct combination, shared by the rows that have it. A filter word
-# never holds whitespace, so it is found in the whole row exactly when it is found in one part.
-
-def _plain_text(s: Summary) -> str:
-    parts = (s.kind, s.status, s.method, s.path, s.version, s.resource_count, s.providers, s.browser, s.os,
-             f"#{s.id}", s.received_at)
-    return "\n".join(p for p in parts if p).casefold()
-
-
-_MASKABLE_FIELDS = ("hostname", "ip", "project_id", "problem")  # the order of Redactor.masked_columns
-
-
-def _maskable(s: Summary) -> tuple[str | None, str | None, str | None, str | None]:
-    return s.hostname, s.ip, s.project_id, s.problem
-
-
-def _maskable_text(values: tuple[str | None, ...]) -> str:
-    return "\n".join(p for p in values if p).casefold()
+_NATURAL = tuple(n for n, column in enumerate(_COLUMNS) if column[2] in ARRIVAL_ORDER)  # record id order
 
 
 class BeaconTableModel(QAbstractTableModel):
@@ -162,7 +110,7 @@ class BeaconTableModel(QAbstractTableModel):
         super().__init__(parent)
         self.store = store
         self._rows: list[Summary] = []  # every record, id ascending
-        # Search text (see _plain_text), made when a text filter first needs it: per row, and the
+        # Search text (see mockserver.records.view), made when a text filter first needs it: per row, and the
         # maskable part per row as shown (real or redacted) with its cache by distinct values.
         self._hay: list[str] | None = None
         self._hay_partial: list[str] = []  # _hay while prepare_search_text makes it
@@ -173,10 +121,7 @@ class BeaconTableModel(QAbstractTableModel):
         self.last_batch: list[Summary] = []  # the rows the last fetch_new added to those shown (real values)
         self._ok = 0
         self._invalid = 0
-        self._text: list[str] = []
-        self._kind: str | None = None
-        self._status: str | None = None
-        self._session: int | None = None
+        self._filter = RecordFilter()  # what is shown: the records view's rules (free text through the redactor)
         self._sort_column = Column.ID
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._keys: list[Any] | None = None  # sort keys aligned with _shown (None: arrival order)
@@ -219,7 +164,7 @@ class BeaconTableModel(QAbstractTableModel):
         start = len(self._rows)
         self._rows.extend(new)
         if self._hay is not None:
-            self._hay.extend(_plain_text(s) for s in new)
+            self._hay.extend(plain_search_text(s) for s in new)
         if self._hay_maskable is not None:
             self._hay_maskable.extend(self._maskable_search_text(new))
         self._last_id = new[-1].id or self._last_id
@@ -305,33 +250,31 @@ class BeaconTableModel(QAbstractTableModel):
     def set_filter(self, text: str | None = None, *, kind: str | None | bool = False,
                    status: str | None | bool = False, session: int | None | bool = False) -> None:
         """Change any of the filters (``False`` = leave as is; ``None`` = no filter)."""
+        changes: dict[str, Any] = {}
         if text is not None:
-            self._text = text.casefold().split()
+            changes["text"] = text
         if kind is not False:
-            self._kind = kind or None  # type: ignore[assignment]  # not False here: str or None
+            changes["kind"] = kind or None
         if status is not False:
-            self._status = status or None  # type: ignore[assignment]  # not False here: str or None
+            changes["status"] = status or None
         if session is not False:
-            self._session = session
+            changes["session"] = session
+        self._filter = replace(self._filter, **changes)
         self.beginResetModel()
         self._shown = self._order(self._accepted(range(len(self._rows))))
         self.endResetModel()
         self._emit_counts()
 
     @property
-    def text_filtered(self) -> bool:
-        """True when the free-text filter is in use (the one filter the store cannot apply itself)."""
-        return bool(self._text)
-
-    @property
-    def column_filters(self) -> tuple[str | None, str | None, int | None]:
-        """(kind, status, session) as filtered now (None: any)."""
-        return self._kind, self._status, self._session
+    def record_filter(self) -> RecordFilter:
+        """The filter the rows are shown by, as the records view's rules: the store can select the
+        same records (free text matched through the redactor the table shows them with)."""
+        return self._filter
 
     @property
     def filtered(self) -> bool:
         """True when any filter hides rows."""
-        return bool(self._text or self._kind or self._status or self._session is not None)
+        return self._filter.filtered
 
     # -- redaction ------------------------------------------------------------
 
@@ -340,6 +283,7 @@ class BeaconTableModel(QAbstractTableModel):
         if redactor is self._redactor:
             return
         self._redactor = redactor
+        self._filter = replace(self._filter, redactor=redactor)
         self._masked = {}
         self._hay_maskable = None
         self._maskable_texts = {}
@@ -366,11 +310,11 @@ class BeaconTableModel(QAbstractTableModel):
         """The maskable part of each row's search text, as displayed (pseudonyms when redacted)."""
         texts, redactor, out = self._maskable_texts, self._redactor, []
         for s in rows:
-            values = _maskable(s)
+            values = maskable_values(s)
             text = texts.get(values)
             if text is None:
                 shown = values if redactor is None else redactor.masked_columns(s)
-                text = texts[values] = _maskable_text(shown)
+                text = texts[values] = maskable_search_text(shown)
             out.append(text)
         return out
 
@@ -380,7 +324,7 @@ class BeaconTableModel(QAbstractTableModel):
         if self._hay is not None:
             return True
         done = self._hay_partial
-        done.extend(_plain_text(s) for s in self._rows[len(done):len(done) + step])
+        done.extend(plain_search_text(s) for s in self._rows[len(done):len(done) + step])
         if len(done) < len(self._rows):
             return False
         self._hay, self._hay_partial = done, []
@@ -396,41 +340,16 @@ class BeaconTableModel(QAbstractTableModel):
         return self._hay, self._hay_maskable
 
     def _accepted(self, indices: range) -> list[int]:
-        rows = self._rows
-        plain, maskable = self._search_text() if self._text else ([], [])
-        kind, status, session, tokens = self._kind, self._status, self._session, self._text
-        if not (kind or status or session is not None or tokens):
+        """Those of ``indices`` the filter keeps, by the records view's rules over the rows' search text."""
+        flt = self._filter
+        if not flt.filtered:
             return list(indices)
-        out = []
-        for i in indices:
-            s = rows[i]
-            if kind and s.kind != kind:
-                continue
-            if status and s.status != status:
-                continue
-            if session is not None and s.session != session:
-                continue
-            if tokens:
-                a, b = plain[i], maskable[i]
-                if not all(t in a or t in b for t in tokens):
-                    continue
-            out.append(i)
-        return out
+        return flt.keep(self._rows, indices, self._search_text() if flt.words else None)
 
     def _sort_keys(self, indices: list[int]) -> list[Any]:
         """The sort keys of rows ``indices`` for the current column and direction, in one pass."""
-        column = self._sort_column
-        key_of, name = _COLUMNS[column][3], _COLUMNS[column][2]
-        rows = self._rows
-        if self._redactor is not None and column in _MASKED_COLUMNS:  # by pseudonym, as displayed
-            masked, at = self._redactor.masked_columns, _MASKABLE_FIELDS.index(name)
-            keys = [key_of(masked(rows[i])[at]) for i in indices]
-        else:
-            field = _FIELD_INDEX[name]
-            keys = [key_of(rows[i][field]) for i in indices]
-        if self._sort_order == Qt.SortOrder.DescendingOrder:
-            keys = [_Descending(k) for k in keys]
-        return keys
+        return sort_keys(self._rows, indices, _COLUMNS[self._sort_column][2], redactor=self._redactor,
+                         descending=self._sort_order == Qt.SortOrder.DescendingOrder)
 
     def _order(self, indices: Iterable[int]) -> list[int]:
         """``indices`` in display order; keeps ``_keys`` in step (None in arrival order)."""

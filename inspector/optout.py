@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import Beacon
+from mockserver.core.clock import parse_iso
 from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
 from mockserver.serving.probe import UNPROVEN
@@ -63,7 +64,7 @@ def describe(beacon: Beacon) -> str:
     """One line for a request: ``#12  09:41:05  beacon  GET /telemetry  ·  localhost · refine 4.58.0 · …``."""
     s = beacon.summary()
     try:
-        when = datetime.fromisoformat(s.received_at.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+        when = parse_iso(s.received_at).astimezone().strftime("%H:%M:%S")
     except ValueError:
         when = s.received_at
     facts = [x for x in (s.hostname, f"refine {s.version}" if s.version else None,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mockserver.cli.screenshot import VIEWS, shown_view
+from mockserver.core import clock
 
 FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=UTC)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
@@ -101,22 +102,19 @@ def _pinned_time(demo: bool) -> Iterator[None]:
     if not demo:
         yield
         return
-    import mockserver.core.capture as capture
-
     from . import models
     from .models import _local_time
 
     old_tz = os.environ.get("TZ")
-    old_now, old_date = capture.utc_now, models.date
+    old_date = models.date
     os.environ["TZ"] = "UTC"
     time.tzset()
-    capture.utc_now = lambda: FIXED_NOW
     models.date = _DemoDate  # type: ignore[misc]  # the table's "today", pinned for the picture
     _local_time.cache_clear()
     try:
-        yield
+        with clock.pinned(FIXED_NOW):
+            yield
     finally:
-        capture.utc_now = old_now
         models.date = old_date  # type: ignore[misc]  # put back
         if old_tz is None:
             os.environ.pop("TZ", None)
@@ -204,11 +202,11 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from mockserver.records.demo import fill_demo
     from mockserver.storage.recorder import Recorder
     from mockserver.storage.store import BeaconStore, StoreError
 
     from .app import build_window, create_application
-    from .demo import fill_demo
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()

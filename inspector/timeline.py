@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, 
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
 from mockserver.core.beacon import STATUSES, Summary
+from mockserver.core.clock import parse_utc
 from mockserver.core.text import plural
 from mockserver.records.diff import TimeBucket
 
@@ -39,7 +40,7 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _micros(text: str) -> int:
     """Microseconds since 1970 of an ISO time, read as :func:`mockserver.records.diff.timeline_buckets` reads it."""
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    moment = parse_utc(text)
     return (moment - _EPOCH) // _MICROSECOND
 
 
@@ -279,7 +280,7 @@ class TimelineStrip(QWidget):
         best: int | None = None
         for s in self._rows():
             try:
-                moment = datetime.fromisoformat(s.received_at.replace("Z", "+00:00"))
+                moment = parse_utc(s.received_at)
             except ValueError:
                 continue
             in_bucket = bucket.start <= moment and (moment < bucket.end or (last and moment == bucket.end))

@@ -61,6 +61,7 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.beacon import KINDS, STATUSES, Beacon
+from mockserver.core.clock import parse_iso
 from mockserver.core.config import DEFAULT_PORT, DISPLAY_NAME
 from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
@@ -68,8 +69,8 @@ from mockserver.formats.har import HarError, ImportResult, import_har
 from mockserver.reach.browser import RoutedBrowser
 from mockserver.records.collected import CURL_DISCARD_BODY
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter
 from mockserver.serving.server import InspectorServer, ServerError
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore, StoreError
 
 from . import theme
@@ -1290,13 +1291,8 @@ class MainWindow(QMainWindow):
         if scope == "selected":
             ids = tuple(self.selected_ids())
             return RecordFilter(ids=ids), len(ids)
-        if scope == "shown" and self.model.filtered:
-            m = self.model
-            if m.text_filtered:  # free text is the model's own: export exactly the rows it shows
-                ids = tuple(sorted(s.id for s in m.shown_summaries() if s.id is not None))
-                return RecordFilter(ids=ids), len(ids)
-            kind, status, session = m.column_filters
-            return RecordFilter(kind=kind, status=status, session=session), m.rowCount()
+        if scope == "shown" and self.model.filtered:  # the table's own rules select the same records
+            return self.model.record_filter, self.model.rowCount()
         return RecordFilter(), self.model.total
 
     def export_to(self, path: str, fmt: str, scope: str = "all", redact: bool = False) -> Job | None:
@@ -1663,13 +1659,13 @@ def _app_url_problem(url: str) -> str | None:
 
 def _moment(iso: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+        return parse_iso(iso)
     except ValueError:
         return None
 
 
 def _local_minute(iso: str) -> str:
     try:
-        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+        return parse_iso(iso).astimezone().strftime("%Y-%m-%d %H:%M")
     except ValueError:
         return iso

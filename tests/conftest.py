@@ -19,7 +19,8 @@ import pytest
 
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
-from tests.helpers import Journal
+from tests.support.helpers import Journal
+from tests.support.serve import pytest_runtest_makereport, serve_process  # noqa: F401 - a hook and a fixture for every test
 
 TESTS = pathlib.Path(__file__).resolve().parent
 MARKER_BY_FOLDER = {"e2e": "e2e", "gui": "gui", "reliability": "reliability"}

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.records.advice import (
     CLI,
     CORE_3_BOTH,
@@ -18,14 +19,14 @@ from mockserver.records.advice import (
     advice_for_all,
 )
 from mockserver.records.verdict import Expectation, judge
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 JWE = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
 
 
 def beacon(version: str | None):
     payload = {**REFINE_4_PAYLOAD, "version": version} if version is not None else REFINE_4_PAYLOAD
-    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}", {}))
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(payload)}", {}))
 
 
 def post(path: str, body: str | dict, content_type: str = "application/json"):

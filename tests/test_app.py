@@ -8,10 +8,11 @@ import uuid
 
 import pytest
 
-from mockserver.serving.app import GIF
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from mockserver.core.payloads import btoa_json
+from mockserver.serving.responses import GIF
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
-BEACON_URL = f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}"
+BEACON_URL = f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}"
 
 
 def test_beacon_answers_a_gif_and_is_recorded(client, store):
@@ -29,7 +30,7 @@ def test_beacon_answers_a_gif_and_is_recorded(client, store):
 
 def test_raw_plus_in_the_query_is_not_a_space(client, store):
     payload = {**REFINE_4_PAYLOAD, "projectId": ">>>>?"}
-    raw = btoa_payload(payload)
+    raw = btoa_json(payload)
     assert "+" in raw
     client.get("/telemetry", query_string=f"payload={raw}")
     assert store.query()[0].payload == payload
@@ -46,7 +47,7 @@ def test_invalid_beacon_is_recorded_and_answered_400(client, store):
 
 
 def test_post_telemetry_body(client, store):
-    resp = client.post("/telemetry", data=btoa_payload(REFINE_4_PAYLOAD))
+    resp = client.post("/telemetry", data=btoa_json(REFINE_4_PAYLOAD))
     assert resp.status_code == 200
     assert store.query()[0].payload == REFINE_4_PAYLOAD
 

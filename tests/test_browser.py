@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.config import ENV_BROWSER
+from mockserver.core.payloads import js_stringify
 from mockserver.reach import browser as browser_module
 from mockserver.reach.browser import (
     NOT_FOUND_HINT,
@@ -35,7 +36,7 @@ from mockserver.reach.browser import (
     routed_browser_args,
 )
 from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
-from tests.helpers import REFINE_4_PAYLOAD, js_stringify, read_rest, read_until
+from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="

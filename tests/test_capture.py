@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.checks import PROJECT_ID_NOTE
+from mockserver.core.payloads import btoa_json
 from mockserver.reach.compose import compose_beacon
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 HEADERS = {
     "Host": "telemetry.refine.dev",
@@ -22,7 +23,7 @@ HEADERS = {
 
 
 def beacon_request(payload=REFINE_4_PAYLOAD, headers=HEADERS, peer="127.0.0.1") -> RawRequest:
-    return RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}", dict(headers),
+    return RawRequest("GET", "/telemetry", f"payload={btoa_json(payload)}", dict(headers),
                       scheme="https", peer=peer)
 
 
@@ -30,7 +31,7 @@ def test_browser_beacon_is_decoded_and_enriched():
     record = capture(beacon_request())
     assert (record.kind, record.status, record.problems) == ("beacon", "ok", [])
     assert record.payload == REFINE_4_PAYLOAD
-    assert record.raw_payload == btoa_payload(REFINE_4_PAYLOAD)
+    assert record.raw_payload == btoa_json(REFINE_4_PAYLOAD)
     assert record.client == {
         "ip": "127.0.0.1",
         "hostname": "localhost",
@@ -142,9 +143,9 @@ def test_unknown_and_wrong_method_are_recorded_as_invalid():
 
 
 def test_post_telemetry_with_base64_body():
-    record = capture(RawRequest("POST", "/telemetry", body=btoa_payload(REFINE_4_PAYLOAD).encode()))
+    record = capture(RawRequest("POST", "/telemetry", body=btoa_json(REFINE_4_PAYLOAD).encode()))
     assert (record.kind, record.status, record.payload) == ("beacon", "ok", REFINE_4_PAYLOAD)
-    form = capture(RawRequest("POST", "/telemetry", body=f"payload={btoa_payload(REFINE_4_PAYLOAD)}".encode()))
+    form = capture(RawRequest("POST", "/telemetry", body=f"payload={btoa_json(REFINE_4_PAYLOAD)}".encode()))
     assert form.payload == REFINE_4_PAYLOAD
 
 

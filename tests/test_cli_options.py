@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -19,11 +18,12 @@ from typing import Any
 
 import pytest
 
-from inspector.demo import fill_demo
 from mockserver.cli.main import build_parser, main
 from mockserver.core.config import DEFAULT_HTTPS_PORT, DEFAULT_PORT, default_db
+from mockserver.core.payloads import btoa_json
+from mockserver.records.demo import fill_demo
 from mockserver.storage.store import BeaconStore
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_OPTIONS = {"--db": ("db", "a.sqlite3"), "--port": ("port", 0), "--https-port": ("https_port", 9443),
@@ -125,31 +125,17 @@ def test_db_before_export_exports_that_database(tmp_path):
     assert len(records) == 10
 
 
-def test_port_zero_before_serve_is_honoured():
+def test_port_zero_before_serve_is_honoured(serve_process):
     with socket.socket() as taken:  # the default port busy, as on the machine where this was found
         try:
             taken.bind(("127.0.0.1", DEFAULT_PORT))
             taken.listen()
         except OSError:
             pass  # busy already
-        proc = subprocess.Popen([sys.executable, "-m", "mockserver", "--port", "0", "--https-port", "0",
-                                 "--db", ":memory:", "serve"], cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        try:
-            banner = []
-            for line in proc.stdout:
-                banner.append(line)
-                if line.startswith("Waiting for requests"):
-                    break
-            found = re.search(r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry", "".join(banner))
-            assert found, "".join(banner) + proc.stderr.read()
-            port = int(found.group(1))
-            assert port != DEFAULT_PORT
-            assert "  Database  :memory:" in "".join(banner)
-            status, _, _ = http("GET", f"http://127.0.0.1:{port}/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
-            assert status == 200
-        finally:
-            proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    assert out.splitlines()[-1] == "stopped: 1 request captured in session 1"
+        serve = serve_process(argv=["--port", "0", "--https-port", "0", "--db", ":memory:", "serve"])
+        assert serve.port != DEFAULT_PORT
+        assert "  Database  :memory:" in "\n".join(serve.banner.lines)
+        status, _, _ = http("GET", f"{serve.http_url}/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
+        assert status == 200
+        assert serve.stop(signal.SIGINT, timeout=30) == 0, serve.log()
+    assert serve.texts()[-1] == "stopped: 1 request captured in session 1"

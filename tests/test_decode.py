@@ -11,11 +11,12 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mockserver.core.decode import decode_payload, raw_query_values
-from tests.helpers import REFINE_4_PAYLOAD, InvalidCharacterError, btoa_payload, buffer_payload, js_stringify
+from mockserver.core.payloads import BtoaRefused, btoa_json, buffer_json, js_stringify
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 
 def test_refine_4_default_payload_decodes_exactly():
-    raw = btoa_payload(REFINE_4_PAYLOAD)
+    raw = btoa_json(REFINE_4_PAYLOAD)
     result = decode_payload(raw)
     assert result.problems == []
     assert result.payload == REFINE_4_PAYLOAD
@@ -27,13 +28,13 @@ def test_refine_4_default_payload_decodes_exactly():
 def _payload_with_plus_slash_and_padding() -> dict:
     # This projectId puts a raw '+', a '/' and '=' padding into the base64.
     payload = {**REFINE_4_PAYLOAD, "projectId": ">>>>?"}
-    assert btoa_payload(payload).endswith("Ij4+Pj4/In0=")
+    assert btoa_json(payload).endswith("Ij4+Pj4/In0=")
     return payload
 
 
 def test_raw_plus_slash_and_padding_survive_the_query():
     payload = _payload_with_plus_slash_and_padding()
-    raw = btoa_payload(payload)
+    raw = btoa_json(payload)
     query = f"payload={raw}"
     assert raw_query_values(query, "payload") == [raw]
     # What a form decoder would do, and why we never use one:
@@ -45,7 +46,7 @@ def test_raw_plus_slash_and_padding_survive_the_query():
 
 def test_btoa_latin1_projectid_decodes_as_latin1():
     payload = {**REFINE_4_PAYLOAD, "projectId": "café"}
-    raw = btoa_payload(payload)
+    raw = btoa_json(payload)
     assert b"caf\xe9" in base64.b64decode(raw)  # one byte, not valid UTF-8
     result = decode_payload(raw)
     assert result.problems == []
@@ -55,9 +56,9 @@ def test_btoa_latin1_projectid_decodes_as_latin1():
 
 def test_buffer_path_decodes_as_utf8():
     payload = {**REFINE_4_PAYLOAD, "projectId": "café €"}
-    with pytest.raises(InvalidCharacterError):
-        btoa_payload(payload)  # btoa refuses U+20AC: refine would send nothing
-    result = decode_payload(buffer_payload(payload))
+    with pytest.raises(BtoaRefused):
+        btoa_json(payload)  # btoa refuses U+20AC: refine would send nothing
+    result = decode_payload(buffer_json(payload))
     assert result.problems == []
     assert result.encoding == "utf-8"
     assert result.payload["projectId"] == "café €"
@@ -74,7 +75,7 @@ def test_buffer_path_decodes_as_utf8():
 )
 def test_variants_are_accepted_and_named(transform, variant):
     payload = _payload_with_plus_slash_and_padding()
-    result = decode_payload(transform(btoa_payload(payload)))
+    result = decode_payload(transform(btoa_json(payload)))
     assert result.problems == []
     assert result.payload == payload
     assert result.base64_variant == variant
@@ -82,7 +83,7 @@ def test_variants_are_accepted_and_named(transform, variant):
 
 def test_plus_turned_into_space_is_reported_with_its_offset():
     payload = _payload_with_plus_slash_and_padding()
-    raw = btoa_payload(payload)
+    raw = btoa_json(payload)
     offset = raw.index("+")
     result = decode_payload(raw.replace("+", " "))
     assert result.payload is None
@@ -112,7 +113,7 @@ def test_bad_input_says_exactly_what_failed(raw, problem):
 
 
 def test_ambiguous_bytes_read_as_utf8_with_the_latin1_reading_noted():
-    raw = btoa_payload({"projectId": "Ã©"})  # btoa: bytes C3 A9, which are valid UTF-8 for "é"
+    raw = btoa_json({"projectId": "Ã©"})  # btoa: bytes C3 A9, which are valid UTF-8 for "é"
     result = decode_payload(raw)
     assert result.encoding == "utf-8"
     assert result.payload == {"projectId": "é"}
@@ -149,7 +150,7 @@ objects = st.dictionaries(st.text(max_size=10), json_values, max_size=6)
 @settings(max_examples=300, deadline=None)
 @given(objects)
 def test_any_object_round_trips_through_the_buffer_path(obj):
-    result = decode_payload(buffer_payload(obj))
+    result = decode_payload(buffer_json(obj))
     assert result.problems == []
     assert result.payload == json.loads(js_stringify(obj))
 
@@ -158,7 +159,7 @@ def test_any_object_round_trips_through_the_buffer_path(obj):
 @given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=10),
                        st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=20), max_size=6))
 def test_any_latin1_object_round_trips_through_btoa(obj):
-    raw = btoa_payload(obj)
+    raw = btoa_json(obj)
     data = base64.b64decode(raw)
     try:
         data.decode("utf-8")

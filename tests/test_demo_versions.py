@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 from bench.mix import V4, V5
-from inspector.demo import demo_requests
 from mockserver.core.capture import capture
+from mockserver.records.demo import demo_requests
 
 PUBLISHED = json.loads((Path(__file__).parent / "data" / "npm-versions.json").read_text())
 

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 
 import mockserver.cli.main as cli
-from mockserver.core.capture import RawRequest, capture, iso_utc
+from mockserver.core.capture import RawRequest, capture
+from mockserver.core.clock import iso_utc
 from mockserver.reach.compose import compose_beacon
 from mockserver.records.diff import Change, diff_records, diff_values, timeline_buckets
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA
+from tests.support.helpers import CHROME_UA
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

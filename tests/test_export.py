@@ -22,15 +22,16 @@ from referencing.jsonschema import DRAFT6
 import mockserver.cli.main as cli
 from mockserver.core.beacon import Summary
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.formats.export import CSV_COLUMNS, export_records, export_store, write_records
 from mockserver.formats.har import import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter
 from mockserver.storage import files
 from mockserver.storage.recorder import Recorder
-from mockserver.storage.selection import RecordFilter
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())
@@ -160,7 +161,7 @@ def test_filters_and_ids(store, tmp_path):
     ids = fill(store)
     first_session = store.session
     store.new_session("second")
-    Recorder(store).record(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}", {}))
+    Recorder(store).record(RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE_4_PAYLOAD)}", {}))
 
     def exported(**filters) -> list[int]:
         export_store(store, "ndjson", tmp_path / "f.ndjson", selection=RecordFilter(**filters))
@@ -271,7 +272,7 @@ def test_large_export_shows_progress(tmp_path, capsys):
     store = BeaconStore(path)
     try:
         recorder = Recorder(store)
-        query = f"payload={btoa_payload(REFINE_4_PAYLOAD)}"
+        query = f"payload={btoa_json(REFINE_4_PAYLOAD)}"
         for i in range(1200):
             peer = f"10.0.{i // 250}.{i % 250}"
             recorder.record(RawRequest("GET", "/telemetry", query, {"User-Agent": CHROME_UA}, peer=peer),
@@ -304,7 +305,7 @@ def test_a_lone_surrogate_in_a_payload_does_not_stop_an_export(tmp_path):
 
 
 @pytest.mark.parametrize(("method", "target", "body"), [
-    ("GET", f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}", None),
+    ("GET", f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}", None),
     ("GET", "/telemetry?payload=not base64", None),
     ("GET", "/telemetry?payload=" + "A" * (70 * 1024), None),
     ("POST", "/cli", b'{"command":"dev"}'),

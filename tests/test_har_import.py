@@ -22,6 +22,7 @@ import pytest
 
 import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.clock import parse_utc
 from mockserver.formats import har
 from mockserver.formats.har import HarError, HarFile, import_har
 from mockserver.formats.progress import Cancelled
@@ -290,7 +291,7 @@ def test_dates_out_of_range_or_unreadable_are_a_warning_and_the_import_time(tmp_
     finally:
         store.close()
     for record in records[:4]:
-        moment = datetime.fromisoformat(record.received_at.replace("Z", "+00:00"))
+        moment = parse_utc(record.received_at)
         assert before - timedelta(seconds=1) <= moment <= after and record.status == "ok"
     assert records[4].received_at == "2026-11-26T05:00:00.000Z"
 

@@ -16,15 +16,16 @@ import urllib.request
 
 import pytest
 
+from mockserver.core.payloads import btoa_json
 from mockserver.reach.browser import RoutedBrowser
 from mockserver.reach.cdp import DevToolsConnection, page_websocket_url
 from mockserver.reach.remote import RemoteError, RemoteHTTPError, RemoteInspector
 from mockserver.serving.access import TOKEN_FILE, ensure_token
 from mockserver.serving.server import InspectorServer, Listening
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http
 
 CHROMIUM = "/usr/bin/chromium"
-QUERY = f"payload={btoa_payload(REFINE_4_PAYLOAD)}"
+QUERY = f"payload={btoa_json(REFINE_4_PAYLOAD)}"
 
 
 def listening(server: InspectorServer) -> Listening:

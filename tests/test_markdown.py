@@ -19,7 +19,7 @@ from mockserver.reach.compose import compose_beacon
 from mockserver.records.collected import APPLICATION, CONTACT, HEADERS, collected_fields
 from mockserver.records.markdown import COLUMNS, collected_markdown, escape_markdown, fields_markdown
 from mockserver.records.redact import redact_record
-from tests.helpers import CHROME_UA
+from tests.support.helpers import CHROME_UA
 
 markdown_it = pytest.importorskip("markdown_it")
 cmarkgfm = pytest.importorskip("cmarkgfm")

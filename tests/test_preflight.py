@@ -14,7 +14,7 @@ import pytest
 from mockserver.formats.har import mock_response
 from mockserver.records.advice import CORE_3_ENCRYPTED, advice_for
 from mockserver.records.verdict import Expectation, FieldCheck, judge
-from tests.helpers import CHROME_UA, http
+from tests.support.helpers import CHROME_UA, http
 
 JWE = "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIn0.a2V5.aXY.Y2lwaGVy.dGFn"
 ORIGIN = "http://localhost:5173"

@@ -19,24 +19,26 @@ import ssl
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json, js_stringify
 from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.serving.tls import ensure_certificate
-from tests.helpers import REFINE_4_PAYLOAD, Journal, btoa_payload, buffer_payload, js_stringify, read_line, read_until
+from tests.support.helpers import Journal, read_line, read_until
 from tests.test_browser import BEACON_PAGE
 
-PAYLOAD = {**REFINE_4_PAYLOAD, "resourceCount": 7}
+PAYLOAD = beacon_payload("4.58.0", resources=7)
 BLOB = bytes(range(256)) * 64 + b"\r\n\r\nHTTP/1.1 200 OK\r\n"  # every byte value, and what looks like a head
 
 
@@ -59,7 +61,7 @@ def _ca(server: InspectorServer) -> str:
     return str(server.certificate.ca_cert)
 
 
-def _query(payload: dict[str, object], encode=btoa_payload) -> str:
+def _query(payload: dict[str, Any], encode: Callable[[Any], str] = btoa_json) -> str:
     return "payload=" + quote(encode(payload), safe="")
 
 
@@ -104,7 +106,7 @@ def test_a_proxied_record_is_the_direct_one_plus_via_proxy(proxied):
     https_port = proxied.listening.https_port
     direct = _curl("--connect-to", f"telemetry.refine.dev:443:127.0.0.1:{https_port}", "--cacert", _ca(proxied),
                    "-o", "/dev/null", f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}")
-    other = {**PAYLOAD, "resourceCount": 8}  # another payload: not a duplicate of the first
+    other = beacon_payload("4.58.0", resources=8)  # another payload: not a duplicate of the first
     proxy = _curl("-x", f"http://127.0.0.1:{_proxy_port(proxied)}", "--cacert", _ca(proxied), "-o", "/dev/null",
                   f"https://telemetry.refine.dev/telemetry?{_query(other)}")
     assert direct.returncode == proxy.returncode == 0, (direct.stderr, proxy.stderr)
@@ -134,7 +136,7 @@ def test_python_http_client_tunnel_is_recorded(proxied):
     context = ssl.create_default_context(cafile=_ca(proxied))
     conn = http.client.HTTPSConnection("127.0.0.1", _proxy_port(proxied), context=context, timeout=30)
     conn.set_tunnel("telemetry.refine.dev", 443)
-    query = _query(PAYLOAD, buffer_payload)
+    query = _query(PAYLOAD, buffer_json)
     conn.request("GET", f"/telemetry?{query}", headers={"User-Agent": "node"})
     response = conn.getresponse()
     assert response.status == 200

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json, buffer_json
 from mockserver.records.redact import WITHHELD, Redactor, redact_record, redact_records
 from mockserver.storage.recorder import Recorder
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, buffer_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())
@@ -23,7 +24,7 @@ def _text(beacon) -> str:
 
 
 def _beacon(payload: dict, *, peer: str = "203.0.113.9", referer: str = "http://my-laptop.corp.example:5173/",
-            encode=btoa_payload, extra: dict | None = None, query_suffix: str = ""):
+            encode=btoa_json, extra: dict | None = None, query_suffix: str = ""):
     headers = {"Host": "telemetry.refine.dev", "User-Agent": CHROME_UA, "Referer": referer, **(extra or {})}
     return capture(RawRequest("GET", "/telemetry", f"payload={encode(payload)}{query_suffix}", headers,
                               scheme="https", peer=peer))
@@ -73,7 +74,7 @@ def test_same_value_same_token_and_formats():
 
 
 def test_the_original_record_and_store_are_not_touched(store):
-    query = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': 'secret-project'})}"
+    query = f"payload={btoa_json({**REFINE_4_PAYLOAD, 'projectId': 'secret-project'})}"
     stored = Recorder(store).record(RawRequest("GET", "/telemetry", query,
                                                {"Host": "telemetry.refine.dev", "Referer": "http://app.internal/"},
                                                peer="10.1.2.3"))
@@ -130,7 +131,7 @@ def test_cli_project_id_and_superplate_anonymous_id():
 
 
 def test_an_undecodable_payload_is_withheld_not_guessed():
-    good = btoa_payload({**REFINE_4_PAYLOAD, "projectId": "p+/=?&?>?>"})
+    good = btoa_json({**REFINE_4_PAYLOAD, "projectId": "p+/=?&?>?>"})
     corrupted = good.replace("+", " ")  # what form decoding does
     original = capture(RawRequest("GET", "/telemetry", f"payload={corrupted}&payload={good}", {}))
     assert original.status == "invalid"
@@ -142,7 +143,7 @@ def test_an_undecodable_payload_is_withheld_not_guessed():
 
 def test_utf8_text_note_quoting_the_payload_is_rewritten():
     # Node's Buffer writes "café" as C3 A9; the decoder's note quotes the Latin-1 reading ("cafÃ©").
-    original = _beacon({**REFINE_4_PAYLOAD, "projectId": "café-co"}, encode=buffer_payload)
+    original = _beacon({**REFINE_4_PAYLOAD, "projectId": "café-co"}, encode=buffer_json)
     assert any("cafÃ©" in n for n in original.notes)
     redacted = redact_record(original)
     assert "caf" not in _text(redacted)
@@ -150,7 +151,7 @@ def test_utf8_text_note_quoting_the_payload_is_rewritten():
 
 
 def test_url_safe_unpadded_variant_is_kept():
-    raw = btoa_payload({**REFINE_4_PAYLOAD, "projectId": "p+/=?&?>?>"}).rstrip("=").replace("+", "-").replace("/", "_")
+    raw = btoa_json({**REFINE_4_PAYLOAD, "projectId": "p+/=?&?>?>"}).rstrip("=").replace("+", "-").replace("/", "_")
     original = capture(RawRequest("GET", "/telemetry", f"payload={raw}", {}))
     assert original.base64_variant == "url-safe unpadded"
     redacted = redact_record(original)

@@ -19,7 +19,7 @@ import pytest
 from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.reach.remote import RemoteInspector, _insecure_context
 from mockserver.serving.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
-from tests.helpers import http, unrouted_chromium
+from tests.support.helpers import http, unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 NONCE = "0123456789abcdef0123456789abcdef"

@@ -16,17 +16,8 @@ import pytest
 import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.checks import PROVIDERS
-from mockserver.reach.compose import (
-    BROWSER,
-    NODE,
-    BtoaRefused,
-    SendError,
-    beacon_payload,
-    compose_beacon,
-    encode_payload,
-    js_stringify,
-    send,
-)
+from mockserver.core.payloads import BROWSER, NODE, BtoaRefused, beacon_payload, encode_payload, js_stringify
+from mockserver.reach.compose import SendError, compose_beacon, send
 
 DATA = Path(__file__).parent / "data"
 CAPTURES = json.loads((DATA / "real_beacons.json").read_text())

@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from mockserver.core.payloads import btoa_json
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload, http, read_line, read_until
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD, http
 
 ROOT = Path(__file__).resolve().parents[1]
-QUERY = f"payload={btoa_payload({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
+QUERY = f"payload={btoa_json({**REFINE_4_PAYLOAD, 'projectId': '>>>>?'})}"
 
 
 def test_http_round_trip_and_journal(live_server, journal):
@@ -105,72 +106,48 @@ def test_event_stream_delivers_each_new_record(live_server):
 
 # -- `telemetry-inspector serve` as a user runs it ------------------------
 
-def _serve(tmp_path: Path, *args: str) -> subprocess.Popen:
-    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--https-port", "0", *args],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(serve_process, tmp_path):
+    serve = serve_process("--db", str(tmp_path / "j.sqlite3"), as_json=False, https=True)
+    text = "\n".join(serve.banner.lines)
+    assert re.search(r"SPKI pin  [A-Za-z0-9+/]{43}=", text)
+    assert "--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:" in text
+    assert "--ignore-certificate-errors-spki-list=" in text
+    http("GET", f"{serve.http_url}/telemetry?{QUERY}", headers={"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"})
+    found = serve.wait_for_line(r"#1 ")
+    line = serve.texts()[found]
+    assert re.fullmatch(r"\d\d:\d\d:\d\d  #1     beacon     ok      GET /telemetry  localhost · refine 4\.58\.0 · "
+                        r"2 resources · providers: router data · projectId >>>>\? · Chrome 156\.0\.0 on Linux · "
+                        r"127\.0\.0\.1", line)
+    assert serve.stop(signal.SIGINT) == 0, serve.log()
+    assert serve.texts()[-1] == "stopped: 1 request captured in session 1"
 
 
-def test_serve_prints_banner_and_one_line_per_request_and_stops_on_ctrl_c(tmp_path):
-    proc = _serve(tmp_path, "--db", str(tmp_path / "j.sqlite3"))
-    try:
-        port, banner = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        _, rest = read_until(proc.stdout, r"Ctrl-C stops")
-        text = "".join(banner + rest)
-        assert re.search(r"SPKI pin  [A-Za-z0-9+/]{43}=", text)
-        assert "--host-resolver-rules=MAP telemetry.refine.dev 127.0.0.1:" in text
-        assert "--ignore-certificate-errors-spki-list=" in text
-        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}",
-             headers={"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"})
-        line, _ = read_until(proc.stdout, r"#1 ")
-        assert re.fullmatch(r"\d\d:\d\d:\d\d  #1     beacon     ok      GET /telemetry  localhost · refine 4\.58\.0 · "
-                            r"2 resources · providers: router data · projectId >>>>\? · Chrome 156\.0\.0 on Linux · "
-                            r"127\.0\.0\.1\n", line.string)
-        proc.send_signal(signal.SIGINT)
-        _, rest = read_until(proc.stdout, r"^stopped: ")  # the reader thread owns the pipe now
-        proc.wait(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0, proc.stderr.read()
-    assert rest[-1] == "stopped: 1 request captured in session 1\n"
-
-
-def test_serve_verbose_shows_what_each_request_carried(tmp_path):
-    proc = _serve(tmp_path, "--db", ":memory:", "--verbose")
-    try:
-        port, _ = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        _, _ = read_until(proc.stdout, r"Ctrl-C stops")
-        payload = {**REFINE_4_PAYLOAD, "resourceCount": 1, "projectId": "p-1"}
-        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?payload={btoa_payload(payload)}")
-        line, _ = read_until(proc.stdout, r"#1 ")
-        _, block = read_until(proc.stdout, r'^      \}$')
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-    finally:
-        proc.kill()
-    assert " · 1 resource · " in line.string  # not "1 resources"
-    assert "".join(block) == "\n".join([
+def test_serve_verbose_shows_what_each_request_carried(serve_process):
+    serve = serve_process("--verbose", as_json=False, https=True)
+    payload = {**REFINE_4_PAYLOAD, "resourceCount": 1, "projectId": "p-1"}
+    http("GET", f"{serve.http_url}/telemetry?payload={btoa_json(payload)}")
+    first = serve.wait_for_line(r"#1 ")
+    last = serve.wait_for_line(r"^      \}$")
+    lines = serve.texts()
+    serve.stop()
+    assert " · 1 resource · " in lines[first]  # not "1 resources"
+    assert lines[first + 1:last + 1] == [
         "    payload (utf-8, standard base64):", "      {", '        "providers": {',
         '          "auth": false,', '          "auditLog": false,', '          "live": false,',
         '          "router": true,', '          "data": true,', '          "i18n": false,',
         '          "notification": false,', '          "accessControl": false', "        },",
         '        "version": "4.58.0",', '        "resourceCount": 1,', '        "projectId": "p-1"', "      }",
-    ]) + "\n"
+    ]
 
 
-def test_serve_json_prints_records_as_ndjson(tmp_path):
-    proc = _serve(tmp_path, "--db", ":memory:", "--json")
-    try:
-        port, _ = read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")
-        record = json.loads(read_line(proc.stdout))
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-    finally:
-        proc.kill()
+def test_serve_json_prints_records_as_ndjson(serve_process):
+    serve = serve_process(https=True)
+    http("GET", f"{serve.http_url}/telemetry?{QUERY}")
+    record = serve.wait_for(kind="beacon", status="ok", path="/telemetry")
     assert record["payload"]["projectId"] == ">>>>?"
     assert record["id"] == 1
-    assert proc.returncode == 0
+    assert serve.stop() == 0
+    assert json.loads(serve.texts()[0]) == record  # the record is the line, parsed
 
 
 def test_serve_port_in_use_exits_2_with_one_line(tmp_path):
@@ -197,17 +174,11 @@ def test_serve_corrupt_database_exits_2_and_keeps_the_file(tmp_path):
     assert db.read_bytes() == b"garbage" * 200
 
 
-def test_acknowledged_requests_survive_kill_9(tmp_path):
+def test_acknowledged_requests_survive_kill_9(serve_process, tmp_path):
     db = tmp_path / "durable.sqlite3"
-    proc = _serve(tmp_path, "--db", str(db), "--no-https")
-    try:
-        port, _ = read_until(proc.stdout, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        acknowledged = sum(http("GET", f"http://127.0.0.1:{port.group(1)}/telemetry?{QUERY}")[0] == 200
-                           for _ in range(50))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=20)
-    finally:
-        proc.kill()
+    serve = serve_process("--db", str(db))
+    acknowledged = sum(http("GET", f"{serve.http_url}/telemetry?{QUERY}")[0] == 200 for _ in range(50))
+    serve.stop(signal.SIGKILL)
     assert acknowledged == 50
     reopened = BeaconStore(db)
     assert reopened.count(kind="beacon", status="ok") == 50

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from inspector.platform_check import NO_DISPLAY, display_problem, library_problem, offscreen_note, qt_platforms
-from tests.helpers import xvfb_display
+from tests.support.helpers import xvfb_display
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE = "use 'telemetry-inspector serve' without a screen"

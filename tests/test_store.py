@@ -7,13 +7,14 @@ import sqlite3
 import pytest
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.storage.store import BeaconStore, StoreError
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import REFINE_4_PAYLOAD
 
 
 def _beacon(project_id: str | None = None):
     payload = dict(REFINE_4_PAYLOAD, **({"projectId": project_id} if project_id else {}))
-    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}",
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(payload)}",
                               {"Referer": "http://localhost:5173/"}, peer="127.0.0.1"))
 
 

@@ -15,7 +15,6 @@ import io
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from mockserver.core.jsontext import dumps_strict, loads_strict
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
-from tests.helpers import http, read_line, read_until
+from tests.support.helpers import http
 
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = "9" * 5000
@@ -199,21 +198,13 @@ def test_every_export_format_is_strict(hostile, tmp_path, fmt):
         assert rows[1]["problems"] == "json: number out of range at resourceCount: 1e400, kept as text"
 
 
-def test_serve_json_prints_strict_ndjson(tmp_path):
-    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--json", "--port", "0",
-                             "--https-port", "0", "--db", ":memory:"],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, encoding="utf-8")
-    try:
-        port, _ = read_until(proc.stderr, r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry")
-        send_hostile(f"http://127.0.0.1:{port.group(1)}")
-        lines = [read_line(proc.stdout) for _ in EXPECTED]
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-    finally:
-        proc.kill()
-    assert proc.returncode == 0
+def test_serve_json_prints_strict_ndjson(serve_process):
+    serve = serve_process(https=True)
+    send_hostile(serve.http_url)
+    for _ in EXPECTED:
+        serve.wait_for()
+    lines = serve.texts()
+    assert serve.stop() == 0
     check_records([strict(line) for line in lines])
     assert node_parse(lines[0])["payload"]["projectId"] == "\ud800"
 

@@ -15,17 +15,18 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.records.advice import CLI, CORE_4_AND_5
 from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
 from mockserver.serving.server import InspectorServer
-from tests.helpers import REFINE_4_PAYLOAD, btoa_payload, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def beacon_of(payload: dict, record_id: int = 1):
-    beacon = capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(payload)}",
+    beacon = capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(payload)}",
                                 {"Host": "telemetry.refine.dev"}, scheme="https", peer="127.0.0.1"))
     beacon.id = record_id
     return beacon
@@ -167,11 +168,11 @@ def test_junit_pass_fail_error(tmp_path):
 # -- the GUI's opt-out check ------------------------------------------------------
 
 def test_opt_out_watch_counts_only_what_arrives_after_start(client, store):
-    client.get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")  # before the watch: not counted
+    client.get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")  # before the watch: not counted
     changes = []
     watch = OptOutWatch(store, on_change=lambda w: changes.append(w.count)).start()
     assert watch.active and watch.count == 0 and watch.verdict().passed
-    client.get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+    client.get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     client.post("/cli", json={"command": "dev"})
     assert watch.count == 2 and changes == [1, 2]
     verdict = watch.verdict()
@@ -180,14 +181,14 @@ def test_opt_out_watch_counts_only_what_arrives_after_start(client, store):
     assert verdict.advice == [CORE_4_AND_5, CLI]
     final = watch.stop()
     assert not watch.active and final.count == 2
-    client.get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")  # after stop: not heard
+    client.get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")  # after stop: not heard
     assert watch.count == 2 and changes == [1, 2]
 
 
 def test_opt_out_watch_with_other_expectations(client, store):
     watch = OptOutWatch(store, "any", ["version=4.58.0"]).start()
     assert watch.verdict().headline == "FAIL"  # nothing yet
-    client.get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+    client.get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     assert watch.verdict().headline == "PASS"
     assert watch.quiet_for() >= 0 and watch.elapsed() >= watch.quiet_for() - 1e-3
     watch.stop()
@@ -198,11 +199,11 @@ def test_opt_out_watch_with_other_expectations(client, store):
 def test_remote_inspector_finds_https_side_pin_and_last_id(live_server, journal):
     listening = live_server.listening
     for _ in range(5):
-        http("GET", f"{listening.http_url}/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+        http("GET", f"{listening.http_url}/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     # Make the ids non-contiguous: the last id must still be found.
     http("DELETE", f"{listening.http_url}/__inspector/beacons")
     for _ in range(3):
-        http("GET", f"{listening.http_url}/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+        http("GET", f"{listening.http_url}/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     remote = RemoteInspector.connect(listening.https_url)
     assert remote.https_port == listening.https_port
     assert remote.spki_pin == listening.spki_pin
@@ -213,7 +214,7 @@ def test_remote_inspector_finds_https_side_pin_and_last_id(live_server, journal)
     follower = threading.Thread(target=remote.follow,
                                 args=(lambda b: (seen.append(b.id), stop.set()), stop, remote.last_id()))
     follower.start()
-    http("GET", f"{listening.http_url}/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+    http("GET", f"{listening.http_url}/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     follower.join(timeout=10)
     assert seen == [9]
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from mockserver.core import checks
 from mockserver.core.beacon import Beacon, RequestInfo
+from mockserver.core.clock import iso_utc, utc_now
 from mockserver.core.decode import decode_payload, decode_text, parse_json_object, raw_query_values
 from mockserver.core.enrich import client_facts, header_value
 from mockserver.core.jsontext import loads_strict
@@ -77,16 +78,6 @@ def classify(method: str, path: str, headers: dict[str, str] | None = None) -> s
             and header_value(headers, "Access-Control-Request-Method") is not None:
         return "preflight"
     return ENDPOINTS.get(path, {}).get(method.upper(), "unknown")
-
-
-def utc_now() -> datetime:
-    """The current time in UTC (one place, so tests and demos can pin it)."""
-    return datetime.now(UTC)
-
-
-def iso_utc(moment: datetime) -> str:
-    """ISO 8601 in UTC with millisecond precision and a ``Z``."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _describe_jwe(body: str) -> tuple[list[str], list[str]]:

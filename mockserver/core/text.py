@@ -29,3 +29,9 @@ def plural(count: int | str, noun: str, nouns: str | None = None) -> str:
         return f"{count} {nouns or noun + 's'}"
     shown = f"{number:,}" if isinstance(count, int) else str(count)
     return f"{shown} {noun if number == 1 else nouns or noun + 's'}"
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its message with every run of whitespace made one space, or its type
+    when it has no message."""
+    return " ".join(str(exc).split()) or type(exc).__name__

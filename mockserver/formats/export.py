@@ -20,6 +20,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -29,8 +30,9 @@ from mockserver.core.text import plural
 from mockserver.formats.har import HAR_VERSION, har_creator, har_entry
 from mockserver.formats.progress import ProgressCallback, StderrProgress, report
 from mockserver.records.redact import Redactor
+from mockserver.records.view import RecordFilter, SelectionError
 from mockserver.storage.files import replacing
-from mockserver.storage.selection import RecordFilter, SelectionError, open_existing_store, parse_ids, parse_since
+from mockserver.storage.selection import open_existing_store, parse_ids, parse_since
 from mockserver.storage.store import BeaconStore
 
 if TYPE_CHECKING:
@@ -170,11 +172,25 @@ def export_records(beacons: Iterable[Beacon], fmt: str, path: str | Path, *, red
 
 
 def export_store(store: BeaconStore, fmt: str, path: str | Path, *, selection: RecordFilter | None = None,
-                 redact: bool = False, progress: ProgressCallback | None = None) -> int:
-    """Export the records of ``store`` that ``selection`` picks (all by default) to ``path``."""
-    selection = selection or RecordFilter()
-    return export_records(selection.records(store), fmt, path, redactor=Redactor() if redact else None,
+                 search: str = "", redact: bool = False, progress: ProgressCallback | None = None) -> int:
+    """Export the records of ``store`` that ``selection`` picks (all by default) to ``path``.
+
+    ``search`` is a free-text filter (see :mod:`mockserver.records.view`), in
+    addition to the selection's: it is matched against the values as written,
+    so with ``redact`` against the pseudonyms, not the real hosts, IPs and projectIds.
+    """
+    redactor = Redactor() if redact else None
+    selection = searching(selection or RecordFilter(), search, redactor)
+    return export_records(selection.records(store), fmt, path, redactor=redactor,
                           total=selection.estimate(store), progress=progress)
+
+
+def searching(selection: RecordFilter, search: str, redactor: Redactor | None) -> RecordFilter:
+    """``selection`` narrowed by the free text ``search`` as ``redactor`` writes the records (None: real)."""
+    if not search.split():
+        return selection
+    text = f"{selection.text} {search}" if selection.text else search
+    return replace(selection, text=text, redactor=redactor)
 
 
 # -- the command -----------------------------------------------------------------
@@ -201,6 +217,9 @@ def add_command(subparsers: CommandParsers) -> None:
                         help="only records received at or after WHEN (ISO 8601, e.g. 2026-11-26 or "
                              "2026-11-26T06:00Z; local time without a zone)")
     parser.add_argument("--ids", metavar="LIST", help="only these records, e.g. 1,2,3 or 4-9")
+    parser.add_argument("--search", metavar="TEXT", default="",
+                        help="only records whose columns hold every word of TEXT, as the window's filter "
+                             "(case-insensitive; with --redact the pseudonyms are searched)")
     parser.set_defaults(handler=cmd_export)
 
 
@@ -231,6 +250,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             shown = ", ".join(f"#{i}" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
             raise UsageError(f"export: no record {shown} in {args.db}; nothing written")
         redactor = Redactor() if args.redact else None
+        selection = searching(selection, args.search, redactor)
         total = selection.estimate(store)
         if args.out == "-":
             sys.stdout.flush()

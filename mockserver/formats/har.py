@@ -33,12 +33,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mockserver import __version__
 from mockserver.core.beacon import Beacon
-from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest, utc_now
+from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest
+from mockserver.core.clock import parse_iso, utc_now
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.collected import raw_url, request_target
-from mockserver.serving.app import GIF
+from mockserver.serving.responses import GIF
 from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
@@ -616,7 +617,7 @@ def started_at(entry: dict[str, Any]) -> datetime | str:
         return "no startedDateTime"
     shown = repr(text[:40] + ("…" if len(text) > 40 else ""))
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        moment = parse_iso(text)
     except ValueError:
         return f"startedDateTime {shown} is not an ISO 8601 date"
     if moment.tzinfo is None:

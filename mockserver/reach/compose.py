@@ -4,12 +4,8 @@
 providers, resources, projectId) and the encoder its environment uses, it
 returns the request byte for byte as refine would make it:
 
-* the payload object with keys in refine's order (``providers`` with all
-  eight keys in refine's order, ``version``, ``resourceCount``, then
-  ``projectId`` only when set: ``JSON.stringify`` drops ``undefined``);
-* ``JSON.stringify`` formatting (compact, non-ASCII written as is);
-* ``btoa`` (one Latin-1 byte per character, throws above U+00FF) in a
-  browser, ``Buffer.from(s).toString("base64")`` (UTF-8) in Node;
+* the payload object, ``JSON.stringify`` and ``btoa`` or Buffer, as
+  :mod:`mockserver.core.payloads` builds and encodes them;
 * the base64 put into the query **without** URL-encoding.
 
 When ``btoa`` would throw, refine's ``encode()`` catches it and the beacon
@@ -22,9 +18,7 @@ The GUI composer dialog calls :func:`compose_beacon` and :func:`send`; the
 from __future__ import annotations
 
 import argparse
-import base64
 import http.client
-import json
 import ssl
 import sys
 from collections.abc import Iterable, Mapping
@@ -36,100 +30,23 @@ from mockserver import __version__
 from mockserver.core.beacon import COMPOSER_AGENT
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.config import DEFAULT_HOST, DEFAULT_PORT, is_loopback, tls_dir
-from mockserver.core.jsontext import escape_surrogates
+from mockserver.core.payloads import (
+    BROWSER,
+    DEFAULT_PROVIDERS,
+    DEFAULT_RESOURCES,
+    DEFAULT_VERSION,
+    ENCODINGS,
+    BtoaRefused,
+    beacon_payload,
+    encode_payload,
+    js_stringify,
+)
 
 if TYPE_CHECKING:
     from mockserver.cli.main import CommandParsers
 
-BROWSER = "browser"  # btoa: Latin-1
-NODE = "node"  # Buffer: UTF-8
-ENCODINGS = (BROWSER, NODE)
-
 DEFAULT_TO = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-DEFAULT_VERSION = "4.58.0"
-DEFAULT_PROVIDERS = ("data", "router")  # what a minimal 4.x app reports
-DEFAULT_RESOURCES = 0
 BEACON_PATH = "/telemetry"
-
-
-class BtoaRefused(ValueError):
-    """``btoa`` throws for this payload, so refine sends nothing at all."""
-
-    def __init__(self, character: str, offset: int, text: str, where: str | None = None) -> None:
-        self.character = character
-        self.offset = offset  # in the JSON text
-        self.text = text
-        self.where = where  # the input that holds the character, when known
-        place = where or f"the JSON at offset {offset}"
-        super().__init__(
-            f"{place} contains {character!r} (U+{ord(character):04X}), which btoa cannot encode: "
-            "refine's encode() catches the error and sends no beacon at all"
-        )
-
-
-# -- the payload -----------------------------------------------------------------
-
-def js_stringify(value: Any) -> str:
-    """``JSON.stringify`` for plain JSON data: compact, insertion order, non-ASCII as is.
-
-    Python's ``json.dumps`` escapes exactly what ``JSON.stringify`` escapes
-    (``"``, ``\\``, controls below U+0020 with the same short forms) once
-    ``ensure_ascii`` is off; lone surrogates, which ``JSON.stringify`` writes
-    as ``\\udXXX``, are escaped the same way here.
-    """
-    return escape_surrogates(json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False))
-
-
-def beacon_payload(version: str = DEFAULT_VERSION, providers: Iterable[str] = DEFAULT_PROVIDERS,
-                   resources: int = DEFAULT_RESOURCES, project_id: str | None = None) -> dict[str, Any]:
-    """The payload object ``useTelemetryData()`` builds, keys in refine's order.
-
-    ``providers`` names the providers that are on; every other one of the
-    eight is sent as ``false``. Unknown names raise ``ValueError``.
-    """
-    on = set(providers)
-    unknown = sorted(on - set(PROVIDERS))
-    if unknown:
-        raise ValueError(f"unknown {'provider' if len(unknown) == 1 else 'providers'} {', '.join(unknown)}; "
-                         f"refine reports {', '.join(PROVIDERS)}")
-    payload: dict[str, Any] = {
-        "providers": {name: name in on for name in PROVIDERS},
-        "version": version,
-        "resourceCount": resources,
-    }
-    if project_id is not None:  # JSON.stringify drops undefined
-        payload["projectId"] = project_id
-    return payload
-
-
-def btoa(text: str) -> str:
-    """The browser's ``btoa``: one Latin-1 byte per character; throws above U+00FF."""
-    for offset, ch in enumerate(text):
-        if ord(ch) > 0xFF:
-            raise BtoaRefused(ch, offset, text)
-    return base64.b64encode(text.encode("latin-1")).decode("ascii")
-
-
-def buffer_base64(text: str) -> str:
-    """Node's ``Buffer.from(text).toString("base64")``: UTF-8 bytes.
-
-    Node writes a lone surrogate as U+FFFD; so does this.
-    """
-    data = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text).encode("utf-8")
-    return base64.b64encode(data).decode("ascii")
-
-
-def encode_payload(payload: Any, encoding: str = BROWSER) -> str:
-    """``btoa(JSON.stringify(payload))`` (``browser``) or the Buffer form (``node``).
-
-    Raises :class:`BtoaRefused` where refine's browser path would send nothing.
-    """
-    text = js_stringify(payload)
-    if encoding == BROWSER:
-        return btoa(text)
-    if encoding == NODE:
-        return buffer_base64(text)
-    raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
 
 
 # -- the request -----------------------------------------------------------------

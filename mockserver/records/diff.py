@@ -17,10 +17,11 @@ import argparse
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver.core.beacon import STATUSES, Beacon
+from mockserver.core.clock import parse_utc
 from mockserver.core.jsontext import dumps_strict, key_path
 
 if TYPE_CHECKING:
@@ -138,7 +139,7 @@ class TimeBucket:
 
 
 def _moment(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    return parse_utc(text)
 
 
 def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime | None = None,

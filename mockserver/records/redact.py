@@ -40,7 +40,7 @@ from urllib.parse import quote, urlsplit
 from mockserver.core.beacon import Beacon, Summary
 from mockserver.core.config import REFINE_HOST
 from mockserver.core.decode import PERCENT, URL_SAFE, decode_payload
-from mockserver.reach.compose import js_stringify
+from mockserver.core.payloads import js_stringify
 
 IP, HOST, EMAIL, PROJECT, ANONYMOUS = "ip", "host", "email", "project", "anon"
 

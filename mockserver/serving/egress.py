@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mockserver.core.capture import iso_utc, utc_now
+from mockserver.core.clock import iso_utc, utc_now
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
 

@@ -27,8 +27,9 @@ from mockserver.core.config import DEFAULT_HOST, is_loopback, tls_dir
 from mockserver.core.enrich import preload as preload_user_agents
 from mockserver.reach.routing import chromium_routing_flags
 from mockserver.serving.access import ensure_token, token_path
-from mockserver.serving.app import MalformedBody, create_app, framing_problem
+from mockserver.serving.app import create_app
 from mockserver.serving.egress import EgressLog
+from mockserver.serving.endpoints import MalformedBody, framing_problem
 from mockserver.serving.proxy import ScopedProxy
 from mockserver.serving.tls import CertificateFiles, ensure_certificate
 from mockserver.storage.store import BeaconStore
@@ -77,7 +78,7 @@ class _HeaderReader(cheroot_server.HeaderReader):
 class _Request(cheroot_server.HTTPRequest):
     """A request whose broken framing reaches the app (to be recorded) instead of cheroot's 400/500/501.
 
-    Headers that cannot delimit the body (see :func:`~mockserver.serving.app.framing_problem`)
+    Headers that cannot delimit the body (see :func:`~mockserver.serving.endpoints.framing_problem`)
     are taken away before cheroot reads them, so it reads no body; the app gets them
     back as sent (:class:`_Gateway`), and the connection closes after the answer,
     since where the next request would start is unknown.

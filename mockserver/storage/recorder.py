@@ -11,8 +11,9 @@ import logging
 from datetime import datetime
 
 from mockserver.core.beacon import Beacon, RequestInfo
-from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest, capture, classify, iso_utc, utc_now
+from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest, capture, classify
 from mockserver.core.checks import DuplicateDetector, PreflightLinker
+from mockserver.core.clock import iso_utc, utc_now
 from mockserver.storage.store import BeaconStore
 
 log = logging.getLogger(__name__)

@@ -13,14 +13,17 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mockserver.core.beacon import Beacon, Summary
+from mockserver.core.clock import iso_utc, utc_now
 from mockserver.core.config import is_data_dir
+from mockserver.core.text import one_line
+from mockserver.records.view import IdIn, Rule, column_rules, where_sql
 from mockserver.storage.files import create_private_file, make_private_dir, restrict_to_owner
 
 log = logging.getLogger(__name__)
@@ -142,10 +145,6 @@ class SessionInfo:
 Listener = Callable[[StoreEvent], None]
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 class BeaconStore:
     """Durable, thread-safe journal of captured requests."""
 
@@ -184,7 +183,7 @@ class BeaconStore:
             if not parent.is_dir() or is_data_dir(parent):  # a file in the way is reported here
                 make_private_dir(parent)
         except OSError as exc:
-            raise StoreError(f"cannot create the database folder {parent}: {_one_line(exc)}") from exc
+            raise StoreError(f"cannot create the database folder {parent}: {one_line(exc)}") from exc
         try:
             if not create_private_file(path):
                 for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
@@ -201,7 +200,7 @@ class BeaconStore:
         return conn
 
     def _explain(self, exc: BaseException) -> str:
-        text = _one_line(exc)
+        text = one_line(exc)
         if "not a database" in text or "malformed" in text:
             return f"{self.path} is not a usable inspector database ({text}); it was left untouched"
         if "readonly" in text or "unable to open" in text or "permission" in text.lower():
@@ -263,7 +262,7 @@ class BeaconStore:
                 finally:
                     conn.close()
             except (StoreError, sqlite3.Error) as exc:
-                problem = _one_line(exc)
+                problem = one_line(exc)
             if problem:
                 self.damaged = (f"{self.path} is damaged (database disk image is malformed: {problem}); "
                                 "nothing more is written to it")
@@ -296,8 +295,6 @@ class BeaconStore:
         """Add a session and return its id. When current (the default), later
         appends carry it and listeners hear a ``session`` event; otherwise it is
         only a place to put records explicitly (HAR import into a live journal)."""
-        from mockserver.core.capture import iso_utc, utc_now
-
         with self._write_lock:
             cur = self._write("INSERT INTO sessions (started_at, label) VALUES (?, ?)", (iso_utc(utc_now()), label))
             session = cur.lastrowid
@@ -425,17 +422,15 @@ class BeaconStore:
 
         Listeners hear one ``deleted`` event with exactly those ids (none when nothing matched).
         """
-        where, params = self._where(kind, status, None, session)
+        rules = column_rules(kind, status, session)
         wanted = sorted(set(ids)) if ids is not None else None
-        chunks: list[list[int] | None] = [None] if wanted is None else [
-            wanted[i:i + _DELETE_CHUNK] for i in range(0, len(wanted), _DELETE_CHUNK)]
+        chunks: list[list[Rule]] = [rules] if wanted is None else [
+            [*rules, IdIn(tuple(wanted[i:i + _DELETE_CHUNK]))] for i in range(0, len(wanted), _DELETE_CHUNK)]
         removed: list[int] = []
         with self._write_lock:  # the only writer: what is selected here is what goes
-            for some in chunks:
-                sql = f"SELECT id FROM beacons{where}"
-                if some is not None:
-                    sql += (" AND " if where else " WHERE ") + f"id IN ({','.join('?' * len(some))})"
-                removed += [row[0] for row in self._write(sql, (*params, *(some or ())))]
+            for chunk_rules in chunks:
+                where, params = where_sql(chunk_rules)
+                removed += [row[0] for row in self._write(f"SELECT id FROM beacons{where}", tuple(params))]
             for start in range(0, len(removed), _DELETE_CHUNK):
                 chunk = removed[start:start + _DELETE_CHUNK]
                 self._write(f"DELETE FROM beacons WHERE id IN ({','.join('?' * len(chunk))})", tuple(chunk))
@@ -444,19 +439,9 @@ class BeaconStore:
         return removed
 
     # -- reading ----------------------------------------------------------
-
-    @staticmethod
-    def _where(kind: str | None, status: str | None, since: int | None,
-               session: int | None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        for column, value in (("kind", kind), ("status", status), ("session", session)):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if since is not None:
-            clauses.append("id > ?")
-            params.append(since)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    # Every filter is a rule of mockserver.records.view: the keyword filters are turned into
+    # rules, ``where`` gives more; the rules SQL cannot express (free text, a time) are left to
+    # the caller (RecordFilter.records applies them to each page).
 
     def get(self, record_id: int) -> Beacon | None:
         """One record by id, or None."""
@@ -464,31 +449,34 @@ class BeaconStore:
             row = conn.execute("SELECT id, record FROM beacons WHERE id = ?", (record_id,)).fetchone()
         return _load(*row) if row else None
 
-    def _select_sql(self, columns: str, kind: str | None, status: str | None, since: int | None,
-                    session: int | None, limit: int | None, source: str = "beacons") -> tuple[str, list[Any]]:
-        where, params = self._where(kind, status, since, session)
+    @staticmethod
+    def _select_sql(columns: str, rules: Sequence[Rule], limit: int | None,
+                    source: str = "beacons") -> tuple[str, list[Any]]:
+        where, params = where_sql(rules)
         sql = f"SELECT {columns} FROM {source}{where} ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
         return sql, params
 
-    def _select(self, columns: str, kind: str | None, status: str | None, since: int | None,
-                session: int | None, limit: int | None) -> list[tuple[Any, ...]]:
-        sql, params = self._select_sql(columns, kind, status, since, session, limit)
-        with self._reader() as conn:
-            return conn.execute(sql, params).fetchall()
-
     def query(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
-              session: int | None = None, limit: int | None = None) -> list[Beacon]:
-        """Records matching the filters, oldest first."""
-        return [_load(*r) for r in self._select("id, record", kind, status, since, session, limit)]
+              session: int | None = None, limit: int | None = None, where: Sequence[Rule] = ()) -> list[Beacon]:
+        """Records matching the filters (``since``: ids after it), oldest first."""
+        sql, params = self._select_sql("id, record", [*column_rules(kind, status, session, since), *where], limit)
+        with self._reader() as conn:
+            return [_load(*r) for r in conn.execute(sql, params).fetchall()]
+
+    def rows(self, where: Sequence[Rule] = (), *, limit: int | None = None) -> list[tuple[Summary, Beacon]]:
+        """Records matching ``where`` with their stored at-a-glance columns, oldest first."""
+        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}, record", where, limit)
+        with self._reader() as conn:
+            return [(Summary(r[0], *r[1:-1]), _load(r[0], r[-1])) for r in conn.execute(sql, params).fetchall()]
 
     def summaries(self, *, since: int | None = None, session: int | None = None,
                   limit: int | None = None) -> list[Summary]:
         """At-a-glance rows, oldest first, without parsing any record's JSON."""
-        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}", None, None, since, session, limit,
-                                       _SUMMARY_SOURCE)
+        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}",
+                                       column_rules(session=session, after_id=since), limit, _SUMMARY_SOURCE)
         # Most columns repeat (a handful of browsers, versions, hosts): one string
         # per distinct value, made row by row from the cursor, keeps 100,000 rows
         # in ~30 MB instead of ~115 MB at no cost in time (see the README's Benchmarks).
@@ -500,11 +488,11 @@ class BeaconStore:
                     for i, se, at, k, st, m, pa, h, v, rc, pr, b, o, ip, pj, pb in conn.execute(sql, params)]
 
     def count(self, *, kind: str | None = None, status: str | None = None, since: int | None = None,
-              session: int | None = None) -> int:
-        """How many records match the filters."""
-        where, params = self._where(kind, status, since, session)
+              session: int | None = None, where: Sequence[Rule] = ()) -> int:
+        """How many records match the filters (``since``: ids after it; rules SQL cannot express are left out)."""
+        clause, params = where_sql([*column_rules(kind, status, session, since), *where])
         with self._reader() as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM beacons{where}", params).fetchone()[0])
+            return int(conn.execute(f"SELECT COUNT(*) FROM beacons{clause}", params).fetchone()[0])
 
     def counts(self) -> dict[str, Any]:
         """``{"total", "ok", "invalid", "by_kind"}`` over all records."""

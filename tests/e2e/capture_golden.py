@@ -57,6 +57,8 @@ from cryptography.x509.oid import NameOID
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fixture_apps
 
+from mockserver.core.payloads import BtoaRefused, beacon_payload, btoa_json
+
 E2E_DIR = Path(__file__).resolve().parent
 DATA_DIR = E2E_DIR.parent / "data"
 TELEMETRY_HOST = "telemetry.refine.dev"
@@ -333,28 +335,13 @@ def decode_payload(raw_query: str) -> tuple[dict[str, Any] | None, str | None, s
 
 
 def predicted_btoa(version: str, project_id: str | None) -> str | None:
-    """What btoa(JSON.stringify(payload)) should give for the fixture (no providers set)."""
-    payload: dict[str, Any] = {
-        "providers": {
-            "auth": False,
-            "auditLog": False,
-            "live": False,
-            "router": version.startswith("4."),
-            "data": True,
-            "i18n": False,
-            "notification": False,
-            "accessControl": False,
-        },
-        "version": version,
-        "resourceCount": 2,
-    }
-    if project_id is not None:
-        payload["projectId"] = project_id
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    """What btoa(JSON.stringify(payload)) should give for the fixture (no providers set: 4.x reports data
+    and router, 5.x only data), or None where btoa would throw."""
+    providers = ("router", "data") if version.startswith("4.") else ("data",)
     try:
-        return base64.b64encode(text.encode("latin-1")).decode("ascii")
-    except UnicodeEncodeError:
-        return None  # btoa would throw
+        return btoa_json(beacon_payload(version, providers, 2, project_id))
+    except BtoaRefused:
+        return None
 
 
 # -------------------------------------------------------------------------- main

@@ -23,7 +23,7 @@ import pytest
 from mockserver.reach.browser import BrowserNotFound, find_browser, launch_routed_browser
 from mockserver.records.advice import CORE_4_AND_5
 from mockserver.records.verdict import OptOutWatch
-from tests.helpers import unrouted_chromium
+from tests.support.helpers import unrouted_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = json.loads((ROOT / "tests" / "data" / "real_beacons.json").read_text(encoding="utf-8"))

@@ -24,13 +24,13 @@ import fixture_apps
 import pytest
 from test_refine_e2e import verify
 
+from mockserver.core.payloads import providers_object
 from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.records.advice import CORE_3_BOTH, CORE_3_ENCRYPTED, CORE_4_AND_5
-from tests.helpers import unrouted_chromium
+from tests.support.helpers import unrouted_chromium
 
 #: What every fixture app's <Refine> reports: no providers but data and router, two resources.
-PROVIDERS = {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
-             "i18n": False, "notification": False, "accessControl": False}
+PROVIDERS = providers_object(("router", "data"))
 ROUTE_PROVEN = ("Route proven: probes loaded in the browser before and after the page loaded "
                 "reached https://127.0.0.1:")
 

@@ -7,57 +7,27 @@ certificate folder and settings file under ``tmp_path``.
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
+from mockserver.core.payloads import beacon_payload, btoa_json
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
+from tests.support.helpers import BROWSER_HEADERS, REFINE_4_PAYLOAD
+from tests.support.helpers import http as http_request
 
-CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/131.0.0.0 Safari/537.36")
-REFERER = "http://localhost:5173/"
-
-REFINE4: dict[str, Any] = {
-    "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
-                  "i18n": False, "notification": False, "accessControl": False},
-    "version": "4.58.0",
-    "resourceCount": 2,
-}
-REFINE5 = {
-    "providers": {"auth": True, "auditLog": False, "live": False, "router": True, "data": True,
-                  "i18n": True, "notification": False, "accessControl": False},
-    "version": "5.0.12",
-    "resourceCount": 5,
-    "projectId": "3f9c2a7e-demo",
-}
-
-
-def btoa(payload: dict[str, Any]) -> str:
-    """``btoa(JSON.stringify(payload))`` as a browser does it (Latin-1 bytes)."""
-    return base64.b64encode(json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-                            .encode("latin-1")).decode("ascii")
+REFINE4 = REFINE_4_PAYLOAD
+REFINE5 = beacon_payload("5.0.12", ("auth", "router", "data", "i18n"), 5, "3f9c2a7e-demo")
 
 
 def send(url: str, *, method: str = "GET", body: bytes | None = None,
          headers: dict[str, str] | None = None) -> int:
-    """One real HTTP request over a socket; returns the status (any status)."""
-    merged = {"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})}
-    request = urllib.request.Request(url, data=body, method=method, headers=merged)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
-            return response.status
-    except urllib.error.HTTPError as err:
-        err.read()
-        return err.code
+    """One real HTTP request over a socket, as a page in Chrome sends it; returns the status (any status)."""
+    return http_request(method, url, body, {**BROWSER_HEADERS, **(headers or {})})[0]
 
 
 def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | None = None,
@@ -70,7 +40,7 @@ def send_from(url: str, source_ip: str, *, method: str = "GET", body: bytes | No
     try:
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         connection.request(method, target, body=body,
-                           headers={"User-Agent": CHROME_UA, "Referer": REFERER, **(headers or {})})
+                           headers={**BROWSER_HEADERS, **(headers or {})})
         response = connection.getresponse()
         response.read()
         return response.status
@@ -132,7 +102,7 @@ def model_texts(model, parent=None) -> list[str]:
 
 def beacon_url(window, payload: dict[str, Any] | str) -> str:
     """The /telemetry URL of the window's running server for ``payload`` (raw text as given)."""
-    encoded = payload if isinstance(payload, str) else btoa(payload)
+    encoded = payload if isinstance(payload, str) else btoa_json(payload)
     return f"{window.server.listening.http_url}/telemetry?payload={encoded}"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.records.collected import (
     APPLICATION,
     CLI,
@@ -20,11 +21,12 @@ from mockserver.records.collected import (
     raw_url,
     refine_major,
 )
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, btoa
+from tests.gui.conftest import REFINE4, REFINE5
+from tests.support.helpers import CHROME_UA
 
 
 def beacon(payload, headers=None, query=None, method="GET", peer="127.0.0.1"):
-    query = query if query is not None else f"payload={btoa(payload)}"
+    query = query if query is not None else f"payload={btoa_json(payload)}"
     hdrs = {"Host": "telemetry.refine.dev", "User-Agent": CHROME_UA, "Referer": "http://localhost:5173/",
             **(headers or {})}
     return capture(RawRequest(method, "/telemetry", query, hdrs, scheme="https", peer=peer))
@@ -50,7 +52,7 @@ def test_refine4_beacon_fields_values_and_sources():
         (APPLICATION, "projectId", None, "query payload → projectId"),
         (HEADERS, "IP address", "127.0.0.1", "peer address of the connection"),
         (HEADERS, "Hostname", "localhost", "header Referer"),
-        (HEADERS, "Browser", "Chrome 131.0.0", "header User-Agent"),
+        (HEADERS, "Browser", "Chrome 156.0.0", "header User-Agent"),
         (HEADERS, "OS", "Linux", "header User-Agent"),
         (CONTACT, "Email address", None, "not in this request"),
     ]
@@ -83,7 +85,7 @@ def test_origin_header_wins_for_hostname_and_client_hints_are_listed():
 
 
 def test_forwarded_ip_source_when_proxy_trusted():
-    raw = RawRequest("GET", "/telemetry", f"payload={btoa(REFINE4)}",
+    raw = RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE4)}",
                      {"User-Agent": CHROME_UA, "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}, peer="127.0.0.1")
     fields = by_name(collected_fields(capture(raw, trust_proxy=True)))
     assert fields["IP address"].value == "203.0.113.7"
@@ -95,7 +97,7 @@ def test_invalid_payload_has_no_application_values():
     fields = collected_fields(record)
     assert fields[0] == CollectedField(APPLICATION, "payload", None, "query payload → (nothing)",
                                        "Nothing to show: the payload could not be decoded (see the problems).")
-    assert by_name(fields)["Browser"].value == "Chrome 131.0.0"
+    assert by_name(fields)["Browser"].value == "Chrome 156.0.0"
 
 
 def test_html_and_latin1_values_are_kept_verbatim():

@@ -10,9 +10,11 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
+from mockserver.core.payloads import btoa_json
 from mockserver.formats import har
 from mockserver.formats.export import export_records
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa
+from tests.gui.conftest import REFINE4, REFINE5, beacon_url
+from tests.support.helpers import CHROME_UA
 
 
 def wait_job(qtbot, job, *, ok: bool = True):
@@ -103,10 +105,10 @@ def devtools_har(tmp_path: Path) -> tuple[Path, list[dict]]:
     for n, payload in enumerate(payloads):
         entries.append({
             "startedDateTime": f"2026-11-26T08:00:0{n + 1}.250Z", "time": 12,
-            "request": {"method": "GET", "url": f"https://telemetry.refine.dev/telemetry?payload={btoa(payload)}",
+            "request": {"method": "GET", "url": f"https://telemetry.refine.dev/telemetry?payload={btoa_json(payload)}",
                         "httpVersion": "h2", "headers": [{"name": "user-agent", "value": CHROME_UA},
                                                          {"name": "referer", "value": "http://localhost:5173/"}],
-                        "queryString": [{"name": "payload", "value": btoa(payload).replace("+", " ")}],
+                        "queryString": [{"name": "payload", "value": btoa_json(payload).replace("+", " ")}],
                         "cookies": [], "headersSize": -1, "bodySize": 0},
             "response": {}, "cache": {}, "timings": {},
         })
@@ -191,7 +193,7 @@ def test_save_window_and_lower_pane_as_png(window, send_and_wait, qtbot, tmp_pat
 def test_a_large_import_reports_progress_in_a_dialog(window, qtbot, tmp_path):
     entries = [{"startedDateTime": "2026-11-26T08:00:00.000Z",
                 "request": {"method": "GET", "url": f"https://telemetry.refine.dev/telemetry?payload="
-                                                    f"{btoa({**REFINE4, 'resourceCount': n})}",
+                                                    f"{btoa_json({**REFINE4, 'resourceCount': n})}",
                             "headers": [{"name": "user-agent", "value": CHROME_UA}]}} for n in range(1500)]
     path = tmp_path / "big.har"
     path.write_text(json.dumps({"log": {"entries": entries}}))

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import QRect, QSize
 
 from inspector.geometry import initial_geometry
-from tests.helpers import xvfb_display
+from tests.support.helpers import xvfb_display
 
 ROOT = Path(__file__).resolve().parents[2]
 

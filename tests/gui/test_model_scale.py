@@ -118,7 +118,7 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
     from inspector import window as window_module
     from mockserver.storage.store import BeaconStore
     from tests.gui.conftest import beacon_url, send
-    from tests.helpers import REFINE_4_PAYLOAD
+    from tests.support.helpers import REFINE_4_PAYLOAD
 
     seed = BeaconStore(db_path)
     for n in range(23):
@@ -164,9 +164,10 @@ def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkey
 
 def _record(n: int):
     from mockserver.core.capture import RawRequest, capture
-    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+    from mockserver.core.payloads import btoa_json
+    from tests.support.helpers import REFINE_4_PAYLOAD
 
-    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}",
+    return capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE_4_PAYLOAD)}",
                               {"Referer": f"http://localhost:{5000 + n}/"}, peer="127.0.0.1"))
 
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtGui import QGuiApplication
 
+from mockserver.core.payloads import btoa_json
 from mockserver.records.advice import CORE_4_AND_5
-from tests.gui.conftest import REFINE4, beacon_url, btoa, send
+from tests.gui.conftest import REFINE4, beacon_url, send
 
 
 def select_two(window, first: int, second: int) -> None:
@@ -121,7 +122,7 @@ def test_composer_sends_the_exact_beacon_and_shows_the_url(window, qtbot):
     expected = {"providers": {"auth": False, "auditLog": False, "live": False, "router": False, "data": True,
                               "i18n": True, "notification": False, "accessControl": False},
                 "version": "5.0.12", "resourceCount": 3, "projectId": "café+/?"}
-    wire = btoa(expected)  # btoa: Latin-1, 'é' is one byte
+    wire = btoa_json(expected)  # btoa: Latin-1, 'é' is one byte
     assert dialog.json_preview.toPlainText() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False)
     job = dialog.send()
     with qtbot.waitSignal(job.finished, timeout=10000):

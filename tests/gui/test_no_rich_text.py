@@ -30,8 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from mockserver.core.capture import RawRequest, capture
+from mockserver.core.payloads import btoa_json
 from mockserver.storage.store import BeaconStore
-from tests.gui.conftest import REFINE4, beacon_url, btoa, send
+from tests.gui.conftest import REFINE4, beacon_url, send
 
 H1 = "<h1>X</h1>"
 IMG = "<img src=file:///etc/passwd>"
@@ -64,8 +65,8 @@ def hostile_requests() -> list[RawRequest]:
     cli = {"command": H1, "nodeVersion": ENTITY, "projectId": IMG, "packages": [{"name": LINK, "version": MNEMONIC}]}
     project = {"email": f"{H1}@evil.example", "answers": {"name": LINK, MNEMONIC: MARKDOWN}, "source": MARKDOWN}
     return [
-        RawRequest("GET", "/telemetry", f"payload={btoa(hostile_payload(H1 + IMG))}", headers, peer="127.0.0.1"),
-        RawRequest("GET", "/telemetry", f"payload={btoa(hostile_payload(LINK + MARKDOWN))}", headers,
+        RawRequest("GET", "/telemetry", f"payload={btoa_json(hostile_payload(H1 + IMG))}", headers, peer="127.0.0.1"),
+        RawRequest("GET", "/telemetry", f"payload={btoa_json(hostile_payload(LINK + MARKDOWN))}", headers,
                    peer="127.0.0.1"),
         RawRequest("POST", "/cli", "", json_headers, json.dumps(cli).encode(), peer="127.0.0.1"),
         RawRequest("POST", "/projects", "", json_headers, json.dumps(project).encode(), peer="127.0.0.1"),

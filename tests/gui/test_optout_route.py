@@ -17,7 +17,7 @@ import pytest
 
 from mockserver.reach.browser import BrowserNotFound, RouteCheck, find_browser, launch_routed_browser
 from mockserver.serving.probe import UNPROVEN
-from tests.helpers import unrouted_chromium
+from tests.support.helpers import unrouted_chromium
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell wrappers start the browser")
 

@@ -54,7 +54,7 @@ def test_the_window_survives_many_selections():
         from pathlib import Path
         from PySide6.QtCore import QSettings
         from inspector.app import build_window, create_application
-        from inspector.demo import fill_demo
+        from mockserver.records.demo import fill_demo
         from mockserver.storage.store import BeaconStore
         app = create_application()
         store = BeaconStore(":memory:")

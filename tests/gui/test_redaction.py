@@ -12,7 +12,8 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtGui import QGuiApplication
 
-from tests.gui.conftest import REFINE4, btoa, send_from, widget_texts
+from mockserver.core.payloads import btoa_json
+from tests.gui.conftest import REFINE4, send_from, widget_texts
 
 CLIENT_IP = "127.0.0.9"
 HOSTNAME = "shop.acme-internal.test"
@@ -29,8 +30,8 @@ def _leaks(texts: list[str]) -> list[str]:
 def secret_window(window, qtbot):
     http = window.server.listening.http_url
     referer = {"Referer": f"http://{HOSTNAME}:5173/"}
-    send_from(f"{http}/telemetry?payload={btoa({**REFINE4, 'projectId': PROJECT})}", CLIENT_IP, headers=referer)
-    send_from(f"{http}/telemetry?payload={btoa({**REFINE4, 'version': '4.57.0', 'projectId': PROJECT})}",
+    send_from(f"{http}/telemetry?payload={btoa_json({**REFINE4, 'projectId': PROJECT})}", CLIENT_IP, headers=referer)
+    send_from(f"{http}/telemetry?payload={btoa_json({**REFINE4, 'version': '4.57.0', 'projectId': PROJECT})}",
               CLIENT_IP, headers=referer)
     body = json.dumps({"email": EMAIL, "answers": {"ui": "antd"}, "source": "CREATE_REFINE_APP"}).encode()
     send_from(f"{http}/projects", CLIENT_IP, method="POST", body=body,
@@ -71,7 +72,7 @@ def test_redaction_hides_ip_hostname_email_and_project_id_everywhere(secret_wind
     assert window.compare.paths() == ["version"]
     assert _leaks(widget_texts(window)) == []
     window.set_mode("optout")
-    send_from(f"{window.server.listening.http_url}/telemetry?payload={btoa({**REFINE4, 'projectId': PROJECT})}",
+    send_from(f"{window.server.listening.http_url}/telemetry?payload={btoa_json({**REFINE4, 'projectId': PROJECT})}",
               CLIENT_IP, headers={"Referer": f"http://{HOSTNAME}:5173/"})
     qtbot.waitUntil(lambda: window.optout.verdict is not None and window.optout.verdict.count == 1, timeout=5000)
     assert _leaks(widget_texts(window)) == []

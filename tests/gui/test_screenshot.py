@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QImage
 
-from inspector.demo import fill_demo
+from mockserver.records.demo import fill_demo
 from mockserver.storage.store import BeaconStore
 
 ROOT = Path(__file__).resolve().parents[2]

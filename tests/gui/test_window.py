@@ -15,7 +15,9 @@ from PySide6.QtWidgets import QLabel, QMessageBox
 
 from inspector.models import Column
 from mockserver.core.capture import RawRequest, capture
-from tests.gui.conftest import CHROME_UA, REFINE4, REFINE5, beacon_url, btoa, send
+from mockserver.core.payloads import btoa_json
+from tests.gui.conftest import REFINE4, REFINE5, beacon_url, send
+from tests.support.helpers import CHROME_UA
 
 
 def cells(window, row: int) -> dict[str, str]:
@@ -47,7 +49,7 @@ def test_beacon_over_a_socket_becomes_a_row_with_exact_values(window, send_and_w
     assert row["refine"] == "4.58.0"
     assert row["Res."] == "2"
     assert row["Providers"] == "router data"
-    assert row["Browser"] == "Chrome 131.0.0"
+    assert row["Browser"] == "Chrome 156.0.0"
     assert row["OS"] == "Linux"
     assert row["IP"] == "127.0.0.1"
     assert row["projectId"] == ""
@@ -65,7 +67,7 @@ def test_detail_pane_shows_values_with_their_sources(window, send_and_wait):
     assert rows["providers.router"][2] == "true"
     assert rows["providers.router"][4].startswith("true when the routerProvider prop")
     assert rows["projectId  (not in docs)"][2:4] == ("3f9c2a7e-demo", "query payload → projectId")
-    assert rows["Browser"][2:4] == ("Chrome 131.0.0", "header User-Agent")
+    assert rows["Browser"][2:4] == ("Chrome 156.0.0", "header User-Agent")
     assert rows["Hostname"][2:4] == ("localhost", "header Referer")
     assert rows["IP address"][2:4] == ("127.0.0.1", "peer address of the connection")
     assert rows["Email address"][2] == "(not sent)"
@@ -73,7 +75,7 @@ def test_detail_pane_shows_values_with_their_sources(window, send_and_wait):
     assert "providers: sent as an object of booleans; the docs say boolean[]" in issues
     assert any(i.startswith("projectId: sent, but not in the docs") for i in issues)
     assert json.loads(window.detail.json_view.toPlainText()) == REFINE5
-    encoded = btoa(REFINE5)
+    encoded = btoa_json(REFINE5)
     assert window.detail.url_view.text() == f"{window.server.listening.http_url}/telemetry?payload={encoded}"
     raw = window.detail.raw_view.toPlainText().splitlines()
     assert raw[0] == f"GET /telemetry?payload={encoded} HTTP/1.1"
@@ -213,7 +215,7 @@ def test_restart_with_the_same_database_shows_earlier_rows(make_window, db_path,
 
 def test_a_burst_from_a_thread_arrives_completely_in_batches(window, qtbot):
     total = 2000
-    raw = RawRequest("GET", "/telemetry", f"payload={btoa(REFINE4)}", {"User-Agent": CHROME_UA}, peer="127.0.0.1")
+    raw = RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE4)}", {"User-Agent": CHROME_UA}, peer="127.0.0.1")
     inserts: list[int] = []
     window.model.rowsInserted.connect(lambda _parent, first, last: inserts.append(last - first + 1))
 
@@ -452,11 +454,12 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
 
     from inspector.models import Column
     from mockserver.core.capture import RawRequest, capture
+    from mockserver.core.payloads import btoa_json
     from mockserver.storage.store import BeaconStore
-    from tests.helpers import REFINE_4_PAYLOAD, btoa_payload
+    from tests.support.helpers import REFINE_4_PAYLOAD
 
     seed = BeaconStore(db_path)
-    seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_payload(REFINE_4_PAYLOAD)}", {}),
+    seed.append(capture(RawRequest("GET", "/telemetry", f"payload={btoa_json(REFINE_4_PAYLOAD)}", {}),
                         received_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
     seed.close()
     with sqlite3.connect(db_path) as conn:  # as if 1,234,566 records had come and gone

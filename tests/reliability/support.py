@@ -1,32 +1,31 @@
-"""Helpers for the reliability tests: unique beacons, keep-alive clients, ``serve`` as a process.
+"""Helpers for the reliability tests: unique beacons, keep-alive clients, ``serve`` that fails to start.
+
+``serve`` that runs is the ``serve_process`` fixture (tests/support/serve.py).
 
 Everything talks to 127.0.0.1 only, with bounded request counts and timeouts.
 """
 
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
 import re
-import signal
 import ssl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD
+from mockserver.core.payloads import btoa_json
+from tests.support.helpers import BROWSER_HEADERS, REFINE_4_PAYLOAD
 
 ROOT = Path(__file__).resolve().parents[2]
-HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/", "Host": "telemetry.refine.dev"}
+HEADERS = {**BROWSER_HEADERS, "Host": "telemetry.refine.dev"}
 
 
 def beacon_path(marker: str) -> str:
     """A valid refine 4.x beacon whose projectId is ``marker`` (to find it in the store)."""
-    text = json.dumps({**REFINE_4_PAYLOAD, "projectId": marker}, separators=(",", ":"))
-    return "/telemetry?payload=" + base64.b64encode(text.encode("latin-1")).decode()
+    return "/telemetry?payload=" + btoa_json({**REFINE_4_PAYLOAD, "projectId": marker})
 
 
 def invalid_path(marker: str) -> str:
@@ -67,36 +66,6 @@ def send(conn: http.client.HTTPConnection, kind: str, marker: str) -> int:
     resp = conn.getresponse()
     resp.read()
     return resp.status
-
-
-def start_serve(tmp_path: Path, db: Path, *extra: str) -> tuple[subprocess.Popen, int]:
-    """``python3 -m mockserver serve`` on a free port with ``db``; returns (process, HTTP port)."""
-    env = {**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / f"serve-{time.monotonic_ns()}.out", "w+")  # noqa: SIM115 - the child's stdout, read while it starts
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "serve", "--port", "0", "--no-https",
-                             "--db", str(db), *extra], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        log.seek(0)
-        text = log.read()
-        found = re.search(r"HTTP +http://127\.0\.0\.1:(\d+)/telemetry", text)
-        if found:
-            return proc, int(found.group(1))
-        if proc.poll() is not None:
-            raise AssertionError(f"serve exited early: {text}")
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("serve did not start within 60 s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def run_serve(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:

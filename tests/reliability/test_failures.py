@@ -29,7 +29,7 @@ from mockserver.core.capture import RawRequest, capture
 from mockserver.serving.server import InspectorServer
 from mockserver.storage import store as store_module
 from mockserver.storage.store import BeaconStore, StoreError
-from tests.reliability.support import beacon_path, connection, marker_of, run_serve, send, start_serve, stop
+from tests.reliability.support import beacon_path, connection, marker_of, run_serve, send
 
 
 def assert_one_line_exit_2(result: subprocess.CompletedProcess, *needles: str) -> None:
@@ -274,19 +274,19 @@ def test_full_database_answers_503_with_one_line_and_recovers(tmp_path, certific
         store.close()
 
 
-def test_full_disk_under_serve_answers_503_and_keeps_running(tmp_path):
+def test_full_disk_under_serve_answers_503_and_keeps_running(serve_process, tmp_path):
     with _tmpfs(tmp_path / "disk", "2m") as folder:
-        proc, port = start_serve(tmp_path, folder / "journal.sqlite3")
+        serve = serve_process("--db", str(folder / "journal.sqlite3"))
         try:
-            conn = connection(port)
+            conn = connection(serve.port)
             assert send(conn, "beacon", "before") == 200
             with contextlib.suppress(OSError):
                 (folder / "filler").write_bytes(b"\0" * 4 * 1024 * 1024)
             statuses = [send(conn, "cli", f"full-{i}") for i in range(40)]
             assert 503 in statuses and set(statuses) <= {200, 503}
-            assert proc.poll() is None, "the server died on a full disk"
+            assert serve.proc.poll() is None, "the server died on a full disk"
             (folder / "filler").unlink()
             assert send(conn, "beacon", "after") == 200
             conn.close()
         finally:
-            stop(proc)
+            serve.stop()

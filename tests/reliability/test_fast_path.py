@@ -1,6 +1,6 @@
 """The beacon fast path answers and records exactly what the Flask views do.
 
-``create_app`` puts :class:`~mockserver.serving.app.BeaconFastPath` in front of Flask
+``create_app`` puts :class:`~mockserver.serving.endpoints.BeaconFastPath` in front of Flask
 for refine's endpoints (it saves Flask's per-request work under load). Here
 every request is sent twice: through the app as served (fast path) and
 through the Flask app behind it (``app.wsgi_app.inner``), each over its own
@@ -20,9 +20,11 @@ from werkzeug.wrappers import Response as WResponse
 
 from bench.mix import build_mix
 from mockserver.core.capture import ENDPOINTS
-from mockserver.serving.app import BeaconFastPath, create_app
+from mockserver.core.payloads import btoa_json
+from mockserver.serving.app import create_app
+from mockserver.serving.endpoints import BeaconFastPath
 from mockserver.storage.store import BeaconStore
-from tests.helpers import CHROME_UA, REFINE_4_PAYLOAD, btoa_payload
+from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 EARLIER = re.compile(r"[0-9.]+ s earlier")
 UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -71,11 +73,11 @@ def test_the_benchmark_mix_is_answered_and_recorded_identically(twin):
 
 
 @pytest.mark.parametrize(("method", "url", "kwargs"), [
-    ("GET", f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}",
+    ("GET", f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}",
      {"headers": {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/", "Sec-CH-UA-Platform": '"Linux"'}}),
     ("GET", "/telemetry?payload=eyJh bGc", {}),
     ("GET", "/telemetry", {}),
-    ("POST", "/telemetry", {"data": btoa_payload(REFINE_4_PAYLOAD), "content_type": "text/plain"}),
+    ("POST", "/telemetry", {"data": btoa_json(REFINE_4_PAYLOAD), "content_type": "text/plain"}),
     ("POST", "/telemetry", {"data": b"x" * (70 * 1024)}),
     ("GET", "/telemetry?payload=" + "A" * (70 * 1024), {}),
     ("POST", "/cli", {"json": {"command": "dev", "nodeEnv": "development"}}),
@@ -110,7 +112,7 @@ def test_request_hooks_send_every_request_through_flask():
     app = create_app(store)
     seen = []
     app.after_request(lambda r: seen.append(r.status_code) or r)
-    app.test_client().get(f"/telemetry?payload={btoa_payload(REFINE_4_PAYLOAD)}")
+    app.test_client().get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     assert seen == [200]
     store.close()
 

@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.request
 
-from tests.reliability.support import connection, marker_of, send, start_serve, stop
+from tests.reliability.support import connection, marker_of, send
 
 CLIENTS = 8
 MAX_PER_CLIENT = 3000  # a bound; the kill comes long before
@@ -35,9 +35,10 @@ def _journal(port: int) -> list[dict]:
         since = page[-1]["id"]
 
 
-def test_answered_requests_survive_kill_9_during_a_burst(tmp_path):
+def test_answered_requests_survive_kill_9_during_a_burst(serve_process, tmp_path):
     db = tmp_path / "kill9.sqlite3"
-    proc, port = start_serve(tmp_path, db)
+    serve = serve_process("--db", str(db))
+    port = serve.port
     answered: dict[str, int] = {}
     sent: set[str] = set()
     lock = threading.Lock()
@@ -76,21 +77,16 @@ def test_answered_requests_survive_kill_9_during_a_burst(tmp_path):
             c.start()
         enough.wait(timeout=120)
         time.sleep(0.2)  # well inside the burst
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        serve.stop(signal.SIGKILL, timeout=30)
         for c in clients:
             c.join(timeout=60)
     finally:
-        proc.kill()
+        serve.kill()
     assert not any(c.is_alive() for c in clients)
     assert len(answered) >= KILL_AFTER_ANSWERS, "the burst was too short to mean anything"
     assert set(answered.values()) <= {200, 400}
 
-    restarted, port = start_serve(tmp_path, db)
-    try:
-        records = _journal(port)
-    finally:
-        stop(restarted)
+    records = _journal(serve_process("--db", str(db)).port)
     markers = collections.Counter(marker_of(r) for r in records)
     doubled = [m for m, n in markers.items() if n > 1]
     assert doubled == []

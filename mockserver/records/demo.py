@@ -8,12 +8,13 @@ form decoding, ``POST /projects`` with an email, ``POST /cli`` from node-fetch.
 
 from __future__ import annotations
 
-import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from mockserver.core.capture import RawRequest
+from mockserver.core.clock import utc_now
+from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
 
@@ -26,14 +27,6 @@ EDGE_WINDOWS = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (K
 FIREFOX_UBUNTU = "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 NODE_FETCH = "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)"
 
-PROVIDERS_OFF = {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
-                 "i18n": False, "notification": False, "accessControl": False}
-
-
-def encode_beacon(payload: dict[str, Any], *, latin1: bool = False) -> str:
-    """``btoa(JSON.stringify(payload))``: Latin-1 bytes like a browser (or UTF-8 like Buffer)."""
-    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-    return base64.b64encode(text.encode("latin-1" if latin1 else "utf-8")).decode("ascii")
 
 
 def _chrome_headers(ua: str, platform: str, referer: str) -> dict[str, str]:
@@ -53,7 +46,8 @@ def _chrome_headers(ua: str, platform: str, referer: str) -> dict[str, str]:
 
 def _beacon(payload: dict[str, Any] | str, headers: dict[str, str], peer: str = "127.0.0.1",
             latin1: bool = True) -> RawRequest:
-    encoded = payload if isinstance(payload, str) else encode_beacon(payload, latin1=latin1)
+    encode = btoa_json if latin1 else buffer_json
+    encoded = payload if isinstance(payload, str) else encode(payload)  # a str: encoded (or broken) already
     return RawRequest("GET", "/telemetry", f"payload={encoded}", headers, scheme="https", peer=peer)
 
 
@@ -66,12 +60,11 @@ def _post(path: str, body: dict[str, Any], peer: str = "127.0.0.1") -> RawReques
 
 def demo_requests() -> list[tuple[float, RawRequest]]:
     """(seconds before now, request) pairs, oldest first."""
-    v4 = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 2}
-    v5 = {"providers": {**PROVIDERS_OFF, "auth": True, "i18n": True, "notification": True},
-          "version": "5.0.12", "resourceCount": 5, "projectId": "3f9c2a7e-refine-demo"}
-    v428 = {"providers": {**PROVIDERS_OFF, "auth": True, "live": True}, "version": "4.28.1", "resourceCount": 3}
-    html = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 1, "projectId": "<b>x</b>"}
-    cafe = {"providers": PROVIDERS_OFF, "version": "4.58.0", "resourceCount": 4, "projectId": "café"}
+    v4 = beacon_payload("4.58.0", resources=2)  # router and data: a minimal app
+    v5 = beacon_payload("5.0.12", ("auth", "router", "data", "i18n", "notification"), 5, "3f9c2a7e-refine-demo")
+    v428 = beacon_payload("4.28.1", ("auth", "live", "router", "data"), 3)
+    html = beacon_payload("4.58.0", resources=1, project_id="<b>x</b>")
+    cafe = beacon_payload("4.58.0", resources=4, project_id="café")
     project = {"email": "dev@example.com", "source": "CREATE_REFINE_APP",
                "answers": {"ui_framework": "antd", "data_provider": "data-provider-simple-rest",
                            "auth_provider": "none", "router": "react-router"}}
@@ -103,7 +96,7 @@ def fill_demo(store: BeaconStore, now: datetime | None = None, *, part: slice = 
 
     Pass the same ``recorder`` for the parts of one demo, so duplicates are detected across them.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     recorder = recorder or Recorder(store)
     requests = demo_requests()[part]
     for seconds, raw in requests:

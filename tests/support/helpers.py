@@ -1,12 +1,12 @@
-"""Test helpers: encoders that mirror refine's, and a journal API client.
+"""Test helpers: refine 4's usual payload, a journal API client, reading a child's output.
 
-``btoa_payload`` / ``buffer_payload`` reproduce what ``@refinedev/core``
-puts in the query (``btoa(JSON.stringify(x))`` in browsers, Buffer in Node).
+The payload is built and encoded by :mod:`mockserver.core.payloads` (``btoa_json`` /
+``buffer_json`` are what ``@refinedev/core`` puts in the query), which
+tests/test_real_beacons.py checks against what Node printed.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import queue
@@ -22,38 +22,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from mockserver.core.payloads import beacon_payload
 
-def js_stringify(value: Any) -> str:
-    """``JSON.stringify`` for plain data: compact, keys in insertion order, non-ASCII as is."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-class InvalidCharacterError(ValueError):
-    """What ``btoa`` throws for a character above U+00FF."""
-
-
-def btoa_payload(value: Any) -> str:
-    """``btoa(JSON.stringify(value))``: one Latin-1 byte per character."""
-    text = js_stringify(value)
-    if any(ord(ch) > 0xFF for ch in text):
-        raise InvalidCharacterError("btoa: string contains characters outside of the Latin1 range")
-    return base64.b64encode(text.encode("latin-1")).decode("ascii")
-
-
-def buffer_payload(value: Any) -> str:
-    """``Buffer.from(JSON.stringify(value)).toString("base64")``: UTF-8."""
-    return base64.b64encode(js_stringify(value).encode("utf-8")).decode("ascii")
-
-
-REFINE_4_PAYLOAD = {
-    "providers": {"auth": False, "auditLog": False, "live": False, "router": True, "data": True,
-                  "i18n": False, "notification": False, "accessControl": False},
-    "version": "4.58.0",
-    "resourceCount": 2,
-}
+REFINE_4_PAYLOAD = beacon_payload("4.58.0", resources=2)  # a minimal 4.x app: data and router
 
 CHROME_UA = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
              "Chrome/156.0.0.0 Safari/537.36")
+# What a page on refine's dev server sends along with a beacon.
+BROWSER_HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"}
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
