@@ -18,8 +18,8 @@ MAX_FUNCTION_LINES = 90
 
 # path -> lines, and "path::qualified name" -> lines (def line to last line), as they are today.
 MODULE_ALLOWED = {
-    "mockserver/formats/har.py": 742,
-    "inspector/window.py": 1675,
+    "mockserver/formats/har.py": 743,
+    "inspector/window.py": 1671,
 }
 FUNCTION_ALLOWED = {
     "mockserver/reach/browser.py::cmd_browser": 106,
