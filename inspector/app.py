@@ -113,7 +113,8 @@ def run(args: Namespace) -> int:
 
     server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
                              trust_proxy=bool(getattr(args, "trust_proxy", False)),
-                             certificate_dir=_certificate_dir(args))
+                             certificate_dir=_certificate_dir(args),
+                             proxy_port=getattr(args, "proxy_port", None))
     app = create_application()
     window = build_window(store, server, theme=getattr(args, "theme", None))
     window.show()

@@ -173,6 +173,9 @@ def add_server_options(parser: _Parser) -> None:
                         help=f"HTTPS port for routed browsers (default {DEFAULT_HTTPS_PORT}; 0 = any free port)")
     add_shared_argument(parser, group, "--no-https", dest="https_port", action="store_const", const=None,
                         default=DEFAULT_HTTPS_PORT, help="do not start the HTTPS listener")
+    add_shared_argument(parser, group, "--proxy-port", type=_port, default=None, metavar="PORT",
+                        help="also run a loopback HTTP(S) proxy on PORT (0 = any free port; default off): "
+                             "telemetry.refine.dev through it is recorded, every other host passes untouched")
     add_db_option(parser, group)
     add_shared_argument(parser, group, "--trust-proxy", action="store_true", default=False,
                         help="take the client IP from X-Forwarded-For (only behind your own proxy)")
@@ -331,6 +334,9 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
             f"  SPKI pin  {listening.spki_pin}",
             f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
         ]
+    if listening.proxy_url:
+        lines += [f"  Proxy     {listening.proxy_url}  (HTTPS_PROXY or curl -x: telemetry.refine.dev recorded, "
+                  "other hosts passed through)"]
     lines += [f"  Journal   {listening.http_url}/__inspector/beacons"]
     if token:
         lines += [f"  Token     {token}  (the journal wants 'Authorization: Bearer <token>'; kept in {token_file})"]
@@ -369,7 +375,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``serve``: run the mock headless, one line (or JSON record) per request."""
     store = open_store(args.db)
     server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
-                             trust_proxy=args.trust_proxy)
+                             trust_proxy=args.trust_proxy, proxy_port=args.proxy_port)
     # Listen for records before the port opens: a request sent as soon as the
     # banner shows must get its line too.
     printer = LinePrinter(sys.stdout, args.json, verbose=args.verbose)

@@ -523,7 +523,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
             return 2
         store = open_store(args.db)
         server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
-                                 trust_proxy=args.trust_proxy)
+                                 trust_proxy=args.trust_proxy, proxy_port=getattr(args, "proxy_port", None))
         try:
             listening = server.start()
         except BaseException:

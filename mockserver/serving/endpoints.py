@@ -21,6 +21,7 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 from mockserver.core.beacon import Beacon
 from mockserver.core.capture import MAX_BODY, RawRequest, oversize_status
 from mockserver.core.config import REFINE_HOST
+from mockserver.serving.egress import PROXIED
 from mockserver.serving.probe import NONCE, PROBE_PATH, ProbeLog
 from mockserver.serving.responses import CORS, GIF, NO_STORE, json_response
 from mockserver.storage.recorder import Recorder
@@ -91,6 +92,7 @@ def _raw_request() -> RawRequest:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=request.remote_addr,
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 
@@ -133,6 +135,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=environ.get("REMOTE_ADDR"),
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 
