@@ -45,9 +45,9 @@ def probe(db: Path, work: Path, started: float) -> dict:
     """
     from PySide6.QtCore import QSettings, Qt
 
-    from inspector import window as window_module
+    from inspector import loading
     from inspector.app import build_window, create_application
-    from inspector.models import Column
+    from inspector.widgets.models import Column
     from mockserver.storage.store import BeaconStore
 
     app = create_application()
@@ -68,9 +68,9 @@ def probe(db: Path, work: Path, started: float) -> dict:
     table.viewport().repaint()
     loaded = time.time() - started
     rows = window.model.rowCount()
-    if not window_module.filters_instantly(rows):
+    if not loading.filters_instantly(rows):
         # Made ahead of the first filter, a step per turn; a window that never starts must not spin forever.
-        turns = 4 * (rows // window_module.LOAD_STEP + 1) + 100
+        turns = 4 * (rows // loading.LOAD_STEP + 1) + 100
         while not window.model.prepare_search_text(0):
             if not turns:
                 raise RuntimeError(f"the window did not make the search text of {rows:,} rows ahead")

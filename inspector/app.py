@@ -15,11 +15,10 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
+from inspector.platform_check import PROGRAM, display_problem, offscreen_note
 from mockserver.core.config import DISPLAY_NAME, ENV_HOME, data_dir
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore, StoreError
-
-from .platform_check import PROGRAM, display_problem, offscreen_note
 
 __all__ = ["build_window", "create_application", "display_problem", "run", "settings_for_home"]
 
@@ -30,7 +29,7 @@ def settings_for_home():
     """QSettings in ``$TELEMETRY_INSPECTOR_HOME/inspector.ini`` when that is set, else the platform's."""
     from PySide6.QtCore import QSettings
 
-    from .window import APPLICATION, ORGANIZATION
+    from inspector.settings import APPLICATION, ORGANIZATION
 
     if os.environ.get(ENV_HOME):
         return QSettings(str(data_dir() / "inspector.ini"), QSettings.Format.IniFormat)
@@ -41,8 +40,8 @@ def create_application(argv: list[str] | None = None):
     """The QApplication with the product's names and icon (reuses a running one)."""
     from PySide6.QtWidgets import QApplication
 
-    from .icons import app_icon
-    from .window import APPLICATION, DESKTOP_FILE, ORGANIZATION
+    from inspector.settings import APPLICATION, DESKTOP_FILE, ORGANIZATION
+    from inspector.widgets.icons import app_icon
 
     # Names first: the platform reads them when the application starts
     # (task bar grouping, the desktop file, QSettings' default location).
@@ -72,8 +71,8 @@ def build_window(store: BeaconStore, server: InspectorServer | None, *, settings
     then to the user's saved choice. ``clock`` (seconds, monotonic) is for
     reproducible pictures; the default is the real clock.
     """
-    from . import theme as themes
-    from .window import MainWindow
+    from inspector.widgets import theme as themes
+    from inspector.window import MainWindow
 
     app = create_application()
     settings = settings if settings is not None else settings_for_home()
@@ -114,7 +113,8 @@ def run(args: Namespace) -> int:
 
     server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
                              trust_proxy=bool(getattr(args, "trust_proxy", False)),
-                             certificate_dir=_certificate_dir(args))
+                             certificate_dir=_certificate_dir(args),
+                             proxy_port=getattr(args, "proxy_port", None))
     app = create_application()
     window = build_window(store, server, theme=getattr(args, "theme", None))
     window.show()
@@ -152,7 +152,7 @@ def _show_fatal(title: str, message: str) -> None:
     try:
         from PySide6.QtWidgets import QMessageBox
 
-        from .plaintext import plain_message_box
+        from inspector.widgets.plaintext import plain_message_box
 
         create_application()
         plain_message_box(QMessageBox.Icon.Critical, title, message).exec()

@@ -17,10 +17,9 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
+from inspector.qtcompat import emit
+from inspector.wake import GuiWake
 from mockserver.storage.store import BeaconStore, StoreEvent
-
-from .qtcompat import emit
-from .wake import GuiWake
 
 BATCH_INTERVAL_MS = 50
 

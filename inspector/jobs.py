@@ -21,11 +21,10 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
+from inspector.qtcompat import emit
+from inspector.wake import GuiWake
 from mockserver.core.text import one_line
 from mockserver.formats.progress import Cancelled
-
-from .qtcompat import emit
-from .wake import GuiWake
 
 log = logging.getLogger(__name__)
 

@@ -104,8 +104,8 @@ def _pinned_time(demo: bool) -> Iterator[None]:
     if not demo:
         yield
         return
-    from . import models
-    from .models import _local_time
+    from inspector.widgets import models
+    from inspector.widgets.models import _local_time
 
     old_tz = os.environ.get("TZ")
     old_date = models.date
@@ -201,11 +201,10 @@ def _render(target: Path, database: Path, tmp: Path, *, size: tuple[int, int], d
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
+    from inspector.app import build_window, create_application
     from mockserver.records.demo import fill_demo
     from mockserver.storage.recorder import Recorder
     from mockserver.storage.store import BeaconStore, StoreError
-
-    from .app import build_window, create_application
 
     if QApplication.instance() is None:  # our own process: the offscreen platform's notes are noise here
         _quiet_platform_warnings()

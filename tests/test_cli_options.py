@@ -28,7 +28,7 @@ from tests.support.helpers import REFINE_4_PAYLOAD, http
 ROOT = Path(__file__).resolve().parents[1]
 SERVER_OPTIONS = {"--db": ("db", "a.sqlite3"), "--port": ("port", 0), "--https-port": ("https_port", 9443),
                   "--host": ("host", "127.0.0.2"), "--no-https": ("https_port", None),
-                  "--trust-proxy": ("trust_proxy", True)}
+                  "--trust-proxy": ("trust_proxy", True), "--proxy-port": ("proxy_port", 8788)}
 DB_ONLY = {"--db": ("db", "a.sqlite3")}
 # Each command with the arguments it needs and the options it shares with the top level.
 COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, Any]]]] = {
@@ -89,7 +89,7 @@ def test_the_value_after_the_command_wins_and_defaults_fill_in():
 def test_the_window_takes_every_top_level_option():
     assert parse("--db", "a.sqlite3", "--port", "0", "--no-https", "--theme", "dark") == {
         "db": "a.sqlite3", "port": 0, "https_port": None, "host": "127.0.0.1", "trust_proxy": False,
-        "theme": "dark", "subcommand": None}
+        "proxy_port": None, "theme": "dark", "subcommand": None}
     assert parse()["theme"] is None  # the window: as last chosen
 
 

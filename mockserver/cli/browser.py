@@ -150,7 +150,7 @@ def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer
 
     store = BeaconStore(args.db)
     server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
-                             trust_proxy=args.trust_proxy)
+                             trust_proxy=args.trust_proxy, proxy_port=getattr(args, "proxy_port", None))
     try:
         listening = server.start()
     except BaseException:

@@ -140,6 +140,9 @@ def add_server_options(parser: Parser) -> None:
                         help=f"HTTPS port for routed browsers (default {DEFAULT_HTTPS_PORT}; 0 = any free port)")
     add_shared_argument(parser, group, "--no-https", dest="https_port", action="store_const", const=None,
                         default=DEFAULT_HTTPS_PORT, help="do not start the HTTPS listener")
+    add_shared_argument(parser, group, "--proxy-port", type=port_number, default=None, metavar="PORT",
+                        help="also run a loopback HTTP(S) proxy on PORT (0 = any free port; default off): "
+                             "telemetry.refine.dev through it is recorded, every other host passes untouched")
     add_db_option(parser, group)
     add_shared_argument(parser, group, "--trust-proxy", action="store_true", default=False,
                         help="take the client IP from X-Forwarded-For (only behind your own proxy)")

@@ -101,6 +101,9 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
             f"  SPKI pin  {listening.spki_pin}",
             f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
         ]
+    if listening.proxy_url:
+        lines += [f"  Proxy     {listening.proxy_url}  (HTTPS_PROXY or curl -x: telemetry.refine.dev recorded, "
+                  "other hosts passed through)"]
     lines += [f"  Journal   {listening.http_url}/__inspector/beacons"]
     if token:
         lines += [f"  Token     {token}  (the journal wants 'Authorization: Bearer <token>'; kept in {token_file})"]

@@ -43,7 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     store = BeaconStore(args.db)
     server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
-                             trust_proxy=args.trust_proxy)
+                             trust_proxy=args.trust_proxy, proxy_port=args.proxy_port)
     # Listen for records before the port opens: a request sent as soon as the
     # banner shows must get its line too.
     printer = LinePrinter(sys.stdout, args.json, verbose=args.verbose)

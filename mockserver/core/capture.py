@@ -48,6 +48,7 @@ class RawRequest:
     scheme: str = "http"
     peer: str | None = None
     problem: str | None = None  # how its framing was broken (the body is then what arrived before)
+    via_proxy: str | None = None  # how the inspector's proxy brought it ("CONNECT telemetry.refine.dev:443")
 
 
 def _query_size(query: str) -> int:
@@ -131,6 +132,8 @@ def capture(raw: RawRequest, *, received_at: datetime | None = None, trust_proxy
         ),
         client=client_facts(raw.peer, raw.headers, trust_proxy),
     )
+    if raw.via_proxy:
+        beacon.client["via_proxy"] = raw.via_proxy
 
     if not problems:  # truncated input is never decoded: it would only add noise
         _decode_kind(beacon, raw.path, query, body_text, body_encoding, problems, notes)

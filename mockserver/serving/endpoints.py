@@ -22,6 +22,7 @@ from mockserver.core.beacon import Beacon
 from mockserver.core.capture import MAX_BODY, RawRequest, oversize_status
 from mockserver.core.config import REFINE_HOST
 from mockserver.core.wire import GIF
+from mockserver.serving.egress import PROXIED
 from mockserver.serving.probe import NONCE, PROBE_PATH, ProbeLog
 from mockserver.serving.responses import CORS, NO_STORE, json_response
 from mockserver.storage.recorder import Recorder
@@ -92,6 +93,7 @@ def _raw_request() -> RawRequest:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=request.remote_addr,
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 
@@ -134,6 +136,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         scheme=environ.get("wsgi.url_scheme", "http"),
         peer=environ.get("REMOTE_ADDR"),
         problem=problem,
+        via_proxy=PROXIED.lookup(environ),
     )
 
 

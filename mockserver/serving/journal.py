@@ -53,7 +53,8 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
         listening = current_app.extensions.get("listening")
         if listening is not None:
             health.update(http_url=listening.http_url, https_url=listening.https_url,
-                          https_port=listening.https_port, spki_pin=listening.spki_pin)
+                          https_port=listening.https_port, spki_pin=listening.spki_pin,
+                          proxy_url=listening.proxy_url)
         return json_response(health)
 
     @journal.get(f"{API}/beacons", **_JOURNAL)

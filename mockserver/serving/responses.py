@@ -1,4 +1,4 @@
-"""The answers refine's endpoints and the journal API share: the JSON body and the headers (the GIF is core.wire's)."""
+"""The answers refine's endpoints and the journal API share: the JSON body and the headers (the GIF: core.wire)."""
 
 from __future__ import annotations
 

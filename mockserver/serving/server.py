@@ -29,7 +29,9 @@ from mockserver.core.routing import chromium_routing_flags
 from mockserver.core.wire import MAX_HEADER_BYTES
 from mockserver.serving.access import ensure_token, token_path
 from mockserver.serving.app import create_app
+from mockserver.serving.egress import EgressLog
 from mockserver.serving.endpoints import MalformedBody, framing_problem
+from mockserver.serving.proxy import ScopedProxy
 from mockserver.serving.tls import CertificateFiles, ensure_certificate
 from mockserver.storage.store import BeaconStore
 
@@ -340,6 +342,7 @@ class Listening:
     port: int
     https_port: int | None
     spki_pin: str | None
+    proxy_port: int | None = None
 
     @property
     def http_url(self) -> str:
@@ -350,6 +353,11 @@ class Listening:
     def https_url(self) -> str | None:
         """Base URL of the HTTPS listener, if any."""
         return f"https://{_url_host(self.host)}:{self.https_port}" if self.https_port else None
+
+    @property
+    def proxy_url(self) -> str | None:
+        """URL of the scoped proxy (``HTTPS_PROXY``, ``curl -x``), if it runs."""
+        return f"http://{_url_host(self.host)}:{self.proxy_port}" if self.proxy_port else None
 
 
 def _url_host(host: str) -> str:
@@ -371,13 +379,19 @@ class InspectorServer:
     def __init__(self, store: BeaconStore, *, host: str = DEFAULT_HOST, port: int = 0,
                  https_port: int | None = 0, trust_proxy: bool = False,
                  certificate_dir: Path | None = None, threads: int = THREADS,
-                 require_token: bool | None = None, token_dir: Path | None = None) -> None:
+                 require_token: bool | None = None, token_dir: Path | None = None,
+                 proxy_port: int | None = None) -> None:
         """``require_token`` (default: when ``host`` is not loopback) makes the journal want the token
-        kept in ``token_dir`` (default: the data folder), made there on first use."""
+        kept in ``token_dir`` (default: the data folder), made there on first use. ``proxy_port``
+        (0 = any free port) also starts the scoped proxy (:mod:`mockserver.serving.proxy`), loopback only;
+        ``egress`` lists what it passed to other hosts."""
         self.store = store
         self.host = host
         self.port = port
         self.https_port = https_port
+        self.proxy_port = proxy_port
+        self.proxy: ScopedProxy | None = None
+        self.egress = EgressLog()
         if require_token is None:
             require_token = not is_loopback(host)
         self.journal_token: str | None = ensure_token(token_dir) if require_token else None
@@ -411,6 +425,9 @@ class InspectorServer:
         """Bind both listeners (raising ServerError on failure) and serve in the background."""
         if self.listening is not None:
             return self.listening
+        if self.proxy_port is not None and not is_loopback(self.host):  # before anything listens
+            raise ServerError(f"the proxy listens on loopback only (127.0.0.1 or ::1), not on {self.host}",
+                              "--proxy-port needs --host 127.0.0.1 or ::1")
         self.app.extensions["shutdown"].clear()
         try:
             http = self._make(self.port, "http")
@@ -421,6 +438,7 @@ class InspectorServer:
                 https = self._make(self.https_port, "https")
                 self._servers.append(https)
                 https_port = https.bind_addr[1]
+            proxy_port = self._start_proxy(http.bind_addr[1], https_port)
         except BaseException:
             self.stop()
             raise
@@ -429,11 +447,24 @@ class InspectorServer:
             thread.start()
             self._threads.append(thread)
         self.listening = Listening(self.host, http.bind_addr[1], https_port,
-                                   self.certificate.spki_pin if self.certificate else None)
+                                   self.certificate.spki_pin if self.certificate else None, proxy_port)
         self.app.extensions["listening"] = self.listening
         # Listening already; the first beacon need not wait for the parser's import.
         threading.Thread(target=preload_user_agents, name="preload-user-agents", daemon=True).start()
         return self.listening
+
+    def _start_proxy(self, http_port: int, https_port: int | None) -> int | None:
+        """Start the scoped proxy if asked (ServerError if it cannot listen); its port or None."""
+        if self.proxy_port is None:
+            return None
+        target = _url_host(self.host).strip("[]")
+        self.proxy = ScopedProxy(self.host, self.proxy_port, http_target=(target, http_port),
+                                 https_target=(target, https_port) if https_port else None, egress=self.egress)
+        try:
+            return self.proxy.start()
+        except OSError as exc:
+            self.proxy = None
+            raise ServerError(*_bind_error(self.host, self.proxy_port, "proxy", exc)) from exc
 
     def chromium_flags(self) -> list[str]:
         """Flags routing a Chromium-family browser's telemetry to this server."""
@@ -445,6 +476,9 @@ class InspectorServer:
     def stop(self) -> None:
         """Stop both listeners and wait for their threads."""
         self.app.extensions["shutdown"].set()
+        if self.proxy is not None:  # first: its tunnels end before the listeners they lead to
+            self.proxy.stop()
+            self.proxy = None
         # Both listeners stop side by side: each takes up to a poll interval.
         stoppers = [threading.Thread(target=_stop_quietly, args=(server,)) for server in self._servers]
         for stopper in stoppers:
@@ -474,8 +508,8 @@ def _stop_quietly(server: wsgi.Server) -> None:
 
 def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> tuple[str, str]:
     """Why ``port`` cannot be used, in one line, and the command line's advice (or "")."""
-    what = "HTTPS" if scheme == "https" else "HTTP"
-    flag = "--https-port" if scheme == "https" else "--port"
+    what = {"https": "HTTPS", "proxy": "proxy"}.get(scheme, "HTTP")
+    flag = {"https": "--https-port", "proxy": "--proxy-port"}.get(scheme, "--port")
     code = exc.errno
     if code is None:  # cheroot wraps the socket error in a plain OSError message
         found = re.search(r"\[Errno (\d+)\]", str(exc))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from inspector.models import BeaconTableModel
+from inspector.widgets.models import BeaconTableModel
 from tests.gui.conftest import REFINE4, beacon_url, send
 
 

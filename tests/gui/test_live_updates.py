@@ -17,9 +17,9 @@ import pytest
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QModelRoleData, QModelRoleDataSpan, Qt
 from PySide6.QtGui import QIcon
 
-from inspector.models import RECORD_ID_ROLE, SUMMARY_ROLE, BeaconTableModel, Column
-from inspector.timeline import TimelineCounts
-from inspector.window import BeaconTable
+from inspector.panes.timeline import TimelineCounts
+from inspector.widgets.models import RECORD_ID_ROLE, SUMMARY_ROLE, BeaconTableModel, Column
+from inspector.widgets.table import BeaconTable
 from mockserver.core.beacon import Summary
 from mockserver.records.diff import TimeBucket, timeline_buckets
 from mockserver.records.redact import Redactor

@@ -11,7 +11,7 @@ import gc
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHeaderView
 
-from inspector.models import BeaconTableModel, Column
+from inspector.widgets.models import BeaconTableModel, Column
 from mockserver.core.beacon import Summary
 
 ROWS = 100_000
@@ -115,7 +115,7 @@ def test_a_journal_read_in_steps_ends_exactly_as_one_read_all_at_once(qtbot):
 
 def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(make_window, db_path, qtbot,
                                                                                  monkeypatch):
-    from inspector import window as window_module
+    from inspector import loading
     from mockserver.storage.store import BeaconStore
     from tests.gui.conftest import beacon_url, send
     from tests.support.helpers import REFINE_4_PAYLOAD
@@ -124,8 +124,8 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
     for n in range(23):
         seed.append(_record(n))
     seed.close()
-    monkeypatch.setattr(window_module, "LOAD_STEP", 5)
-    monkeypatch.setattr(window_module, "_INSTANT_FILTER_ROWS", 10)  # "large": search text made ahead
+    monkeypatch.setattr(loading, "LOAD_STEP", 5)
+    monkeypatch.setattr(loading, "_INSTANT_FILTER_ROWS", 10)  # "large": search text made ahead
     frozen = gc.get_freeze_count()
     window = make_window(db_path)
     assert window.loading and window.model.total == 5  # painted with the first step
@@ -146,14 +146,14 @@ def test_the_window_reads_a_large_journal_in_steps_and_a_live_beacon_lands_once(
 
 
 def test_reading_in_steps_says_how_far_it_is(make_window, db_path, qtbot, monkeypatch):
-    from inspector import window as window_module
+    from inspector import loading
     from mockserver.storage.store import BeaconStore
 
     seed = BeaconStore(db_path)
     for n in range(12):
         seed.append(_record(n))
     seed.close()
-    monkeypatch.setattr(window_module, "LOAD_STEP", 5)
+    monkeypatch.setattr(loading, "LOAD_STEP", 5)
     window = make_window(db_path, start=False)
     messages: list[str] = []
     window.statusBar().messageChanged.connect(messages.append)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from inspector.models import BeaconTableModel, Column
+from inspector.widgets.models import BeaconTableModel, Column
 from mockserver.records.redact import Redactor
 from mockserver.storage.store import BeaconStore
 from tests.gui.test_export_import import wait_job

@@ -7,7 +7,7 @@ import json
 
 from PySide6.QtGui import QGuiApplication
 
-from inspector.detail import DetailPane
+from inspector.panes.detail import DetailPane
 from mockserver.core.capture import RawRequest, capture
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 from PySide6.QtWidgets import QApplication, QInputDialog
 
-from inspector import theme
+from inspector.widgets import theme
 from tests.gui.conftest import REFINE4, beacon_url
 
 

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from inspector.models import Column
+from inspector.widgets.models import Column
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.payloads import btoa_json
 from tests.gui.conftest import REFINE4, REFINE5, beacon_url, send
@@ -374,7 +374,7 @@ def test_layout_is_remembered(make_window, db_path, settings):
 
 
 def test_dark_and_light_themes_recolour_status(window, send_and_wait):
-    from inspector import theme
+    from inspector.widgets import theme
 
     send_and_wait(window, beacon_url(window, REFINE4))
     window.set_theme("dark")
@@ -405,7 +405,7 @@ def test_store_errors_are_messages_not_crashes(window, monkeypatch):
 def test_application_identity_and_icon_ship_inside_the_package(window):
     from PySide6.QtWidgets import QApplication
 
-    from inspector.icons import ICON_PNG, ICON_SVG, resource_path
+    from inspector.widgets.icons import ICON_PNG, ICON_SVG, resource_path
 
     assert ICON_SVG.is_file() and ICON_PNG.is_file()
     assert resource_path("telemetry-inspector.desktop").is_file()
@@ -452,7 +452,7 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     import sqlite3
     from datetime import datetime
 
-    from inspector.models import Column
+    from inspector.widgets.models import Column
     from mockserver.core.capture import RawRequest, capture
     from mockserver.core.payloads import btoa_json
     from mockserver.storage.store import BeaconStore

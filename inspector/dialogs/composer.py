@@ -32,6 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.jobs import Job
+from inspector.qtcompat import emit
+from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label
 from mockserver.core.checks import PROVIDERS
 from mockserver.core.payloads import BROWSER, DEFAULT_PROVIDERS, DEFAULT_VERSION, NODE, BtoaRefused
 from mockserver.core.text import printable
@@ -42,11 +46,6 @@ from mockserver.reach.compose import (
     compose_beacon,
     send,
 )
-
-from . import theme
-from .jobs import Job
-from .plaintext import plain_label
-from .qtcompat import emit
 
 DEFAULT_REFERER = "http://localhost:5173/"
 
@@ -78,17 +77,24 @@ class ComposerDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
 
+        layout.addLayout(self._build_form())
+        self._build_views(layout)
+        layout.addWidget(self._build_buttons())
+
+        for widget in (self.version, self.project_id, self.referer):
+            widget.textChanged.connect(self.update_preview)
+        for toggle in (*self.providers.values(), self.send_project, self.browser, self.node):
+            toggle.toggled.connect(self.update_preview)
+        self.resources.valueChanged.connect(self.update_preview)
+        self.update_preview()
+
+    def _build_form(self) -> QFormLayout:
+        """The inputs: version, providers, resourceCount, projectId, encoding, Referer."""
         form = QFormLayout()
         self.version = QLineEdit(DEFAULT_VERSION)
         self.version.setObjectName("version")
         form.addRow("@refinedev/core version:", self.version)
-        grid = QGridLayout()
-        self.providers: dict[str, QCheckBox] = {}
-        for i, name in enumerate(PROVIDERS):  # refine's order
-            box = QCheckBox(name)
-            box.setChecked(name in DEFAULT_PROVIDERS)
-            self.providers[name] = box
-            grid.addWidget(box, i // 4, i % 4)
+        grid = self._build_providers()
         holder = QWidget()
         holder.setLayout(grid)
         grid.setContentsMargins(0, 0, 0, 0)
@@ -97,6 +103,30 @@ class ComposerDialog(QDialog):
         self.resources.setObjectName("resources")
         self.resources.setRange(0, 100_000)
         form.addRow("resourceCount:", self.resources)
+        project = self._build_project_row()
+        form.addRow("projectId:", project)
+        encodings = self._build_encodings()
+        form.addRow("Encoding:", encodings)
+        self.referer = QLineEdit(DEFAULT_REFERER)
+        self.referer.setObjectName("referer")
+        self.referer.setToolTip("The Referer a browser adds (the app's origin); the inspector takes the app's "
+                                "hostname from it. Empty: no Referer.")
+        form.addRow("App origin (Referer):", self.referer)
+        return form
+
+    def _build_providers(self) -> QGridLayout:
+        """A check box per provider, in refine's order, four to a row."""
+        grid = QGridLayout()
+        self.providers: dict[str, QCheckBox] = {}
+        for i, name in enumerate(PROVIDERS):  # refine's order
+            box = QCheckBox(name)
+            box.setChecked(name in DEFAULT_PROVIDERS)
+            self.providers[name] = box
+            grid.addWidget(box, i // 4, i % 4)
+        return grid
+
+    def _build_project_row(self) -> QHBoxLayout:
+        """projectId: sent or left out, and its value."""
         project = QHBoxLayout()
         self.send_project = QCheckBox("send")
         self.send_project.setToolTip("refine leaves projectId out of the JSON when options.projectId is not set")
@@ -107,7 +137,10 @@ class ComposerDialog(QDialog):
         self.send_project.toggled.connect(self.project_id.setEnabled)
         project.addWidget(self.send_project)
         project.addWidget(self.project_id, 1)
-        form.addRow("projectId:", project)
+        return project
+
+    def _build_encodings(self) -> QHBoxLayout:
+        """Browser (btoa) or Node (Buffer) encoding."""
         encodings = QHBoxLayout()
         self.browser = QRadioButton("browser (btoa: Latin-1, refuses above U+00FF)")
         self.node = QRadioButton("node (Buffer: UTF-8)")
@@ -118,14 +151,10 @@ class ComposerDialog(QDialog):
         encodings.addWidget(self.browser)
         encodings.addWidget(self.node)
         encodings.addStretch(1)
-        form.addRow("Encoding:", encodings)
-        self.referer = QLineEdit(DEFAULT_REFERER)
-        self.referer.setObjectName("referer")
-        self.referer.setToolTip("The Referer a browser adds (the app's origin); the inspector takes the app's "
-                                "hostname from it. Empty: no Referer.")
-        form.addRow("App origin (Referer):", self.referer)
-        layout.addLayout(form)
+        return encodings
 
+    def _build_views(self, layout: QVBoxLayout) -> None:
+        """The payload and request previews and the outcome line."""
         layout.addWidget(theme.derive_font(plain_label("Payload (JSON.stringify)"), bold=True))
         self.json_preview = QPlainTextEdit()
         self.json_preview.setObjectName("jsonPreview")
@@ -148,6 +177,8 @@ class ComposerDialog(QDialog):
         self.outcome.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(self.outcome)
 
+    def _build_buttons(self) -> QDialogButtonBox:
+        """Send and Close."""
         buttons = QDialogButtonBox()
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("send")
@@ -157,14 +188,7 @@ class ComposerDialog(QDialog):
         close.setAutoDefault(False)
         buttons.rejected.connect(self.reject)
         self.send_button.clicked.connect(self.send)
-        layout.addWidget(buttons)
-
-        for widget in (self.version, self.project_id, self.referer):
-            widget.textChanged.connect(self.update_preview)
-        for toggle in (*self.providers.values(), self.send_project, self.browser, self.node):
-            toggle.toggled.connect(self.update_preview)
-        self.resources.valueChanged.connect(self.update_preview)
-        self.update_preview()
+        return buttons
 
     # -- composing ------------------------------------------------------------
 

@@ -24,6 +24,10 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
+from inspector.qtcompat import emit
+from inspector.widgets import theme
+from inspector.widgets.icons import status_icon
+from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import Summary
 from mockserver.core.clock import parse_iso
 from mockserver.records.redact import Redactor
@@ -36,11 +40,6 @@ from mockserver.records.view import (
     sort_keys,
 )
 from mockserver.storage.store import BeaconStore
-
-from . import theme
-from .icons import status_icon
-from .plaintext import plain_tooltip
-from .qtcompat import emit
 
 Index = QModelIndex | QPersistentModelIndex
 

@@ -33,18 +33,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.qtcompat import emit
+from inspector.widgets import theme
+from inspector.widgets.highlight import JsonHighlighter, RawRequestHighlighter
+from inspector.widgets.icons import status_icon
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
 from mockserver.core.clock import parse_iso
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural
 from mockserver.records.collected import collected_fields, curl_command, raw_request_text, raw_url
 from mockserver.records.markdown import collected_markdown
-
-from . import theme
-from .highlight import JsonHighlighter, RawRequestHighlighter
-from .icons import status_icon
-from .plaintext import plain_label, plain_tooltip
-from .qtcompat import emit
 
 NOT_SENT_TEXT = "(not sent)"
 
@@ -149,20 +148,7 @@ class DetailPane(QWidget):
         layout.setContentsMargins(8, 6, 8, 4)
         layout.setSpacing(4)
 
-        # Title row: what it is, plus the copy buttons.
-        top = QHBoxLayout()
-        self.title = plain_label()
-        theme.derive_font(self.title, 1.15, bold=True)
-        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        top.addWidget(self.title, 1)
-        self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
-        self.copy_url_button = self._button("Copy URL", "Copy the full URL as it arrived (raw payload)", self.copy_url)
-        self.copy_curl_button = self._button(
-            "Copy curl", "Copy a curl command that sends this request to the mock again", self.copy_curl)
-        self.copy_record_button = self._button("Copy record", "Copy the whole record as JSON", self.copy_record)
-        for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button, self.copy_record_button):
-            top.addWidget(button)
-        layout.addLayout(top)
+        layout.addLayout(self._build_title_row())
 
         self.meta = plain_label()
         self.meta.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -179,6 +165,31 @@ class DetailPane(QWidget):
         self.tabs.setDocumentMode(True)
         self.splitter.addWidget(self.tabs)
 
+        self._build_collected_tab()
+        self._build_json_tab()
+        self._build_raw_tab()
+        self._build_issues_side()
+        self.show_beacon(None)
+
+    def _build_title_row(self) -> QHBoxLayout:
+        """What the record is, and the copy buttons."""
+        top = QHBoxLayout()
+        self.title = plain_label()
+        theme.derive_font(self.title, 1.15, bold=True)
+        self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        top.addWidget(self.title, 1)
+        self.copy_json_button = self._button("Copy JSON", "Copy the decoded payload, pretty-printed", self.copy_json)
+        self.copy_url_button = self._button("Copy URL", "Copy the full URL as it arrived (raw payload)", self.copy_url)
+        self.copy_curl_button = self._button(
+            "Copy curl", "Copy a curl command that sends this request to the mock again", self.copy_curl)
+        self.copy_record_button = self._button("Copy record", "Copy the whole record as JSON", self.copy_record)
+        for button in (self.copy_json_button, self.copy_url_button, self.copy_curl_button, self.copy_record_button):
+            top.addWidget(button)
+        return top
+
+
+    def _build_collected_tab(self) -> None:
+        """The "What was collected" tab: a field per row, wrapped, with its source and cause."""
         self.collected = QTreeWidget()
         self.collected.setObjectName("collected")
         self.collected.setColumnCount(4)
@@ -205,6 +216,9 @@ class DetailPane(QWidget):
         self.copy_markdown_button.setFlat(True)
         self.tabs.setCornerWidget(self.copy_markdown_button, Qt.Corner.TopRightCorner)
 
+
+    def _build_json_tab(self) -> None:
+        """The "Decoded JSON" tab: how it decoded, the raw payload and the pretty JSON."""
         json_page = QWidget()
         json_layout = QVBoxLayout(json_page)
         json_layout.setContentsMargins(0, 4, 0, 0)
@@ -224,6 +238,8 @@ class DetailPane(QWidget):
         json_layout.addWidget(self.json_view, 1)
         self.tabs.addTab(json_page, "Decoded JSON")
 
+    def _build_raw_tab(self) -> None:
+        """The "Raw request" tab: the URL and the request as it arrived."""
         raw_page = QWidget()
         raw_layout = QVBoxLayout(raw_page)
         raw_layout.setContentsMargins(0, 4, 0, 0)
@@ -240,6 +256,8 @@ class DetailPane(QWidget):
         raw_layout.addWidget(self.raw_view, 1)
         self.tabs.addTab(raw_page, "Raw request")
 
+    def _build_issues_side(self) -> None:
+        """Problems and notes, on the right of the tabs (always visible)."""
         side = QFrame()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(6, 0, 0, 0)
@@ -260,8 +278,6 @@ class DetailPane(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([900, 300])
-
-        self.show_beacon(None)
 
     def _button(self, text: str, tip: str, slot: Callable[[], None]) -> QPushButton:
         button = QPushButton(text)

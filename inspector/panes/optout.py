@@ -7,7 +7,7 @@ stored a request; it only wakes the GUI thread with a queued call (as
 
 Nothing arriving is only a PASS when the route was proven during the check:
 a route probe loaded through a browser this window started
-(:mod:`inspector.routeproof`), when the check starts, when it stops and on
+(:mod:`inspector.panes.routeproof`), when the check starts, when it stops and on
 "Prove route". FAIL needs no proof; without one, the verdict is NOT PROVEN.
 """
 
@@ -29,20 +29,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.jobs import Job
+from inspector.panes.routeproof import NO_BROWSER, RouteProver
+from inspector.qtcompat import emit
+from inspector.wake import GuiWake
+from inspector.widgets import theme
+from inspector.widgets.icons import status_icon
+from inspector.widgets.plaintext import plain_label
 from mockserver.core.beacon import Beacon
 from mockserver.core.clock import parse_iso
 from mockserver.reach.browser import RouteCheck
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
 from mockserver.serving.probe import UNPROVEN
 from mockserver.storage.store import BeaconStore, StoreError
-
-from . import theme
-from .icons import status_icon
-from .jobs import Job
-from .plaintext import plain_label
-from .qtcompat import emit
-from .routeproof import NO_BROWSER, RouteProver
-from .wake import GuiWake
 
 IDLE_HEADLINE = "—"
 PROVING_HEADLINE = "PROVING"
@@ -116,6 +115,21 @@ class OptOutPanel(QWidget):
         layout.setContentsMargins(10, 8, 10, 6)
         layout.setSpacing(6)
 
+        layout.addLayout(self._build_controls())
+
+        body = QHBoxLayout()
+        body.setSpacing(16)
+        body.addLayout(self._build_verdict_box())
+        body.addLayout(self._build_text_box(), 1)
+        layout.addLayout(body, 1)
+
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(1000)
+        self._ticker.timeout.connect(self._update_state)
+        self._render()
+
+    def _build_controls(self) -> QHBoxLayout:
+        """The heading and the Prove route, Start check and Stop buttons."""
         top = QHBoxLayout()
         heading = theme.derive_font(plain_label("Opt-out check"), 1.15, bold=True)
         top.addWidget(heading)
@@ -133,10 +147,11 @@ class OptOutPanel(QWidget):
         for button in (self.prove_button, self.start_button, self.stop_button):
             button.setAutoDefault(False)
             top.addWidget(button)
-        layout.addLayout(top)
+        return top
 
-        body = QHBoxLayout()
-        body.setSpacing(16)
+
+    def _build_verdict_box(self) -> QVBoxLayout:
+        """The PASS/FAIL badge and the count under it."""
         verdict_box = QVBoxLayout()
         self.headline = plain_label(IDLE_HEADLINE)
         self.headline.setObjectName("verdictHeadline")
@@ -153,8 +168,11 @@ class OptOutPanel(QWidget):
         theme.derive_font(self.count_label, 1.1, bold=True)
         verdict_box.addWidget(self.count_label)
         verdict_box.addStretch(1)
-        body.addLayout(verdict_box)
+        return verdict_box
 
+
+    def _build_text_box(self) -> QVBoxLayout:
+        """The summary, state and route proof, what was sent, and the advice."""
         text_box = QVBoxLayout()
         self.summary = plain_label(IDLE_TEXT)
         self.summary.setObjectName("verdictSummary")
@@ -188,13 +206,7 @@ class OptOutPanel(QWidget):
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         text_box.addWidget(self.advice)
         text_box.addStretch(1)  # labels stay together at the top when there is no list
-        body.addLayout(text_box, 1)
-        layout.addLayout(body, 1)
-
-        self._ticker = QTimer(self)
-        self._ticker.setInterval(1000)
-        self._ticker.timeout.connect(self._update_state)
-        self._render()
+        return text_box
 
     # -- control ----------------------------------------------------------------
 

@@ -21,14 +21,13 @@ from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
+from inspector.qtcompat import emit
+from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import STATUSES, Summary
 from mockserver.core.clock import parse_utc
 from mockserver.core.text import plural
 from mockserver.records.diff import TimeBucket
-
-from . import theme
-from .plaintext import plain_tooltip
-from .qtcompat import emit
 
 BAR_WIDTH = 6  # pixels per bucket (bar plus gap)
 MIN_DELAY_MS = 150

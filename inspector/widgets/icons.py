@@ -12,9 +12,9 @@ from pathlib import Path
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPen, QPixmap
 
-from . import theme
+from inspector.widgets import theme
 
-RESOURCES = Path(__file__).resolve().parent / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
 ICON_SVG = RESOURCES / "icon.svg"
 ICON_PNG = RESOURCES / "icon.png"
 

@@ -6,7 +6,7 @@ import re
 
 from PySide6.QtGui import QColor, QFont, QSyntaxHighlighter, QTextCharFormat, QTextDocument
 
-from . import theme
+from inspector.widgets import theme
 
 
 def _format(colour: QColor, bold: bool = False) -> QTextCharFormat:

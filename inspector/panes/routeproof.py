@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QThreadPool
 
+from inspector.jobs import Job, ProgressFn
 from mockserver.reach.browser import (
     BrowserError,
     BrowserNotFound,
@@ -27,8 +28,6 @@ from mockserver.reach.browser import (
     prove_and_open,
 )
 from mockserver.serving.probe import UNPROVEN
-
-from .jobs import Job, ProgressFn
 
 WaitSeen = Callable[[str, float], bool]
 

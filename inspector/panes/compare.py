@@ -22,14 +22,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from inspector.qtcompat import emit
+from inspector.widgets import theme
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural
 from mockserver.records.diff import ADDED, CHANGED, REMOVED, Change, diff_records
-
-from . import theme
-from .plaintext import plain_label, plain_tooltip
-from .qtcompat import emit
 
 PLACEHOLDER = ("Select two records in the table (click one, Ctrl+click the other) to compare them field by field: "
                "the payload (e.g. providers.i18n, version), the facts taken from the headers (client.…) and the "

@@ -1,0 +1,1 @@
+"""The window's dialogs: ports, routing help, about, export, the composer."""
