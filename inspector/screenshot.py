@@ -11,7 +11,9 @@ data, the clock (2026-11-26 09:41:02 UTC), the time zone (UTC), the opt-out
 check's stopwatch, and the pseudonyms' order, so the PNG is byte-identical
 run to run on one machine (fonts differ between machines).
 
-``python -m inspector.screenshot ARGS`` is ``telemetry-inspector screenshot ARGS``.
+The ``telemetry-inspector screenshot`` command calls :func:`render` through the
+GUI hook (``mockserver.cli.gui``) with plain values; this module knows nothing
+of the command line.
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from mockserver.cli.screenshot import VIEWS, shown_view
 from mockserver.core import clock
 
 FIXED_NOW = datetime(2026, 11, 26, 9, 41, 2, 417_000, tzinfo=UTC)
 FIXED_PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="  # a pin as the serve banner shows one
 THEMES = ("light", "dark")
+VIEWS = ("details", "opt-out", "compare")  # the lower panes a picture can show (the command offers the same)
 MIN_SIZE = (640, 400)
 MAX_SIZE = (7680, 4320)
 DEMO_SELECT = 6  # refine 5.0.12 with a projectId and two notes: the richest card
@@ -166,20 +168,17 @@ def _settle(app: Any, window: Any) -> None:
 
 
 def render(out: str | Path, *, size: tuple[int, int] = (1280, 800), demo: bool = True, db: str | None = None,
-           select: int | None = None, theme: str = "light", redact: bool = False, view: str | None = None,
+           select: int | None = None, theme: str = "light", redact: bool = False, view: str = "details",
            compare: tuple[int, int] | None = None, presentation: bool = False, tab: int = 0) -> Path:
     """Save a PNG of the main window; returns its path. Raises :class:`ScreenshotError` (one line).
 
-    ``view`` is the lower pane (default details; ``compare`` given: the compare view).
+    ``view`` is the lower pane; ``compare``: the two records the compare view shows (default: the demo's
+    pair, else the newest two).
     """
     if theme not in THEMES:
         raise ScreenshotError(f"--theme must be light or dark, got {theme!r}")
-    if view is not None and view not in VIEWS:
+    if view not in VIEWS:
         raise ScreenshotError(f"--view must be one of {', '.join(VIEWS)}, got {view!r}")
-    try:
-        view = shown_view(view, compare)
-    except ValueError as exc:
-        raise ScreenshotError(str(exc)) from None
     target = Path(out).expanduser()
     if target.is_dir():
         raise ScreenshotError(f"{target} is a folder: give a file name such as {target / 'inspector.png'}")
@@ -308,14 +307,3 @@ def _select_pair(window: Any, first: int, second: int) -> None:
     if row is not None:
         flags = QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
         window.table.selectionModel().select(window.model.index(row, 0), flags)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m inspector.screenshot …``: the ``screenshot`` command."""
-    from mockserver.cli.main import main as cli_main
-
-    return cli_main(["screenshot", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -36,8 +36,8 @@ from typing import Any
 import pytest
 
 from mockserver.core.beacon import Beacon
+from mockserver.core.routing import chromium_routing_flags
 from mockserver.core.text import plural
-from mockserver.reach.routing import chromium_routing_flags
 from mockserver.records.advice import advice_for_all
 from mockserver.serving.probe import PROBE_FUNCTION, PROBE_WAIT, RouteNotProven, probe_url, prove_route
 from mockserver.serving.server import InspectorServer
@@ -60,7 +60,7 @@ def _load_probe_in(page: Any, nonce: str) -> str:
 
 
 def _describe(beacons: list[Beacon]) -> str:
-    from mockserver.cli.main import format_line
+    from mockserver.records.lines import format_line
 
     return "\n".join("  " + format_line(b) for b in beacons) or "  (none)"
 

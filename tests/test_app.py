@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from mockserver.core.payloads import btoa_json
-from mockserver.serving.responses import GIF
+from mockserver.core.wire import GIF
 from tests.support.helpers import CHROME_UA, REFINE_4_PAYLOAD
 
 BEACON_URL = f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}"

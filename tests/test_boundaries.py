@@ -4,7 +4,7 @@ Imports are read three ways: ``import``/``from`` statements, ``import_module``
 / ``__import__`` calls (with a literal or a module-level constant), and any
 string in the source that names a module of the window or Qt (how a module
 name reaches ``import_module`` through a list or a variable). Only the GUI
-hooks in ``mockserver/cli/`` may name the window's modules, and only those below.
+hook ``mockserver/cli/gui.py`` may name the window's modules, and only those below.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 QT_MODULES = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "qtpy", "inspector")
-# The window is loaded only here, and only when the user asked for it (no command, or `screenshot`).
+# The window is loaded only by the hook, and only when the user asked for it (no command, or `screenshot`).
 GUI_HOOKS = {"inspector.app", "inspector.screenshot"}
-GUI_HOOK_FOLDER = ROOT / "mockserver" / "cli"
+GUI_HOOK = ROOT / "mockserver" / "cli" / "gui.py"
 _MODULE_NAME = re.compile(rf"^({'|'.join(QT_MODULES)})(\.[A-Za-z_]\w*)*$")
 _IMPORT_CALLS = ("import_module", "__import__")
 
@@ -62,7 +62,7 @@ def imported_names(source: str, filename: str = "<source>") -> list[tuple[int, s
 def _forbidden(path: pathlib.Path, name: str) -> bool:
     if name.split(".")[0] not in QT_MODULES:
         return False
-    return not (name in GUI_HOOKS and path.is_relative_to(GUI_HOOK_FOLDER))
+    return not (name in GUI_HOOKS and path == GUI_HOOK)
 
 
 def mockserver_modules() -> list[str]:
@@ -85,8 +85,7 @@ def test_no_qt_import_anywhere_in_mockserver_source():
 
 
 def test_the_gui_hooks_are_the_only_names_of_the_window_and_they_exist():
-    named = {name for path in GUI_HOOK_FOLDER.rglob("*.py")
-             for _, name in imported_names(path.read_text()) if name.split(".")[0] in QT_MODULES}
+    named = {name for _, name in imported_names(GUI_HOOK.read_text()) if name.split(".")[0] in QT_MODULES}
     assert named == GUI_HOOKS
     assert all((ROOT / (name.replace(".", "/") + ".py")).is_file() for name in GUI_HOOKS)
 
@@ -108,7 +107,7 @@ print("the inspector window", "inspector")
         (2, "PySide6.QtCore"), (3, "inspector.window"), (5, "importlib"), (6, "inspector.jobs"),
         (7, "PySide6.QtWidgets"), (8, "inspector.jobs"), (9, "shiboken6"), (10, "inspector.app"),
         (11, "inspector")]
-    hook, elsewhere = GUI_HOOK_FOLDER / "main.py", ROOT / "mockserver" / "storage" / "store.py"
+    hook, elsewhere = GUI_HOOK, ROOT / "mockserver" / "cli" / "main.py"
     assert not _forbidden(hook, "inspector.app") and _forbidden(elsewhere, "inspector.app")
     assert _forbidden(hook, "inspector.window") and not _forbidden(elsewhere, "mockserver.core")
 

@@ -24,6 +24,7 @@ import pytest
 
 from mockserver.core.config import ENV_BROWSER
 from mockserver.core.payloads import js_stringify
+from mockserver.core.routing import QUIET_CHROMIUM_FLAGS
 from mockserver.reach import browser as browser_module
 from mockserver.reach.browser import (
     NOT_FOUND_HINT,
@@ -35,7 +36,6 @@ from mockserver.reach.browser import (
     launch_routed_browser,
     routed_browser_args,
 )
-from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
 from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
 
 ROOT = Path(__file__).resolve().parents[1]

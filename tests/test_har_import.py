@@ -23,11 +23,11 @@ import pytest
 import mockserver.cli.main as cli
 from mockserver.core.capture import RawRequest, capture
 from mockserver.core.clock import parse_utc
+from mockserver.core.wire import MAX_HEADER_BYTES
 from mockserver.formats import har
 from mockserver.formats.har import HarError, HarFile, import_har
 from mockserver.formats.progress import Cancelled
 from mockserver.records.collected import raw_url
-from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.store import BeaconStore
 
 DATA = Path(__file__).parent / "data"

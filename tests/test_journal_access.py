@@ -392,7 +392,7 @@ def test_a_cross_site_page_neither_reads_nor_stalls_the_journal(chromium, live_s
 
 
 def test_the_serve_banner_shows_the_token_only_in_token_mode(token_server, live_server, store, tmp_path):
-    from mockserver.cli.main import banner
+    from mockserver.cli.output import banner
 
     shown = banner(token_server.listening, store, None, token=token_server.journal_token,
                    token_file=token_server.token_file)

@@ -29,8 +29,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json, js_stringify
+from mockserver.core.routing import QUIET_CHROMIUM_FLAGS
 from mockserver.reach.browser import BrowserNotFound, find_browser
-from mockserver.reach.routing import QUIET_CHROMIUM_FLAGS
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError

@@ -18,11 +18,9 @@ MAX_FUNCTION_LINES = 90
 
 # path -> lines, and "path::qualified name" -> lines (def line to last line), as they are today.
 MODULE_ALLOWED = {
-    "mockserver/formats/har.py": 743,
+    "mockserver/formats/har.py": 676,
 }
-FUNCTION_ALLOWED = {
-    "mockserver/reach/browser.py::cmd_browser": 106,
-}
+FUNCTION_ALLOWED: dict[str, int] = {}
 
 
 def function_sizes(source: str) -> dict[str, int]:

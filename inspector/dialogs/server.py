@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_label
 from mockserver.core.config import REFINE_HOST
-from mockserver.reach.routing import (
+from mockserver.core.routing import (
     QUIET_CHROMIUM_FLAGS,
     chromium_command_line,
     chromium_routing_flags,

@@ -1,22 +1,19 @@
 """``telemetry-inspector screenshot``: a PNG of the real main window, for docs and reports.
 
-Qt-free on purpose (like every ``mockserver`` module): the window is loaded
-only when the command runs, by module name, so ``mockserver`` keeps working
-where PySide6 is not installed. The rendering is in ``inspector.screenshot``.
+Qt-free on purpose (like every ``mockserver`` module): the renderer
+(``inspector.screenshot``) is loaded only when the command runs, through the
+GUI hook :mod:`mockserver.cli.gui`, and is given plain values.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from mockserver.cli.main import CommandParsers
+from mockserver.cli.gui import picture_renderer
+from mockserver.cli.options import CommandParsers, UsageError, add_db_option, add_shared_argument, record_id
 
 VIEWS = ("details", "opt-out", "compare")
-GUI_MODULE = "inspector.screenshot"
 
 
 def shown_view(view: str | None, compare: tuple[int, int] | None) -> str:
@@ -30,8 +27,7 @@ def shown_view(view: str | None, compare: tuple[int, int] | None) -> str:
 
 
 def _id_pair(text: str) -> tuple[int, int]:
-    from mockserver.cli.main import record_id
-
+    """An argparse ``type``: ``3,6`` as two record ids."""
     parts = [p for p in text.replace(" ", "").split(",") if p]
     if len(parts) != 2:
         raise argparse.ArgumentTypeError(f"--compare wants two record ids such as 3,6, got {text!r}")
@@ -41,8 +37,6 @@ def _id_pair(text: str) -> tuple[int, int]:
 
 def add_command(subparsers: CommandParsers) -> None:
     """Register ``screenshot``."""
-    from mockserver.cli.main import add_db_option, add_shared_argument, record_id
-
     parser = subparsers.add_parser(
         "screenshot", help="save a PNG of the window (offscreen; --demo gives the same picture every run)",
         description="Render the real main window offscreen (no display needed, no server started, the database "
@@ -69,10 +63,8 @@ def add_command(subparsers: CommandParsers) -> None:
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
     """``screenshot``: exit 0 when written, 2 for bad arguments, a missing database or an unknown record."""
-    from mockserver.cli.main import UsageError
-
     try:
-        gui = importlib.import_module(GUI_MODULE)
+        gui = picture_renderer()
     except ImportError as exc:
         raise UsageError(f"screenshot: the window cannot be loaded here ({exc}); install pyside6-essentials") \
             from None

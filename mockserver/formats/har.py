@@ -16,19 +16,17 @@ response is what the mock answered (see :func:`mock_response`).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import codecs
 import ipaddress
 import json
 import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urlsplit, urlunsplit
 
 from mockserver import __version__
@@ -37,15 +35,11 @@ from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest
 from mockserver.core.clock import parse_iso, utc_now
 from mockserver.core.config import DISPLAY_NAME, REFINE_HOST
 from mockserver.core.jsontext import dumps_strict
+from mockserver.core.wire import GIF, MAX_HEADER_BYTES
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.collected import raw_url, request_target
-from mockserver.serving.responses import GIF
-from mockserver.serving.server import MAX_HEADER_BYTES
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
-
-if TYPE_CHECKING:
-    from mockserver.cli.main import CommandParsers
 
 HAR_VERSION = "1.2"
 INSPECTOR_FIELD = "_inspector"  # our custom entry field (HAR allows "_"-prefixed ones)
@@ -209,7 +203,8 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _LOOKAHEAD = 3
 
 
-def _size_text(size: int) -> str:
+def size_text(size: int) -> str:
+    """A byte count as people read it: ``64 MiB``, ``4.5 KiB``, ``12 bytes``."""
     for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
         if size >= scale:
             return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
@@ -328,8 +323,8 @@ class _JsonStream:
                 break
             self._more(len(self.buf) - self.pos)  # doubles: a large value is parsed O(1) times over
         size = os.fstat(self.handle.fileno()).st_size
-        raise HarError(f"{self.name}: {what} is over {_size_text(MAX_ENTRY_CHARS)} of JSON, the most one "
-                       f"entry may take (the file is {_size_text(size)}); nothing was imported")
+        raise HarError(f"{self.name}: {what} is over {size_text(MAX_ENTRY_CHARS)} of JSON, the most one "
+                       f"entry may take (the file is {size_text(size)}); nothing was imported")
 
     def members(self) -> Iterator[str]:
         """The keys of the object starting here; the caller reads each value."""
@@ -679,65 +674,3 @@ def _record_entries(store: BeaconStore, har: HarFile, *, progress: ProgressCallb
                 result.ids.append(beacon.id)
         report(progress, index + 1, har.count)
     return result
-
-
-# -- the command -----------------------------------------------------------------
-
-def add_command(subparsers: CommandParsers) -> None:
-    """Register ``import``."""
-    from mockserver.cli.main import add_db_option
-
-    parser = subparsers.add_parser(
-        "import", help="decode the telemetry.refine.dev requests in a HAR file saved from DevTools",
-        description="Read a HAR file (DevTools > Network > Export HAR) and record every request to "
-                    f"{REFINE_HOST} in it exactly as if the mock had received it, with its original time, "
-                    "into a new session 'import: FILE' (none when nothing is imported). Requests to other "
-                    "hosts are skipped and counted; so are requests whose request line and headers are over the "
-                    f"server's {MAX_HEADER_BYTES // 1024} KiB cap. The whole file is checked first: a file that is "
-                    f"not HAR, or has an entry over {_size_text(MAX_ENTRY_CHARS)} of JSON, is refused and "
-                    "nothing is stored.")
-    parser.add_argument("file", metavar="FILE.har", help="the HAR file")
-    add_db_option(parser)
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    parser.set_defaults(handler=cmd_import)
-
-
-def cmd_import(args: argparse.Namespace) -> int:
-    """``import``: exit 0 when the file was read (even if it held no refine request), 2 when not HAR."""
-    from mockserver.cli.main import UsageError, open_store
-    from mockserver.formats.progress import StderrProgress
-
-    # Check the whole file before the database is opened: a wrong file changes nothing.
-    if os.path.isfile(args.file) and os.path.getsize(args.file) > 20 * 1024 * 1024:
-        print(f"reading {args.file} ({os.path.getsize(args.file) // (1024 * 1024)} MiB)…", file=sys.stderr)
-    try:
-        har = HarFile(args.file)
-    except HarError as exc:
-        raise UsageError(f"import: {exc}") from None
-    progress = StderrProgress("importing", "entries", min_total=500)
-    try:
-        store = open_store(args.db, start_session=False)  # the import makes its own session, if it records any
-        try:
-            result = import_har(store, har, progress=progress)
-        finally:
-            store.close()
-    except HarError as exc:  # the file changed after it was checked
-        raise UsageError(f"import: {exc}") from None
-    finally:
-        progress.finish()
-        har.close()
-    for warning in result.warnings[:20]:
-        print(f"warning: {warning}", file=sys.stderr)
-    if len(result.warnings) > 20:
-        print(f"warning: … and {len(result.warnings) - 20} more", file=sys.stderr)
-    if args.json:
-        print(dumps_strict({"file": result.file, "session": result.session, "entries": result.entries,
-                          "imported": result.imported, "invalid": result.invalid, "skipped": result.skipped,
-                          "malformed": result.malformed, "refused": result.refused, "ids": result.ids,
-                          "warnings": result.warnings, "database": args.db}, ensure_ascii=True))
-    else:
-        print(result.summary())
-        if result.imported == 0:
-            print(f"no request to {REFINE_HOST} in this file: was the page loaded with DevTools open "
-                  "and the Network panel recording?")
-    return 0

@@ -1,3 +1,3 @@
-"""Getting clients to the inspector: routing flags, routed browsers and their DevTools client, Node
+"""Getting clients to the inspector: routed browsers and their DevTools client, Node
 routing, the composer, a remote inspector, and verify's browser run.
 """

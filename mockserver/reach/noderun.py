@@ -1,4 +1,4 @@
-"""``telemetry-inspector run -- CMD …``: a Node program with telemetry.refine.dev routed to the mock.
+"""A Node program with telemetry.refine.dev routed to an own mock (``telemetry-inspector run -- CMD …``).
 
 The refine CLI (``@refinedev/cli``) posts to ``https://telemetry.refine.dev/cli``
 after each command. Node resolves the host with ``dns.lookup`` and checks TLS
@@ -15,27 +15,18 @@ Non-Node programs run too, but nothing routes them.
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from mockserver.core.text import plural
-from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
-from mockserver.serving.probe import PROBE_WAIT, UNPROVEN, new_nonce
-from mockserver.serving.server import InspectorServer, Listening, ServerError
-from mockserver.storage.store import BeaconStore, StoreError
+from mockserver.serving.probe import new_nonce
+from mockserver.serving.server import InspectorServer, Listening
+from mockserver.storage.store import BeaconStore
 
-if TYPE_CHECKING:
-    from mockserver.cli.main import CommandParsers
-
-DEFAULT_WITHIN = 1.0
 ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
 ENV_HTTP_PORT = "TELEMETRY_INSPECTOR_HTTP_PORT"
 ENV_TARGET_HOST = "TELEMETRY_INSPECTOR_TARGET_HOST"
@@ -136,120 +127,7 @@ class RoutedNode:
         self.close()
 
 
-# -- the command ------------------------------------------------------------------
-
-def add_command(subparsers: CommandParsers) -> None:
-    """Register ``run [--expect …] [--within S] -- CMD …``."""
-    parser = subparsers.add_parser(
-        "run", help="run a Node program (e.g. npx refine build) with telemetry.refine.dev routed to the mock",
-        description="Run CMD with telemetry.refine.dev routed to an own mock (Node: a --require preload in "
-                    "NODE_OPTIONS and NODE_EXTRA_CA_CERTS), show what it sent. Exit status: the verdict's when "
-                    "--expect is given (0 pass, 1 fail), else the command's; 2 when it could not run.")
-    parser.add_argument("--expect", metavar="none|any|N",
-                        help="judge what the command sent: none (e.g. with REFINE_NO_TELEMETRY=true), any, or N")
-    parser.add_argument("--within", type=_seconds, default=DEFAULT_WITHIN, metavar="SECONDS",
-                        help="after the command exits, wait until no request came for this long (default %(default)g)")
-    parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
-                        help="with --expect: each request's payload must have PATH equal to VALUE; repeatable")
-    parser.add_argument("--junit", metavar="FILE", help="with --expect: also write a JUnit XML report")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
-                        help="the program and its arguments, after --")
-    parser.set_defaults(handler=cmd_run)
-
-
-def _seconds(text: str) -> float:
-    from mockserver.reach.verify import _seconds as seconds
-
-    return seconds(text)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the verdict's exit status with ``--expect``, else the command's."""
-    from mockserver.cli.main import PROG, LinePrinter
-
-    prog = f"{PROG} run"
-    command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
-
-    def say(text: str) -> None:
-        print(f"{prog}: {text}", file=sys.stderr, flush=True)
-
-    if not command:
-        say("no command given: telemetry-inspector run [--expect none] -- npx refine build")
-        return 2
-    try:
-        expectation = Expectation.parse(args.expect) if args.expect else None
-        fields = [FieldCheck.parse(text) for text in args.field]
-    except ExpectationError as exc:
-        say(str(exc))
-        return 2
-    if (fields or args.junit) and expectation is None:
-        expectation = Expectation("any")
-    started = time.monotonic()
-    routed = RoutedNode()
-    try:
-        try:
-            listening = routed.start()
-        except (ServerError, StoreError) as exc:
-            say(f"cannot start the mock: {exc}")
-            return 2
-        say(f"telemetry.refine.dev -> {listening.https_url} for {command[0]} "
-            "(NODE_OPTIONS preload + NODE_EXTRA_CA_CERTS)")
-        # stderr: the command's own output keeps stdout. Each request with what it carried, decoded.
-        printer = LinePrinter(sys.stderr, False, verbose=True)
-        unsubscribe = routed.store.subscribe(printer)
-        try:
-            status = _run_child(command, routed.env(), say)
-            if status is None:
-                return 2
-            _wait_quiet(routed.store, args.within)
-            proven = routed.route_proven(PROBE_WAIT if expectation is not None and not routed.store.count() else 0)
-        finally:
-            unsubscribe()
-            printer.close()
-        captured = routed.store.query()
-    finally:
-        routed.close()
-    if status != 0:
-        say(f"{command[0]} exited with status {status}")
-    if expectation is None:
-        say(f"{plural(len(captured), 'request')} to telemetry.refine.dev")
-        return status
-    verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
-    if verdict.passed and not captured and not proven:
-        say(f"{UNPROVEN} (no Node process of {command[0]} sent the routing preload's probe: NODE_OPTIONS was "
-            "dropped or replaced, the program is not Node (Bun and Deno are not routed), or it ended at once)")
-        if args.junit:
-            _write_junit(args.junit, command, expectation, None, started, error=UNPROVEN, say=say)
-        return 2
-    say(("route proven: " if proven else "route not proven: ") + (
-        "the routing preload's probe reached this inspector" if proven else "no probe arrived from the preload"))
-    say(verdict.summary())
-    for advice in verdict.advice:
-        say(f"how to opt out: {advice}")
-    if args.junit and not _write_junit(args.junit, command, expectation, verdict, started, say=say):
-        return 2
-    return verdict.exit_code
-
-
-def _write_junit(path: str, command: Sequence[str], expectation: Expectation, verdict: Verdict | None,
-                 started: float, *, say: Callable[[str], None], error: str | None = None) -> bool:
-    """Write ``run``'s JUnit report; False (after saying why) when it cannot be written."""
-    from mockserver.cli.main import format_line
-
-    output = "\n".join(format_line(b) for b in verdict.beacons) if verdict is not None else ""
-    try:
-        write_junit(Path(path).expanduser(), name=f"{' '.join(command)} (expect {expectation})",
-                    verdict=verdict, seconds=time.monotonic() - started, output=output, error=error,
-                    suite="telemetry-inspector run")
-    except OSError as exc:
-        say(f"cannot write --junit {path}: {exc.strerror or exc}")
-        return False
-    return True
-
-
-def _run_child(command: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int | None:
+def run_child(command: Sequence[str], env: dict[str, str], say: Callable[[str], None]) -> int | None:
     """Run the command to its end; its exit status, or None when it cannot be started."""
     try:
         child = subprocess.Popen(list(command), env=env)
@@ -271,7 +149,7 @@ def _run_child(command: Sequence[str], env: dict[str, str], say: Callable[[str],
             raise
 
 
-def _wait_quiet(store: BeaconStore, within: float) -> None:
+def wait_quiet(store: BeaconStore, within: float) -> None:
     """Wait until no request arrived for ``within`` seconds (requests still in flight at exit count)."""
     last_count = store.count()
     quiet_since = time.monotonic()

@@ -1,4 +1,4 @@
-"""``telemetry-inspector verify URL``: load a page in a routed headless browser and judge what it sent.
+"""What ``telemetry-inspector verify URL`` does: load a page in a routed headless browser, judge what it sent.
 
 QA's question "does opting out really send nothing?" as one command with an
 exit status: 0 pass, 1 fail, 2 could not run (no browser, the URL does not
@@ -8,19 +8,14 @@ that is not running can never "pass" ``--expect none`` by sending nothing.
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
 
 from mockserver.core.beacon import Beacon
-from mockserver.core.config import ENV_BROWSER
-from mockserver.core.jsontext import dumps_strict
 from mockserver.core.text import plural
 from mockserver.reach.browser import (
     BrowserError,
@@ -33,23 +28,14 @@ from mockserver.reach.browser import (
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.records.verdict import (
     Expectation,
-    ExpectationError,
     FieldCheck,
     Verdict,
-    describe_beacon,
     judge,
-    requests_text,
-    write_junit,
 )
 from mockserver.serving.probe import UNPROVEN, RouteNotProven
 from mockserver.serving.server import InspectorServer, ServerError
 from mockserver.storage.store import BeaconStore, StoreError
 
-if TYPE_CHECKING:
-    from mockserver.cli.main import CommandParsers
-
-DEFAULT_WITHIN = 5.0
-DEFAULT_LOAD_TIMEOUT = 30.0
 POLL_SECONDS = 0.2
 
 
@@ -69,16 +55,6 @@ class VerifyResult:
     server: str  # where the requests were captured
     notes: list[str] = field(default_factory=list)
     route_proof: str = ""  # how the route to the inspector was proven (it always is, or CouldNotRun)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not math.isfinite(value) or value < 0 or value > 3600:
-        raise argparse.ArgumentTypeError(f"seconds must be between 0 and 3600, got {text}")
-    return value
 
 
 class _Source:
@@ -152,8 +128,8 @@ class _Source:
 
 
 def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldCheck] = (),
-               within: float = DEFAULT_WITHIN, server_url: str | None = None, browser: str | None = None,
-               load_timeout: float = DEFAULT_LOAD_TIMEOUT, progress: Callable[[str], None] = lambda _: None,
+               within: float, server_url: str | None = None, browser: str | None = None,
+               load_timeout: float, progress: Callable[[str], None] = lambda _: None,
                on_beacon: Callable[[Beacon], None] = lambda _: None,
                server_token: str | None = None) -> VerifyResult:
     """Load ``url`` in a headless routed browser, wait ``within`` seconds of quiet, judge what arrived.
@@ -238,127 +214,3 @@ def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: b
         routed.prove_route(source.probe_seen, where=where, page_policy=page_policy)
     except RouteNotProven as exc:
         raise CouldNotRun(f"{UNPROVEN} ({exc})") from exc
-
-
-# -- the command -------------------------------------------------------------------
-
-def add_command(subparsers: CommandParsers) -> None:
-    """Register ``verify URL``."""
-    parser = subparsers.add_parser(
-        "verify", help="load a page in a routed headless browser and check what it sent (exit 0/1/2)",
-        description="Load URL in headless Chrome/Chromium/Edge routed to a mock of telemetry.refine.dev, wait "
-                    "for the page to load and a quiet period, print every captured request decoded, and a verdict. "
-                    "Exit 0 pass, 1 fail, 2 could not run.")
-    parser.add_argument("url", metavar="URL", help="the app's page, e.g. http://localhost:5173/")
-    parser.add_argument("--expect", default="any", metavar="none|any|N",
-                        help="none (the opt-out check), any (default: one or more) or exactly N requests")
-    parser.add_argument("--within", type=_seconds, default=DEFAULT_WITHIN, metavar="SECONDS",
-                        help="quiet period after the page loaded: stop once no request came for this long "
-                             "(default %(default)g)")
-    parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
-                        help="each request's payload must have PATH (dotted, e.g. providers.auth) equal to VALUE "
-                             "(JSON when it parses, else text); repeatable")
-    parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
-    parser.add_argument("--server", metavar="URL",
-                        help="capture with a running inspector (its HTTP or HTTPS URL) instead of an own mock; "
-                             "everything it receives meanwhile counts")
-    parser.add_argument("--token", metavar="TOKEN", default=None,
-                        help="with --server: the journal token of an inspector listening beyond loopback "
-                             "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
-                             "for a loopback URL)")
-    parser.add_argument("--browser", metavar="PATH",
-                        help=f"Chrome/Chromium/Edge executable (default: env {ENV_BROWSER}, then the usual places)")
-    parser.add_argument("--load-timeout", type=_seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
-                        help="give up when the page has not loaded after this long (default %(default)g)")
-    parser.set_defaults(handler=cmd_verify)
-
-
-def _print_human(result: VerifyResult, out: TextIO) -> None:
-    verdict = result.verdict
-    out.write(f"\n{requests_text(verdict.count, verdict.preflights)} to telemetry.refine.dev from {result.url}\n")
-    for beacon in verdict.beacons:
-        out.write(_line(beacon) + "\n")
-        for line in describe_beacon(beacon):
-            out.write(line + "\n")
-    out.write(f"\n{result.route_proof[0].upper()}{result.route_proof[1:]}\n" if result.route_proof else "\n")
-    out.write(verdict.summary() + "\n")
-    for advice in verdict.advice:
-        out.write(f"How to opt out: {advice}\n")
-    out.flush()
-
-
-def _line(beacon: Beacon) -> str:
-    from mockserver.cli.main import format_line
-
-    return format_line(beacon)
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    """``verify``: exit 0 pass, 1 fail, 2 could not run."""
-    from mockserver.cli.main import PROG
-
-    prog = f"{PROG} verify"
-    started = time.monotonic()
-    test_name = f"{args.url} (expect {args.expect})"
-
-    def progress(text: str) -> None:
-        print(f"{prog}: {text}", file=sys.stderr, flush=True)
-
-    def could_not_run(reason: str) -> int:
-        print(f"{prog}: {reason}", file=sys.stderr, flush=True)
-        if args.json:
-            failure = {"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}
-            print(dumps_strict(failure, ensure_ascii=True), flush=True)
-        if args.junit:
-            _write_junit_safely(args.junit, test_name, None, time.monotonic() - started, error=reason)
-        return 2
-
-    try:
-        expectation = Expectation.parse(args.expect)
-        fields = [FieldCheck.parse(text) for text in args.field]
-    except ExpectationError as exc:
-        return could_not_run(str(exc))
-    if args.junit and not _writable(args.junit):
-        return could_not_run(f"--junit {args.junit}: cannot write there")
-    try:
-        result = run_verify(args.url, expectation=expectation, fields=fields, within=args.within,
-                            server_url=args.server, browser=args.browser, load_timeout=args.load_timeout,
-                            progress=progress, server_token=args.token,
-                            on_beacon=lambda b: progress(f"captured {_line(b)}"))
-    except CouldNotRun as exc:
-        return could_not_run(str(exc))
-    verdict = result.verdict
-    if args.json:
-        data = {"url": result.url, **verdict.to_dict(), "within": args.within,
-                "load_seconds": round(result.load_seconds, 3), "seconds": round(result.seconds, 3),
-                "browser": result.browser, "server": result.server, "notes": result.notes,
-                "route_proven": bool(result.route_proof), "route_proof": result.route_proof}
-        print(dumps_strict(data), flush=True)
-    else:
-        _print_human(result, sys.stdout)
-    if args.junit:
-        lines = []
-        for beacon in verdict.beacons:
-            lines += [_line(beacon), *describe_beacon(beacon)]
-        error = _write_junit_safely(args.junit, test_name, verdict, result.seconds, output="\n".join(lines))
-        if error:
-            print(f"{prog}: {error}", file=sys.stderr)
-            return 2
-    return verdict.exit_code
-
-
-def _writable(path: str) -> bool:
-    target = Path(path).expanduser()
-    parent = target.parent if str(target.parent) else Path(".")
-    return parent.is_dir() and not target.is_dir()
-
-
-def _write_junit_safely(path: str, name: str, verdict: Verdict | None, seconds: float, *,
-                        error: str | None = None, output: str = "") -> str | None:
-    try:
-        write_junit(Path(path).expanduser(), name=name, verdict=verdict, seconds=seconds, error=error,
-                    output=output, suite="telemetry-inspector verify")
-    except OSError as exc:
-        return f"cannot write --junit {path}: {exc.strerror or exc}"
-    return None

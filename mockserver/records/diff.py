@@ -13,19 +13,14 @@ window's small timeline.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from mockserver.core.beacon import STATUSES, Beacon
 from mockserver.core.clock import parse_utc
 from mockserver.core.jsontext import dumps_strict, key_path
-
-if TYPE_CHECKING:
-    from mockserver.cli.main import CommandParsers
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 _MISSING: Any = object()  # "no such field", distinct from JSON null
@@ -173,24 +168,6 @@ def timeline_buckets(summaries: Iterable[_Timed], width: int, *, start: datetime
     return buckets
 
 
-# -- the command -----------------------------------------------------------------
-
-def add_command(subparsers: CommandParsers) -> None:
-    """Register ``diff``."""
-    from mockserver.cli.main import add_db_option, record_id
-
-    parser = subparsers.add_parser(
-        "diff", help="field-level differences between two records (exit 0 same, 1 different, 2 error)",
-        description="Compare two records: payload fields (providers.i18n, version, …), header-derived facts "
-                    "(client.browser.version, …) and contact. Exit 0 when they are the same, 1 when they "
-                    "differ, 2 on errors (like diff).")
-    parser.add_argument("first", type=record_id, metavar="ID1", help="the record to compare from")
-    parser.add_argument("second", type=record_id, metavar="ID2", help="the record to compare to")
-    add_db_option(parser)
-    parser.add_argument("--json", action="store_true", help="print {a, b, changes: [...]} as JSON")
-    parser.set_defaults(handler=cmd_diff)
-
-
 def format_changes(changes: Sequence[Change]) -> list[str]:
     """Aligned human lines: ``changed  providers.i18n  false → true``."""
     if not changes:
@@ -206,34 +183,3 @@ def format_changes(changes: Sequence[Change]) -> list[str]:
             value = f"{_show(c.before)} → {_show(c.after)}"
         lines.append(f"  {c.change:<8} {c.path:<{width}}  {value}")
     return lines
-
-
-def cmd_diff(args: argparse.Namespace) -> int:
-    """``diff``: print the differences; exit 0 same, 1 different."""
-    from mockserver.cli.main import UsageError
-    from mockserver.core.text import plural, printable
-    from mockserver.storage.selection import SelectionError, open_existing_store
-
-    try:
-        store = open_existing_store(args.db)
-    except SelectionError as exc:
-        raise UsageError(f"diff: {exc}") from None
-    try:
-        a, b = store.get(args.first), store.get(args.second)
-    finally:
-        store.close()
-    missing = [f"#{i}" for i, r in ((args.first, a), (args.second, b)) if r is None]
-    if missing:
-        raise UsageError(f"diff: no record {' or '.join(missing)} in {args.db}")
-    assert a is not None and b is not None
-    changes = diff_records(a, b)
-    if args.json:
-        print(dumps_strict({"a": a.id, "b": b.id, "changes": [c.to_dict() for c in changes]}))
-    else:
-        head = f"#{a.id} ({a.kind}, {a.received_at}) → #{b.id} ({b.kind}, {b.received_at}): "
-        print(head + (plural(len(changes), "difference") if changes else "no differences in payload, "
-                                                                      "header facts or contact"))
-        for line in format_changes(changes):
-            print(printable(line))
-    sys.stdout.flush()
-    return 1 if changes else 0

@@ -21,9 +21,10 @@ from werkzeug.wsgi import get_content_length, get_input_stream
 from mockserver.core.beacon import Beacon
 from mockserver.core.capture import MAX_BODY, RawRequest, oversize_status
 from mockserver.core.config import REFINE_HOST
+from mockserver.core.wire import GIF
 from mockserver.serving.egress import PROXIED
 from mockserver.serving.probe import NONCE, PROBE_PATH, ProbeLog
-from mockserver.serving.responses import CORS, GIF, NO_STORE, json_response
+from mockserver.serving.responses import CORS, NO_STORE, json_response
 from mockserver.storage.recorder import Recorder
 
 # Flask answers OPTIONS by itself unless told not to: preflights must reach

@@ -1,4 +1,4 @@
-"""The answers refine's endpoints and the journal API share: the GIF, the JSON body, the headers."""
+"""The answers refine's endpoints and the journal API share: the JSON body and the headers (the GIF: core.wire)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from typing import Any
 from flask import Response
 
 from mockserver.core.jsontext import dumps_strict
-
-# The smallest transparent 1x1 GIF: what an <img> beacon expects back.
-GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 
 CORS = {"Access-Control-Allow-Origin": "*"}  # refine's endpoints only: never on the journal API
 NO_STORE = {"Cache-Control": "no-store"}

@@ -25,7 +25,8 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 from mockserver.core.config import DEFAULT_HOST, is_loopback, tls_dir
 from mockserver.core.enrich import preload as preload_user_agents
-from mockserver.reach.routing import chromium_routing_flags
+from mockserver.core.routing import chromium_routing_flags
+from mockserver.core.wire import MAX_HEADER_BYTES
 from mockserver.serving.access import ensure_token, token_path
 from mockserver.serving.app import create_app
 from mockserver.serving.egress import EgressLog
@@ -47,7 +48,6 @@ SHRINK_AFTER = 100  # checks in a row with spare workers (~10 s) before the extr
 # per request beyond the tenth client), and counting them costs a lock per
 # request: no limit here.
 KEEP_ALIVE_LIMIT = None
-MAX_HEADER_BYTES = 1024 * 1024  # beyond this cheroot answers 414 itself; below it we record
 # Connections the kernel completes before cheroot's accept loop takes them.
 # cheroot's default of 5 made a burst of new connections wait in SYN retries
 # (1 s, 3 s, ...): 80 connects took 13 s; with 128 they are immediate.

@@ -127,3 +127,10 @@ def test_compare_with_another_view_is_refused(tmp_path):
     run = shot("--demo", "--view", "opt-out", "--compare", "4,5", "--out", str(tmp_path / "x.png"))
     assert (run.returncode, run.stderr) == (2, "screenshot: --compare shows the compare view, not --view opt-out\n")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_command_offers_exactly_the_views_the_renderer_draws():
+    from inspector import screenshot as renderer
+    from mockserver.cli import screenshot as command
+
+    assert command.VIEWS == renderer.VIEWS == ("details", "opt-out", "compare")

@@ -1,0 +1,167 @@
+"""The command line's shared parts: its parsers, option types and the options several commands take.
+
+Every error a user can cause in an argument is one line on stderr and exit status 2
+(:class:`UsageError`, raised by :class:`Parser` and by the command handlers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeAlias
+
+from mockserver.core.config import DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, ENV_DB, ENV_HOME, default_db
+
+PROG = "telemetry-inspector"
+
+
+class UsageError(Exception):
+    """Bad arguments: reported as one line, exit 2."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one clear line (and exit 2), not a usage dump."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: defaults of the options this parser shares with the top level (see add_shared_argument)
+        self.shared_defaults: dict[str, Any] = {}
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+#: what ``add_subparsers`` gives each command module's ``add_command`` (its parsers are ``Parser``)
+CommandParsers: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
+class TopParser(Parser):
+    """The top level: options given before the command go to the command that takes them, or are refused.
+
+    ``telemetry-inspector --db X export`` and ``export --db X`` mean the same; given in both places, the
+    value after the command wins. An option the command does not take (``--port 0 export``) is one line
+    naming the command, exit 2, instead of being silently ignored.
+    """
+
+    commands: CommandParsers
+
+    # Ignored override: argparse's overloads; the CLI calls only this form.
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        command = getattr(parsed, "subcommand", None)
+        target: Parser = self.commands.choices[command] if command else self
+        for dest in self.shared_defaults:
+            if hasattr(parsed, dest) and dest not in target.shared_defaults:
+                raise UsageError(f"{PROG}: {self._flag_for(dest, getattr(parsed, dest))} does not apply to "
+                                 f"'{command}' (see {PROG} {command} --help)")
+        for action in target._actions:
+            value = getattr(parsed, action.dest, None)
+            if action.dest in self.shared_defaults and action.choices and hasattr(parsed, action.dest) \
+                    and value not in action.choices:  # given before the command: checked by the top level only
+                raise UsageError(f"{PROG}: {self._flag_for(action.dest, value)} {value} does not apply to "
+                                 f"'{command}' (choose {' or '.join(map(str, action.choices))})")
+        self._check_exclusive(target, parsed, command)
+        for dest, default in target.shared_defaults.items():
+            if not hasattr(parsed, dest):
+                setattr(parsed, dest, default)
+        return parsed, extras
+
+    def _flag_for(self, dest: str, value: Any) -> str:
+        """The top-level flag that set ``dest`` to ``value`` (``--no-https`` for https_port None)."""
+        actions = [a for a in self._actions if a.dest == dest and a.option_strings]
+        flag = next((a for a in actions if a.nargs == 0 and a.const == value), actions[0])
+        return flag.option_strings[0]
+
+    def _check_exclusive(self, target: Parser, parsed: argparse.Namespace, command: str | None) -> None:
+        """argparse checks a command's exclusive options among those after it; this checks a shared one
+        given before it too (``--db X screenshot --demo``)."""
+        for group in target._mutually_exclusive_groups:
+            given = [a for a in group._group_actions
+                     if hasattr(parsed, a.dest) and getattr(parsed, a.dest) != a.default]
+            if len(given) > 1 and any(a.dest in target.shared_defaults for a in given):
+                raise UsageError(f"{PROG} {command}: {given[0].option_strings[0]} and "
+                                 f"{given[1].option_strings[0]} cannot go together (see --help)")
+
+
+def whole_number(low: int, high: int | None = None, *, what: str, hint: str = "") -> Callable[[str], int]:
+    """An argparse ``type`` taking a whole number in ``low``..``high`` (no upper bound when None).
+
+    Errors read e.g. ``port must be 0-65535 (0 = any free port), got 70000``.
+    """
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} is a whole number, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"{low}-{high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{what} must be {allowed}{hint}, got {value}")
+        return value
+
+    return parse
+
+
+port_number = whole_number(0, 65535, what="port", hint=" (0 = any free port)")
+
+
+def record_id(text: str) -> int:
+    """An argparse ``type`` for a record id: ``12``, or ``#12`` as the table shows it."""
+    value = text.strip().lstrip("#")
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"a record id is a whole number such as 12, got {text!r}")
+    return int(value)
+
+
+def add_shared_argument(parser: Parser, container: argparse._ActionsContainer, *flags: str, default: Any,
+                        **kwargs: Any) -> argparse.Action:
+    """An option that may also come before the command (``--db X export``), added to ``container``
+    (``parser`` or one of its groups).
+
+    argparse lets a command's default overwrite a value parsed before the command, so the option
+    defaults to SUPPRESS here and ``default`` is applied after parsing (by :class:`TopParser`).
+    Help texts must spell out the default themselves: ``%(default)s`` would read ``==SUPPRESS==``.
+    """
+    action = container.add_argument(*flags, default=argparse.SUPPRESS, **kwargs)
+    parser.shared_defaults.setdefault(action.dest, default)
+    return action
+
+
+def add_server_options(parser: Parser) -> None:
+    """The options every command that runs the mock shares (``serve``, ``browser`` and the GUI)."""
+    group = parser.add_argument_group("mock server")
+    add_shared_argument(parser, group, "--host", default=DEFAULT_HOST,
+                        help=f"address to listen on (default {DEFAULT_HOST}; anything else is reachable from the "
+                             "network)")
+    add_shared_argument(parser, group, "--port", type=port_number, default=DEFAULT_PORT,
+                        help=f"HTTP port (default {DEFAULT_PORT}; 0 = any free port)")
+    add_shared_argument(parser, group, "--https-port", type=port_number, default=DEFAULT_HTTPS_PORT,
+                        help=f"HTTPS port for routed browsers (default {DEFAULT_HTTPS_PORT}; 0 = any free port)")
+    add_shared_argument(parser, group, "--no-https", dest="https_port", action="store_const", const=None,
+                        default=DEFAULT_HTTPS_PORT, help="do not start the HTTPS listener")
+    add_shared_argument(parser, group, "--proxy-port", type=port_number, default=None, metavar="PORT",
+                        help="also run a loopback HTTP(S) proxy on PORT (0 = any free port; default off): "
+                             "telemetry.refine.dev through it is recorded, every other host passes untouched")
+    add_db_option(parser, group)
+    add_shared_argument(parser, group, "--trust-proxy", action="store_true", default=False,
+                        help="take the client IP from X-Forwarded-For (only behind your own proxy)")
+
+
+def add_db_option(parser: Parser, container: argparse._ActionsContainer | None = None) -> None:
+    """``--db PATH`` with the app's default database, in ``container`` (default: ``parser`` itself)."""
+    default = default_db()
+    add_shared_argument(parser, container if container is not None else parser, "--db", default=default,
+                        metavar="PATH",
+                        help=f"SQLite database, or :memory: (default {default}; env {ENV_DB}, {ENV_HOME})")
+
+
+def seconds(text: str) -> float:
+    """An argparse ``type`` for a wait: a number of seconds from 0 to 3600."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < 0 or value > 3600:
+        raise argparse.ArgumentTypeError(f"seconds must be between 0 and 3600, got {text}")
+    return value

@@ -1,0 +1,102 @@
+"""``telemetry-inspector serve``: the mock headless, one line (or JSON record) per request.
+
+The server, the journal and the printer are imported when the command runs, so building
+the command line stays cheap; ``browser`` shares :func:`stop_on_signals`, :func:`run_until_stopped`
+and :func:`stop_capture`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from mockserver.cli.options import CommandParsers, add_server_options
+from mockserver.core.config import is_loopback
+from mockserver.core.text import plural
+
+if TYPE_CHECKING:
+    from mockserver.cli.output import LinePrinter
+    from mockserver.serving.server import InspectorServer
+    from mockserver.storage.store import BeaconStore
+
+
+def add_command(commands: CommandParsers) -> None:
+    """Register ``serve [--json] [--verbose]``."""
+    serve = commands.add_parser("serve", help="run the mock headless and print each request as it arrives",
+                                description="Run the mock of telemetry.refine.dev without a window.")
+    add_server_options(serve)
+    serve.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
+    serve.add_argument("--verbose", "-v", action="store_true",
+                       help="under each line, what the request carried: the decoded payload or body, problems, notes")
+    serve.set_defaults(handler=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: run the mock headless, one line (or JSON record) per request."""
+    from mockserver.cli.output import LinePrinter, banner
+    from mockserver.serving.server import InspectorServer, ServerError
+    from mockserver.storage.store import BeaconStore
+
+    store = BeaconStore(args.db)
+    server = InspectorServer(store, host=args.host, port=args.port, https_port=args.https_port,
+                             trust_proxy=args.trust_proxy, proxy_port=args.proxy_port)
+    # Listen for records before the port opens: a request sent as soon as the
+    # banner shows must get its line too.
+    printer = LinePrinter(sys.stdout, args.json, verbose=args.verbose)
+    unsubscribe = store.subscribe(printer)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    try:
+        listening = server.start()
+    except ServerError:
+        unsubscribe()
+        printer.close()
+        store.close()
+        raise
+    info = sys.stderr if args.json else sys.stdout
+    if not is_loopback(args.host):
+        print(f"warning: listening on {args.host}: other machines can send requests to this inspector; "
+              "its journal answers only requests with the token below", file=sys.stderr)
+    ca = str(server.certificate.ca_cert) if server.certificate else None
+    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
+    try:
+        run_until_stopped(stop)
+    finally:
+        stop_capture(server, store, unsubscribe, printer, info)
+    return 0
+
+
+def stop_capture(server: InspectorServer, store: BeaconStore, unsubscribe: Callable[[], None],
+                 printer: LinePrinter, info: TextIO) -> None:
+    """Stop the mock, print what is still queued, close the journal and say how much was captured."""
+    server.stop()
+    unsubscribe()
+    printer.close()
+    captured = store.count(session=store.session)
+    store.close()
+    print(f"stopped: {plural(captured, 'request')} captured in session {store.session}", file=info, flush=True)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Make Ctrl-C and SIGTERM set ``stop`` from now on.
+
+    Installed before anything says "waiting": a caller that stops us as soon as
+    it reads that line must not kill the process before it can clean up.
+    """
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_signal)
+
+
+def run_until_stopped(stop: threading.Event) -> None:
+    """Block until Ctrl-C or SIGTERM (or ``stop`` is set)."""
+    stop_on_signals(stop)
+    while not stop.wait(0.5):
+        pass
