@@ -317,7 +317,7 @@ def test_a_lone_surrogate_in_a_payload_does_not_stop_an_export(tmp_path):
 ])
 def test_har_response_is_what_the_mock_answered(client, store, method, target, body):
     """mock_response() rebuilds the answer from the record: it must agree with the app's."""
-    from mockserver.formats.har import mock_response
+    from mockserver.formats.har_export import mock_response
 
     answer = client.open(target, method=method, data=body)
     record = store.query()[-1]

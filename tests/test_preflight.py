@@ -11,7 +11,7 @@ import ssl
 
 import pytest
 
-from mockserver.formats.har import mock_response
+from mockserver.formats.har_export import mock_response
 from mockserver.records.advice import CORE_3_ENCRYPTED, advice_for
 from mockserver.records.verdict import Expectation, FieldCheck, judge
 from tests.support.helpers import CHROME_UA, http

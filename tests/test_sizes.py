@@ -17,9 +17,7 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 90
 
 # path -> lines, and "path::qualified name" -> lines (def line to last line), as they are today.
-MODULE_ALLOWED = {
-    "mockserver/formats/har.py": 676,
-}
+MODULE_ALLOWED: dict[str, int] = {}
 FUNCTION_ALLOWED: dict[str, int] = {}
 
 

@@ -26,7 +26,7 @@ from mockserver.core.beacon import Beacon, Summary
 from mockserver.core.jsontext import dumps_strict, escape_surrogates
 from mockserver.formats import EXTENSIONS as EXTENSIONS
 from mockserver.formats import FORMATS as FORMATS
-from mockserver.formats.har import HAR_VERSION, har_creator, har_entry
+from mockserver.formats.har_export import HAR_VERSION, har_creator, har_entry
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.records.redact import Redactor
 from mockserver.records.view import RecordFilter
