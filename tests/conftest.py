@@ -17,6 +17,7 @@ os.environ.pop("TELEMETRY_INSPECTOR_DB", None)
 
 import pytest
 
+from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
 from tests.support.helpers import Journal
@@ -84,3 +85,12 @@ def live_server(store, certificate_dir):
 def journal(live_server):
     """A client of the live server's journal API, with wait_for / ensure_not_logged."""
     return Journal(live_server.listening.http_url)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """A real Chrome/Chromium to drive (skips the test when none is installed)."""
+    try:
+        return find_browser()
+    except BrowserNotFound as exc:
+        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")

@@ -174,12 +174,6 @@ def test_check_url(tmp_path):
 
 # -- a real routed browser -------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
 
 
 BEACON_PAGE = """<!doctype html><title>beacon</title><script>

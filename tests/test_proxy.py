@@ -30,7 +30,6 @@ from hypothesis import strategies as st
 
 from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json, js_stringify
 from mockserver.core.routing import QUIET_CHROMIUM_FLAGS
-from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
@@ -497,12 +496,6 @@ def test_any_head_parses_or_is_a_clear_400(head):
 
 # -- a real Chromium through the proxy (what Electron's --proxy-server does) ---
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
 
 
 def test_chromium_with_proxy_server_delivers_the_beacon_and_lists_the_page(chromium, proxied, tmp_path):

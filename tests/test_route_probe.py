@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.reach.remote import RemoteInspector, _insecure_context
 from mockserver.serving.probe import MAX_KEPT, PROBE_FUNCTION, ProbeLog, RouteNotProven, probe_url, prove_route
 from tests.support.helpers import http, unrouted_chromium
@@ -90,12 +89,6 @@ def test_prove_route_says_why_when_nothing_arrived(outcome, reason):
 
 # -- verify in a real Chromium ----------------------------------------------------
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(str(exc))
 
 
 @pytest.fixture

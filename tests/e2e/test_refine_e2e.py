@@ -20,7 +20,7 @@ from pathlib import Path
 import fixture_apps
 import pytest
 
-from mockserver.reach.browser import BrowserNotFound, find_browser, launch_routed_browser
+from mockserver.reach.browser import launch_routed_browser
 from mockserver.records.advice import CORE_4_AND_5
 from mockserver.records.verdict import OptOutWatch
 from tests.support.helpers import unrouted_chromium
@@ -36,12 +36,7 @@ def golden(version: int, scenario: str) -> dict:
     return next(g for g in GOLDEN if g["refine_version"] == wanted and g["scenario"] == scenario)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
+pytestmark = pytest.mark.usefixtures("chromium")  # every test here drives a real Chromium
 
 
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"refine{v}")

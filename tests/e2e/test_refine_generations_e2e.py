@@ -25,7 +25,6 @@ import pytest
 from test_refine_e2e import verify
 
 from mockserver.core.payloads import providers_object
-from mockserver.reach.browser import BrowserNotFound, find_browser
 from mockserver.records.advice import CORE_3_BOTH, CORE_3_ENCRYPTED, CORE_4_AND_5
 from tests.support.helpers import unrouted_chromium
 
@@ -35,12 +34,7 @@ ROUTE_PROVEN = ("Route proven: probes loaded in the browser before and after the
                 "reached https://127.0.0.1:")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
+pytestmark = pytest.mark.usefixtures("chromium")  # every test here drives a real Chromium
 
 
 def _served(name: str) -> Iterator[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mockserver.reach.browser import BrowserNotFound, RouteCheck, find_browser, launch_routed_browser
+from mockserver.reach.browser import RouteCheck, launch_routed_browser
 from mockserver.serving.probe import UNPROVEN
 from tests.support.helpers import unrouted_chromium
 
@@ -27,12 +27,6 @@ NOT_LOADED = (f"{UNPROVEN} (the routed browser's page could not load the probe "
               "https://telemetry.refine.dev/__route-probe/")
 
 
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        return find_browser()
-    except BrowserNotFound as exc:
-        pytest.skip(str(exc))
 
 
 def headless(wrapper: Path, chromium: str) -> str:
