@@ -6,7 +6,9 @@ browser is told to resolve that host to our HTTPS listener
 key (``--ignore-certificate-errors-spki-list``; never a blanket
 ``--ignore-certificate-errors``). Each launch gets a fresh temporary profile:
 the pin flag is only honoured with ``--user-data-dir``, and a user's everyday
-profile must never be touched.
+profile must never be touched. A browser given by the user is identified first
+(:func:`identify_browser`): Firefox and anything not Chromium-family take none of
+these flags, so they are refused before they start (:class:`UnsupportedBrowser`).
 
 Qt-free: the GUI's "Open app in routed browser" action calls
 :func:`launch_routed_browser`; the ``browser`` and ``verify`` commands use it too.
