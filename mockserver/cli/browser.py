@@ -39,7 +39,8 @@ def add_command(subparsers: CommandParsers) -> None:
                     "profile) whose requests to telemetry.refine.dev go to it. Ctrl-C closes both.")
     parser.add_argument("url", nargs="?", metavar="URL", help="page to open (default: an empty tab)")
     parser.add_argument("--browser", metavar="PATH",
-                        help=f"Chrome/Chromium/Edge executable (default: env {ENV_BROWSER}, then the usual places)")
+                        help="a Chromium-family browser: Chrome, Chromium, Edge, Brave, Opera or Vivaldi; "
+                             f"others are refused (default: env {ENV_BROWSER}, then the usual places)")
     parser.add_argument("--headless", action="store_true", help="no window (for scripts and CI)")
     parser.add_argument("--server", metavar="URL",
                         help="use a running inspector (its HTTP or HTTPS URL) instead of starting one")

@@ -59,7 +59,8 @@ def add_command(subparsers: CommandParsers) -> None:
                              "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
                              "for a loopback URL)")
     parser.add_argument("--browser", metavar="PATH",
-                        help=f"Chrome/Chromium/Edge executable (default: env {ENV_BROWSER}, then the usual places)")
+                        help="a Chromium-family browser: Chrome, Chromium, Edge, Brave, Opera or Vivaldi; "
+                             f"others are refused (default: env {ENV_BROWSER}, then the usual places)")
     parser.add_argument("--load-timeout", type=seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
                         help="give up when the page has not loaded after this long (default %(default)g)")
     parser.set_defaults(handler=cmd_verify)

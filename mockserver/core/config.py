@@ -22,7 +22,7 @@ DEFAULT_HTTPS_PORT = 8788
 
 ENV_HOME = "TELEMETRY_INSPECTOR_HOME"  # data folder (database, certificate); made 0700
 ENV_DB = "TELEMETRY_INSPECTOR_DB"  # database path, or :memory:
-ENV_BROWSER = "TELEMETRY_INSPECTOR_BROWSER"  # Chrome/Chromium/Edge executable
+ENV_BROWSER = "TELEMETRY_INSPECTOR_BROWSER"  # a Chromium-family browser executable
 
 
 def data_dir() -> Path:
