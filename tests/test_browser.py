@@ -29,14 +29,17 @@ from mockserver.reach import browser as browser_module
 from mockserver.reach.browser import (
     NOT_FOUND_HINT,
     BrowserError,
+    BrowserFamily,
     BrowserNotFound,
+    UnsupportedBrowser,
     browser_candidates,
     check_url,
     find_browser,
+    identify_browser,
     launch_routed_browser,
     routed_browser_args,
 )
-from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
+from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until, stand_in_browser, was_started
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="
@@ -108,6 +111,72 @@ def test_a_mac_app_bundle_means_its_executable(tmp_path):
     macos.mkdir(parents=True)
     exe = make_executable(macos / "Google Chrome")
     assert find_browser(str(tmp_path / "Google Chrome.app")) == str(exe)
+
+
+# -- which browser it is -----------------------------------------------------------
+
+INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; "
+           "README \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(README \"The hosts file and a trusted certificate\")")
+
+
+@pytest.mark.parametrize(("name", "version", "family", "seen"), [
+    ("browser", "Chromium 156.0.8078.114 built on Debian GNU/Linux 12 (bookworm)", "chromium",
+     "Chromium 156.0.8078.114 built on Debian GNU/Linux 12 (bookworm)"),
+    ("browser", "Google Chrome 131.0.6778.85", "chromium", "Google Chrome 131.0.6778.85"),
+    ("browser", "Microsoft Edge 131.0.2903.70", "chromium", "Microsoft Edge 131.0.2903.70"),
+    ("browser", "Brave Browser 131.1.73.91", "chromium", "Brave Browser 131.1.73.91"),
+    ("browser", "Opera 115.0.5322.68", "chromium", "Opera 115.0.5322.68"),
+    ("browser", "Vivaldi 7.0.3495.18 stable", "chromium", "Vivaldi 7.0.3495.18 stable"),
+    ("browser", "Mozilla Firefox 128.5.0esr", "firefox", "Mozilla Firefox 128.5.0esr"),
+    ("browser", "Kiosk Shell 2.1", "unknown", "Kiosk Shell 2.1"),
+    ("browser", "", "unknown", "(--version printed nothing)"),
+    ("browser", None, "unknown", "(--version failed with status 3)"),
+    ("google-chrome-stable", None, "chromium", "google-chrome-stable"),  # the name settles it, no --version
+    ("msedge.exe", None, "chromium", "msedge.exe"),
+    ("fake-chrome", "Mozilla Firefox 128.5.0esr", "chromium", "fake-chrome"),
+    ("firefox-esr", None, "firefox", "firefox-esr"),
+])
+def test_the_family_comes_from_the_name_else_from_version(tmp_path, name, version, family, seen):
+    program = stand_in_browser(tmp_path / name, version)
+    assert identify_browser(str(program)) == BrowserFamily(family, seen)
+    assert not was_started(program)
+
+
+def test_a_bundle_name_settles_it(tmp_path):
+    macos = tmp_path / "Brave Browser.app" / "Contents" / "MacOS"
+    macos.mkdir(parents=True)
+    program = stand_in_browser(macos / "launcher", None)
+    assert identify_browser(str(program)) == BrowserFamily("chromium", "launcher")
+
+
+def test_a_program_that_ignores_version_is_stopped(tmp_path):
+    program = make_executable(tmp_path / "browser", f"#!/bin/sh\ntouch '{tmp_path}/ran'\nexec sleep 600\n")
+    assert identify_browser(str(program), timeout=0.5) == BrowserFamily(
+        "unknown", "(--version did not answer within 0.5 s)")
+    assert (tmp_path / "ran").exists()
+
+
+def test_the_real_chromium_is_chromium(chromium, tmp_path):
+    assert identify_browser(chromium).family == "chromium"
+    wrapper = make_executable(tmp_path / "system-browser", f'#!/bin/sh\nexec {chromium} "$@"\n')
+    found = identify_browser(str(wrapper))  # a name that says nothing: its --version decides
+    assert found.family == "chromium" and found.seen.startswith(("Chromium ", "Google Chrome ", "Microsoft Edge "))
+
+
+def test_firefox_and_unknown_programs_are_refused_in_one_line(tmp_path, monkeypatch):
+    firefox = stand_in_browser(tmp_path / "browser", "Mozilla Firefox 128.5.0esr")
+    with pytest.raises(UnsupportedBrowser) as caught:
+        find_browser(str(firefox))
+    assert str(caught.value) == (f"--browser {firefox}: Firefox (Mozilla Firefox 128.5.0esr) is not launched by "
+                                 f"this version; {INSTEAD}")
+    kiosk = stand_in_browser(tmp_path / "kiosk", "Kiosk Shell 2.1")
+    monkeypatch.setenv(ENV_BROWSER, str(kiosk))
+    with pytest.raises(BrowserNotFound) as refused:  # what every caller already handles
+        launch_routed_browser(None, 8788, PIN)
+    assert str(refused.value) == (f"{ENV_BROWSER} {kiosk}: not Chrome, Chromium, Edge, Brave, Opera or Vivaldi "
+                                  f"(Kiosk Shell 2.1); to inspect another browser, {INSTEAD}")
+    assert not was_started(firefox) and not was_started(kiosk)
 
 
 # -- the flags ---------------------------------------------------------------
@@ -286,7 +355,7 @@ def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_
 
 
 def test_browser_command_ends_when_the_browser_is_closed(tmp_path):
-    quick = make_executable(tmp_path / "closes-at-once", "#!/bin/sh\nsleep 0.5\nexit 0\n")
+    quick = make_executable(tmp_path / "chrome-closes-at-once", "#!/bin/sh\nsleep 0.5\nexit 0\n")
     proc = browser_cli("--browser", str(quick), "--port", "0", "--https-port", "0", "--db", ":memory:")
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
@@ -295,16 +364,28 @@ def test_browser_command_ends_when_the_browser_is_closed(tmp_path):
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--browser", "/no/such/chrome"], "telemetry-inspector browser: --browser /no/such/chrome: no such file"),
-    (["--no-https", "--port", "0", "--browser", sys.executable],
+    (["--no-https", "--port", "0", "--browser", "{chrome}"],
      "telemetry-inspector browser: routing a browser needs the HTTPS listener (drop --no-https)"),
-    (["--server", "http://127.0.0.1:9", "--browser", sys.executable],
+    (["--server", "http://127.0.0.1:9", "--browser", "{chrome}"],
      "telemetry-inspector browser: no inspector at http://127.0.0.1:9/__inspector/health"),
+    (["--port", "0", "--https-port", "0", "--db", ":memory:", "--browser", "{firefox}"],
+     "telemetry-inspector browser: --browser {firefox}: Firefox (Mozilla Firefox 128.5.0esr) is not launched by "
+     f"this version; {INSTEAD}"),
+    (["--port", "0", "--https-port", "0", "--db", ":memory:", "--browser", sys.executable],
+     f"telemetry-inspector browser: --browser {sys.executable}: not Chrome, Chromium, Edge, Brave, Opera or "
+     f"Vivaldi (Python {sys.version.split()[0]}); to inspect another browser, {INSTEAD}"),
 ])
-def test_browser_command_errors_are_one_line_exit_2(args, message):
-    proc = browser_cli(*args)
+def test_browser_command_errors_are_one_line_exit_2(args, message, tmp_path):
+    chrome = stand_in_browser(tmp_path / "chrome", None)
+    firefox = stand_in_browser(tmp_path / "esr-browser", "Mozilla Firefox 128.5.0esr")
+    names = {"{chrome}": str(chrome), "{firefox}": str(firefox)}
+    proc = browser_cli(*[names.get(arg, arg) for arg in args])
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
-    assert err.strip().splitlines()[-1].startswith(message) and "Traceback" not in err
+    line = err.strip().splitlines()[-1]
+    expected = message.replace("{firefox}", str(firefox))
+    assert line == expected if "--browser {" in message or sys.executable in message else line.startswith(expected), err
+    assert "Traceback" not in err and not was_started(chrome) and not was_started(firefox)
 
 
 def test_browser_command_with_a_running_inspector(chromium, beacon_site, live_server):

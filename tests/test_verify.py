@@ -20,7 +20,7 @@ from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.records.advice import CLI, CORE_4_AND_5
 from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, OptOutWatch, judge, write_junit
 from mockserver.serving.server import InspectorServer
-from tests.support.helpers import REFINE_4_PAYLOAD, http
+from tests.support.helpers import REFINE_4_PAYLOAD, http, stand_in_browser, was_started
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -291,6 +291,28 @@ def test_verify_could_not_run_still_writes_json_and_junit(tmp_path):
     assert data["verdict"] == "ERROR" and "unreachable" in data["error"]
     suite = ET.parse(report).getroot().find("testsuite")
     assert suite.get("errors") == "1" and "unreachable" in suite.find("testcase/error").get("message")
+
+
+INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; "
+           "README \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(README \"The hosts file and a trusted certificate\")")
+
+
+@pytest.mark.parametrize(("version", "refusal"), [
+    ("Mozilla Firefox 128.5.0esr", f"Firefox (Mozilla Firefox 128.5.0esr) is not launched by this version; {INSTEAD}"),
+    ("Kiosk Shell 2.1", "not Chrome, Chromium, Edge, Brave, Opera or Vivaldi (Kiosk Shell 2.1); "
+                        f"to inspect another browser, {INSTEAD}"),
+])
+def test_verify_refuses_a_browser_it_cannot_route_before_starting_it(tmp_path, page_url, version, refusal):
+    program = stand_in_browser(tmp_path / "browser", version)
+    report = tmp_path / "verify.xml"
+    result = run_verify_cli(page_url, "--browser", str(program), "--json", "--junit", str(report))
+    assert result.returncode == 2, result
+    error = f"--browser {program}: {refusal}"
+    assert result.stderr.strip().splitlines() == [f"telemetry-inspector verify: {error}"]
+    assert json.loads(result.stdout) == {"verdict": "ERROR", "passed": False, "error": error, "url": page_url}
+    assert ET.parse(report).getroot().find("testsuite/testcase/error").get("message") == error
+    assert not was_started(program)
 
 
 def test_verify_is_in_the_help():

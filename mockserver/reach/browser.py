@@ -6,7 +6,9 @@ browser is told to resolve that host to our HTTPS listener
 key (``--ignore-certificate-errors-spki-list``; never a blanket
 ``--ignore-certificate-errors``). Each launch gets a fresh temporary profile:
 the pin flag is only honoured with ``--user-data-dir``, and a user's everyday
-profile must never be touched.
+profile must never be touched. A browser given by the user is identified first
+(:func:`identify_browser`): Firefox and anything not Chromium-family take none of
+these flags, so they are refused before they start (:class:`UnsupportedBrowser`).
 
 Qt-free: the GUI's "Open app in routed browser" action calls
 :func:`launch_routed_browser`; the ``browser`` and ``verify`` commands use it too.
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,6 +79,92 @@ class BrowserError(Exception):
     """The browser could not be started or controlled; message is one line."""
 
 
+class UnsupportedBrowser(BrowserNotFound):
+    """The given program is not a browser this version can route (Firefox, or not a browser at all)."""
+
+
+# -- which browser it is --------------------------------------------------------
+
+# Words in an executable's (or .app bundle's) name that settle it without running it.
+CHROMIUM_NAME_WORDS = frozenset({"chrome", "chromium", "edge", "msedge", "brave"})
+FIREFOX_NAME_WORDS = frozenset({"firefox"})
+# First line of ``--version``: "Chromium 156.0…", "Google Chrome 131…", "Mozilla Firefox 128.5.0esr".
+CHROMIUM_VERSION = re.compile(r"^(Chromium|Google Chrome|Microsoft Edge|Brave Browser|Opera|Vivaldi)\b")
+FIREFOX_VERSION = re.compile(r"\bFirefox\b")
+VERSION_TIMEOUT = 5.0
+INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to "
+           "127.0.0.1:N; README \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(README \"The hosts file and a trusted certificate\")")
+
+
+@dataclass(frozen=True)
+class BrowserFamily:
+    """What an executable is: ``family`` is ``"chromium"``, ``"firefox"`` or ``"unknown"``;
+    ``seen`` says what told us (its name, or its ``--version`` line), for messages."""
+
+    family: str
+    seen: str
+
+
+def _name_words(executable: str) -> set[str]:
+    """Lower-case words of the executable's name and of the ``.app`` bundle holding it."""
+    parts = [Path(executable).name]
+    parts += [part[:-4] for part in Path(executable).parts if part.endswith(".app")]
+    text = " ".join(parts).lower().removesuffix(".exe")
+    return set(re.findall(r"[a-z0-9]+", text))
+
+
+def _version_line(executable: str, timeout: float) -> str:
+    """The first line ``executable --version`` prints, or why there is none (in parentheses)."""
+    kwargs: dict[str, object] = {"start_new_session": True} if os.name == "posix" else {}
+    try:
+        process = subprocess.Popen([executable, "--version"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, **kwargs)  # type: ignore[call-overload]  # the platform's group flag
+    except OSError as exc:
+        return f"(--version could not run: {exc.strerror or exc})"
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _terminate_tree(process, 2.0)  # something that ignores --version must not stay running
+        return f"(--version did not answer within {timeout:g} s)"
+    lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line.strip()]
+    if process.returncode != 0:
+        return f"(--version failed with status {process.returncode})"
+    return lines[0][:120] if lines else "(--version printed nothing)"
+
+
+def identify_browser(executable: str, *, timeout: float = VERSION_TIMEOUT) -> BrowserFamily:
+    """Which browser ``executable`` is, from its name or bundle, else from its ``--version`` line.
+
+    A name with chrome, chromium, edge or brave in it is trusted without running anything (Chrome on
+    Windows prints no version); so is one with firefox.
+    """
+    words = _name_words(executable)
+    if words & CHROMIUM_NAME_WORDS:
+        return BrowserFamily("chromium", Path(executable).name)
+    if words & FIREFOX_NAME_WORDS:
+        return BrowserFamily("firefox", Path(executable).name)
+    line = _version_line(executable, timeout)
+    if CHROMIUM_VERSION.search(line):
+        return BrowserFamily("chromium", line)
+    if FIREFOX_VERSION.search(line):
+        return BrowserFamily("firefox", line)
+    return BrowserFamily("unknown", line)
+
+
+def refuse_unroutable(executable: str, label: str) -> None:
+    """Raise :class:`UnsupportedBrowser` unless ``executable`` is a Chromium-family browser.
+
+    ``label`` names where it came from (``--browser firefox-esr``), for the one-line message.
+    """
+    found = identify_browser(executable)
+    if found.family == "firefox":
+        raise UnsupportedBrowser(f"{label}: Firefox ({found.seen}) is not launched by this version; {INSTEAD}")
+    if found.family != "chromium":
+        raise UnsupportedBrowser(f"{label}: not Chrome, Chromium, Edge, Brave, Opera or Vivaldi "
+                                 f"({found.seen}); to inspect another browser, {INSTEAD}")
+
+
 # -- finding a browser ------------------------------------------------------
 
 def browser_candidates(system: str | None = None, env: Mapping[str, str] | None = None,
@@ -98,7 +187,15 @@ def _is_executable(path: str) -> bool:
 
 
 def _resolve_given(value: str, source: str) -> str:
-    """A path or command name the user gave (``--browser`` or the environment)."""
+    """A path or command name the user gave (``--browser`` or the environment), once it is known to be
+    a Chromium-family browser."""
+    found = _locate_given(value, source)
+    refuse_unroutable(found, f"{source} {value}")
+    return found
+
+
+def _locate_given(value: str, source: str) -> str:
+    """The executable for a path, ``.app`` bundle or command name the user gave."""
     expanded = os.path.expanduser(value.strip())
     if expanded.endswith(".app") and os.path.isdir(expanded):  # macOS bundle: use its executable
         macos = Path(expanded) / "Contents" / "MacOS"
@@ -122,7 +219,8 @@ def find_browser(explicit: str | None = None, *, env: Mapping[str, str] | None =
     """The browser executable to use: ``explicit`` (``--browser``), then ``$TELEMETRY_INSPECTOR_BROWSER``,
     then Chrome/Chromium/Edge on PATH, then their usual install locations.
 
-    Raises :class:`BrowserNotFound` with a one-line message.
+    Raises :class:`BrowserNotFound` with a one-line message; :class:`UnsupportedBrowser` (one of those)
+    when the one given is Firefox or no browser this version can route.
     """
     env = os.environ if env is None else env
     if explicit:

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication, QInputDialog
 
 from inspector.widgets import theme
 from tests.gui.conftest import REFINE4, beacon_url
+from tests.support.helpers import stand_in_browser, was_started
 
 
 def test_presentation_mode_makes_text_larger_and_is_remembered(make_window, db_path, send_and_wait, settings, qtbot):
@@ -169,3 +170,18 @@ def test_routed_browser_problems_are_one_line(make_window, db_path, qtbot, monke
         pass
     assert window.last_error.startswith("Cannot open a routed browser: no Chrome, Chromium or Edge found")
     assert "\n" not in window.last_error and window.browsers == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell script stands in for the browser")
+def test_firefox_is_refused_in_one_line_and_never_started(window, qtbot, monkeypatch, tmp_path):
+    firefox = stand_in_browser(tmp_path / "browser", "Mozilla Firefox 128.5.0esr")
+    monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", str(firefox))
+    job = window.open_routed_browser("http://localhost:5173/")
+    with qtbot.waitSignal(job.finished, timeout=10000):
+        pass
+    assert window.last_error == (
+        f"Cannot open a routed browser: TELEMETRY_INSPECTOR_BROWSER {firefox}: Firefox (Mozilla Firefox 128.5.0esr) "
+        "is not launched by this version; route it through the proxy (serve --proxy-port N, then set the "
+        "browser's HTTPS proxy to 127.0.0.1:N; README \"Through a proxy\") or use the hosts file and a trusted "
+        "certificate (README \"The hosts file and a trusted certificate\")")
+    assert window.browsers == [] and not was_started(firefox)

@@ -119,6 +119,22 @@ def read_until(stream, pattern: str, timeout: float = 30) -> tuple[re.Match, lis
     raise AssertionError(f"{pattern!r} never printed; got {lines}")
 
 
+def stand_in_browser(path: Path, version: str | None) -> Path:
+    """A program at ``path`` that prints ``version`` for ``--version`` (fails there when None) and,
+    run any other way, leaves ``<path>.started`` behind: a test asserts it was never launched."""
+    answer = f"printf '%s\\n' '{version}'; exit 0" if version is not None else "exit 3"
+    path.write_text("#!/bin/sh\n"
+                    f'if [ "$1" = --version ]; then {answer}; fi\n'
+                    f"touch '{path}.started'\n")
+    path.chmod(0o755)
+    return path
+
+
+def was_started(program: Path) -> bool:
+    """True once a :func:`stand_in_browser` was run as a browser (not just asked ``--version``)."""
+    return Path(f"{program}.started").exists()
+
+
 def unrouted_chromium(wrapper: Path, chromium: str) -> str:
     """Write a launcher at ``wrapper`` that drops the two routing flags, as a policy or script might."""
     wrapper.write_text("#!/bin/sh\n"
