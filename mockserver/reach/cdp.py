@@ -1,32 +1,38 @@
-"""A minimal Chrome DevTools Protocol client over a WebSocket (standard library only).
+"""A minimal Chrome DevTools Protocol client over a WebSocket (the ``websockets`` package's sync client).
 
 ``verify`` needs one thing from the browser it starts: "the page has loaded"
 (and whether the navigation failed), for any URL. The DevTools protocol says
 exactly that (``Page.navigate`` → ``errorText``, then ``Page.loadEventFired``).
-Playwright or a websocket package would do it too, but as a dependency of a
-command-line check that is a lot to ask; this is a client-side RFC 6455 text
-socket of ~150 lines, enough for a few commands and events on loopback.
+The socket itself (handshake, framing, pings, fragments, close) is websockets';
+this module is the protocol on top: commands matched to their answers by id,
+and the events that arrive meanwhile kept for :meth:`DevToolsConnection.wait_event`.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import json
-import os
-import socket
-import struct
 import time
 import urllib.parse
 import urllib.request
 from collections import deque
 from typing import Any
 
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.sync.client import ClientConnection, connect
+
+# A DevTools message can be large (a page's DOM, a response body); far more than websockets' 1 MiB
+# default, and the browser on the other end is the one this process started.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# Closing waits for the browser's close frame; a browser that hangs must not hold up the caller.
+_CLOSE_TIMEOUT = 2.0
+_NO_ANSWER = "no answer from the browser's DevTools connection"
+# The DevTools port is on loopback: never ask it through the user's http_proxy.
+_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 
 class DevToolsError(Exception):
     """The DevTools connection failed or a command returned an error; message is one line."""
-
-
-_OP_CONTINUATION, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 
 class DevToolsConnection:
@@ -38,110 +44,67 @@ class DevToolsConnection:
             raise DevToolsError(f"not a local DevTools WebSocket URL: {ws_url}")
         self._events: deque[dict[str, Any]] = deque()
         self._next_id = 0
-        self._buffer = b""
+        self._exit = contextlib.ExitStack()
         try:
-            self._sock = socket.create_connection((parsed.hostname, parsed.port), timeout=timeout)
+            # No Origin header (origin=None): Chromium only checks --remote-allow-origins when one is
+            # sent. proxy=None: the DevTools port is on loopback, never behind the user's HTTPS_PROXY.
+            # Entered as a context manager, the only use websockets 17.1+ does not deprecate.
+            self._ws: ClientConnection = self._exit.enter_context(connect(
+                ws_url, open_timeout=timeout, close_timeout=min(timeout, _CLOSE_TIMEOUT),
+                max_size=MAX_MESSAGE_BYTES, proxy=None, compression=None, origin=None))
+        except TimeoutError:
+            raise TimeoutError(_NO_ANSWER) from None
+        except InvalidStatus as exc:
+            status = exc.response.status_code
+            raise DevToolsError(f"the browser refused the DevTools connection: HTTP {status}") from exc
+        except (InvalidHandshake, InvalidURI) as exc:
+            raise DevToolsError(f"the browser refused the DevTools connection: {_one_line(exc)}") from exc
         except OSError as exc:
-            raise DevToolsError(f"cannot connect to the browser's DevTools port: {exc}") from exc
-        self._handshake(parsed.hostname, parsed.port, parsed.path or "/", timeout)
+            raise DevToolsError(f"cannot connect to the browser's DevTools port: {_one_line(exc)}") from exc
 
-    # -- WebSocket framing ------------------------------------------------
-
-    def _handshake(self, host: str, port: int, path: str, timeout: float) -> None:
-        key = base64.b64encode(os.urandom(16)).decode("ascii")
-        # No Origin header: Chromium only checks --remote-allow-origins when one is sent.
-        request = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                   f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        self._sock.sendall(request.encode("ascii"))
-        deadline = time.monotonic() + timeout
-        while b"\r\n\r\n" not in self._buffer:
-            self._fill(deadline)
-        head, _, self._buffer = self._buffer.partition(b"\r\n\r\n")
-        status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
-        if " 101 " not in f"{status_line} ":
-            raise DevToolsError(f"the browser refused the DevTools connection: {status_line}")
-
-    def _fill(self, deadline: float) -> None:
+    def _read_message(self, deadline: float) -> dict[str, Any]:
+        """The next message as a JSON object (raises TimeoutError past ``deadline``, DevToolsError)."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError("no answer from the browser's DevTools connection")
-        self._sock.settimeout(remaining)
+            raise TimeoutError(_NO_ANSWER)
         try:
-            chunk = self._sock.recv(65536)
+            data = self._ws.recv(timeout=remaining)
         except TimeoutError:
-            raise TimeoutError("no answer from the browser's DevTools connection") from None
-        except OSError as exc:
-            raise DevToolsError(f"the browser's DevTools connection failed: {exc}") from exc
-        if not chunk:
-            raise DevToolsError("the browser closed the DevTools connection (did it exit?)")
-        self._buffer += chunk
-
-    def _take(self, size: int, deadline: float) -> bytes:
-        while len(self._buffer) < size:
-            self._fill(deadline)
-        data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
-
-    def _send_frame(self, opcode: int, payload: bytes) -> None:
-        # Client frames must be masked (RFC 6455 §5.3).
-        header = bytearray([0x80 | opcode])
-        size = len(payload)
-        if size < 126:
-            header.append(0x80 | size)
-        elif size < 1 << 16:
-            header.append(0x80 | 126)
-            header += struct.pack("!H", size)
-        else:
-            header.append(0x80 | 127)
-            header += struct.pack("!Q", size)
-        mask = os.urandom(4)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            raise TimeoutError(_NO_ANSWER) from None
+        except ConnectionClosed as exc:
+            raise DevToolsError(f"the browser closed the DevTools connection (did it exit?){_close_reason(exc)}"
+                                ) from exc
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
         try:
-            self._sock.sendall(bytes(header) + mask + masked)
-        except OSError as exc:
-            raise DevToolsError(f"the browser's DevTools connection failed: {exc}") from exc
+            message = json.loads(text)
+        except ValueError:
+            raise DevToolsError("the browser sent a DevTools message that is not JSON") from None
+        if not isinstance(message, dict):
+            raise DevToolsError("the browser sent a DevTools message that is not a JSON object")
+        return message
 
-    def _read_message(self, deadline: float) -> str:
-        """The next complete text message (pings answered, fragments joined)."""
-        parts: list[bytes] = []
-        while True:
-            first, second = self._take(2, deadline)
-            opcode, final = first & 0x0F, bool(first & 0x80)
-            size = second & 0x7F
-            if size == 126:
-                size = struct.unpack("!H", self._take(2, deadline))[0]
-            elif size == 127:
-                size = struct.unpack("!Q", self._take(8, deadline))[0]
-            mask = self._take(4, deadline) if second & 0x80 else None
-            payload = self._take(size, deadline)
-            if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            if opcode == _OP_PING:
-                self._send_frame(_OP_PONG, payload)
-                continue
-            if opcode == _OP_PONG:
-                continue
-            if opcode == _OP_CLOSE:
-                raise DevToolsError("the browser closed the DevTools connection")
-            parts.append(payload)
-            if final:
-                return b"".join(parts).decode("utf-8", "replace")
-
-    # -- DevTools protocol --------------------------------------------------
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._ws.send(json.dumps(message))
+        except ConnectionClosed as exc:
+            raise DevToolsError(f"the browser closed the DevTools connection (did it exit?){_close_reason(exc)}"
+                                ) from exc
 
     def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Send a command and return its ``result``; events seen meanwhile are kept for :meth:`wait_event`."""
         self._next_id += 1
         command_id = self._next_id
-        self._send_frame(_OP_TEXT, json.dumps({"id": command_id, "method": method,
-                                               "params": params or {}}).encode("utf-8"))
+        self._send({"id": command_id, "method": method, "params": params or {}})
         deadline = time.monotonic() + timeout
         while True:
-            message = json.loads(self._read_message(deadline))
+            message = self._read_message(deadline)
             if message.get("id") == command_id:
                 if "error" in message:
-                    raise DevToolsError(f"{method}: {message['error'].get('message', message['error'])}")
-                return message.get("result") or {}
+                    error = message["error"]
+                    detail = error.get("message", error) if isinstance(error, dict) else error
+                    raise DevToolsError(f"{method}: {_one_line(detail)}")
+                result = message.get("result")
+                return result if isinstance(result, dict) else {}
             if "method" in message:
                 self._events.append(message)
 
@@ -152,21 +115,15 @@ class DevToolsConnection:
             while self._events:
                 event = self._events.popleft()
                 if event.get("method") == method:
-                    return event.get("params") or {}
-            message = json.loads(self._read_message(deadline))
+                    params = event.get("params")
+                    return params if isinstance(params, dict) else {}
+            message = self._read_message(deadline)
             if "method" in message:
                 self._events.append(message)
 
     def close(self) -> None:
-        """Close the socket (the browser keeps running)."""
-        try:
-            self._send_frame(_OP_CLOSE, b"")
-        except DevToolsError:
-            pass
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+        """Close the WebSocket (the browser keeps running)."""
+        self._exit.close()
 
     def __enter__(self) -> DevToolsConnection:
         return self
@@ -175,13 +132,25 @@ class DevToolsConnection:
         self.close()
 
 
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())
+
+
+def _close_reason(exc: ConnectionClosed) -> str:
+    """`` (code 1011: reason)`` when the browser said why it closed, else empty."""
+    frame = exc.rcvd
+    if frame is None or frame.code == 1000:
+        return ""
+    return f" (code {frame.code}{': ' + _one_line(frame.reason) if frame.reason else ''})"
+
+
 def page_websocket_url(devtools_port: int, timeout: float = 10.0) -> str:
     """The DevTools WebSocket URL of the browser's first page (tab)."""
     deadline = time.monotonic() + timeout
     last_error = "no page target"
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{devtools_port}/json/list", timeout=2) as resp:
+            with _NO_PROXY.open(f"http://127.0.0.1:{devtools_port}/json/list", timeout=2) as resp:
                 targets = json.load(resp)
         except (OSError, ValueError) as exc:
             last_error = str(exc)
