@@ -149,9 +149,13 @@ class ServerPanel:
             self.window.start_action.setText("Start server")
         else:
             urls = [listening.http_url] + ([listening.https_url] if listening.https_url else [])
+            if listening.proxy_url:  # --proxy-port: where to point a client's HTTP(S) proxy setting
+                urls.append(f"proxy {listening.proxy_url}")
             # The green dot says "listening" (its tooltip in words): the URLs get the room of a small screen.
             self.label.setText("● " + "  ".join(urls))
-            self.label.setToolTip("Listening: the mock of telemetry.refine.dev answers on these addresses")
+            self.label.setToolTip("Listening: the mock of telemetry.refine.dev answers on these addresses"
+                                  + ("; set a client's HTTP(S) proxy to the proxy address to route it here"
+                                     if listening.proxy_url else ""))
             self.pin_button.setVisible(bool(listening.spki_pin))
             if listening.spki_pin:
                 self.pin_button.setToolTip(f"Copy the HTTPS certificate's SPKI pin:\n{listening.spki_pin}")

@@ -128,9 +128,10 @@ def make_window(qtbot, tmp_path: Path, settings):
     made: list[tuple[Any, InspectorServer, BeaconStore]] = []
 
     def make(path: Path | str, *, port: int = 0, https_port: int | None = 0, start: bool = True,
-             theme: str | None = "light"):
+             theme: str | None = "light", proxy_port: int | None = None):
         store = BeaconStore(path)
-        server = InspectorServer(store, port=port, https_port=https_port, certificate_dir=tmp_path / "tls")
+        server = InspectorServer(store, port=port, https_port=https_port, certificate_dir=tmp_path / "tls",
+                                 proxy_port=proxy_port)
         window = build_window(store, server, settings=settings, start_server=start, theme=theme)
         qtbot.addWidget(window)
         made.append((window, server, store))

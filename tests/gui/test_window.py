@@ -470,3 +470,15 @@ def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
     assert shown[Column.ID] == "1234567" and shown[Column.TIME].startswith("2026-01-0")  # a date: another day
     for column, text in shown.items():
         assert table.columnWidth(column) > metrics.horizontalAdvance(text), (column, text)
+
+
+def test_the_status_bar_names_the_proxy_only_when_it_listens(make_window, tmp_path):
+    plain = make_window(tmp_path / "plain.sqlite3")
+    listening = plain.server.listening
+    assert plain.server_panel.label.text() == f"● {listening.http_url}  {listening.https_url}"
+    proxied = make_window(tmp_path / "proxied.sqlite3", proxy_port=0)
+    listening = proxied.server.listening
+    assert listening.proxy_port
+    assert proxied.server_panel.label.text() == (
+        f"● {listening.http_url}  {listening.https_url}  proxy http://127.0.0.1:{listening.proxy_port}")
+    assert "HTTP(S) proxy" in proxied.server_panel.label.toolTip()
