@@ -175,6 +175,7 @@ def test_run_expect_none_without_the_preload_is_could_not_run(command, tmp_path)
         f"telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
         f"{command[0]} sent the routing preload's probe")
     assert 'type="CouldNotRun"' in report.read_text()
+    assert f"no Node process of {command[0]} sent the routing preload's probe" in report.read_text()
 
 
 @needs_node

@@ -98,13 +98,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return status
     verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
     if verdict.passed and not captured and not proven:
-        say(f"{UNPROVEN} (no Node process of {command[0]} sent the routing preload's probe: NODE_OPTIONS was "
-            "dropped or replaced, the program is not Node (Bun and Deno are not routed), or it ended at once)")
+        reason = (f"{UNPROVEN} (no Node process of {command[0]} sent the routing preload's probe: NODE_OPTIONS "
+                  "was dropped or replaced, the program is not Node (Bun and Deno are not routed), or it ended "
+                  "at once)")
+        say(reason)
         if args.junit:
-            _write_junit(args.junit, command, expectation, None, started, error=UNPROVEN, say=say)
+            _write_junit(args.junit, command, expectation, None, started, error=reason, say=say)
         return 2
-    say(("route proven: " if proven else "route not proven: ") + (
-        "the routing preload's probe reached this inspector" if proven else "no probe arrived from the preload"))
+    say("route proven: the routing preload's probe reached this inspector" if proven
+        else "route not proven: no probe arrived from the preload")
     say(verdict.summary())
     for advice in verdict.advice:
         say(f"how to opt out: {advice}")
