@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QPushButton, QWidget
 
 from inspector.dialogs.server import PortsDialog, RoutingHelpDialog
 from inspector.widgets import theme
-from inspector.widgets.plaintext import plain_label
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.config import DEFAULT_PORT
 from mockserver.serving.server import InspectorServer, ServerError
 
@@ -153,9 +153,11 @@ class ServerPanel:
                 urls.append(f"proxy {listening.proxy_url}")
             # The green dot says "listening" (its tooltip in words): the URLs get the room of a small screen.
             self.label.setText("● " + "  ".join(urls))
-            self.label.setToolTip("Listening: the mock of telemetry.refine.dev answers on these addresses"
-                                  + ("; set a client's HTTP(S) proxy to the proxy address to route it here"
-                                     if listening.proxy_url else ""))
+            # The tooltip repeats the addresses whole: on a small screen the label is cut short.
+            tip = "Listening: the mock of telemetry.refine.dev answers on these addresses:\n" + "\n".join(urls)
+            if listening.proxy_url:
+                tip += "\nSet a client's HTTP(S) proxy to the proxy address to route it here"
+            self.label.setToolTip(plain_tooltip(tip))
             self.pin_button.setVisible(bool(listening.spki_pin))
             if listening.spki_pin:
                 self.pin_button.setToolTip(f"Copy the HTTPS certificate's SPKI pin:\n{listening.spki_pin}")

@@ -481,4 +481,5 @@ def test_the_status_bar_names_the_proxy_only_when_it_listens(make_window, tmp_pa
     assert listening.proxy_port
     assert proxied.server_panel.label.text() == (
         f"● {listening.http_url}  {listening.https_url}  proxy http://127.0.0.1:{listening.proxy_port}")
-    assert "HTTP(S) proxy" in proxied.server_panel.label.toolTip()
+    tip = proxied.server_panel.label.toolTip()
+    assert f"http://127.0.0.1:{listening.proxy_port}" in tip and "HTTP(S) proxy" in tip  # whole, when the label is cut
