@@ -20,6 +20,7 @@ from mockserver.core.beacon import Beacon
 from mockserver.core.jsontext import dumps_strict, loads_strict
 from mockserver.core.text import plural
 from mockserver.records.advice import advice_for_all
+from mockserver.records.egress import OtherRequest, egress_failure, egress_lines
 from mockserver.storage.store import BeaconStore, StoreEvent
 
 _MISSING = object()
@@ -125,6 +126,8 @@ class Verdict:
     advice: list[str] = field(default_factory=list)
     fields: list[FieldCheck] = field(default_factory=list)
     preflights: int = 0  # CORS preflights among ``beacons``; ``count`` leaves them out
+    other_requests: list[OtherRequest] = field(default_factory=list)  # other hosts contacted meanwhile
+    egress: str = "any"  # ``--egress``: ``none`` makes any other host a failure
 
     @property
     def headline(self) -> str:
@@ -145,10 +148,16 @@ class Verdict:
         text += f", {got}"
         # The count is already in the sentence; add what the field checks found.
         field_failures = [f for f in self.failures if f.startswith("#")]
-        return text + (f" ({'; '.join(field_failures)})" if field_failures else "")
+        text += f" ({'; '.join(field_failures)})" if field_failures else ""
+        broken = egress_failure(self.other_requests, self.egress)
+        return text + (f"; {broken}" if broken else "")
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form (``verify --json``)."""
+    def egress_lines(self, full: bool = False) -> list[str]:
+        """The other hosts contacted, as lines for under the verdict (none when there were none)."""
+        return egress_lines(self.other_requests, full)
+
+    def to_dict(self, full: bool = False) -> dict[str, Any]:
+        """JSON form (``verify --json``); ``full``: other requests' URLs keep their query."""
         return {
             "verdict": self.headline,
             "passed": self.passed,
@@ -160,11 +169,17 @@ class Verdict:
             "advice": list(self.advice),
             "offending": [b.id for b in self.offending],
             "beacons": [b.to_dict() for b in self.beacons],
+            "egress": self.egress,
+            "other_requests": [r.to_dict(full) for r in self.other_requests],
         }
 
 
-def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[FieldCheck] = ()) -> Verdict:
+def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[FieldCheck] = (), *,
+          others: Iterable[OtherRequest] = (), egress: str = "any") -> Verdict:
     """Hold the captured requests against the expectation and the field checks.
+
+    ``others`` (the other hosts contacted meanwhile) leave the telemetry verdict as it is,
+    unless ``egress`` is ``none``: then any of them that the app made is a failure.
 
     Every captured request counts (any kind: the check is "what left for
     telemetry.refine.dev"), except that a CORS preflight is part of the request
@@ -194,9 +209,14 @@ def judge(beacons: Sequence[Beacon], expectation: Expectation, fields: Iterable[
                 failures.append(f"#{beacon.id}: {'; '.join(problems)}")
                 if beacon not in offending:
                     offending.append(beacon)
+    others = list(others)
+    broken = egress_failure(others, egress)
+    if broken:
+        failures.append(broken)
     advice = advice_for_all(beacons) if expectation.mode == "none" else []
     return Verdict(passed=not failures, expectation=expectation, count=len(carrying), beacons=beacons,
-                   offending=offending, failures=failures, advice=advice, fields=checks, preflights=preflights)
+                   offending=offending, failures=failures, advice=advice, fields=checks, preflights=preflights,
+                   other_requests=others, egress=egress)
 
 
 def _with_preflights(preflights: int) -> str:
@@ -332,6 +352,8 @@ def write_junit(path: str | Path, *, name: str, verdict: Verdict | None, seconds
         details = "\n".join([*verdict.failures, *verdict.advice])
         ET.SubElement(case, "failure", {"message": _xml_safe(message), "type": "TelemetryVerdict"}).text = \
             _xml_safe(details)
+    listing = "\n".join(verdict.egress_lines()) if verdict is not None else ""
+    output = "\n\n".join(part for part in (output, listing) if part)
     if output:
         ET.SubElement(case, "system-out").text = _xml_safe(output)
     ET.indent(root)

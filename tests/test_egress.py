@@ -1,0 +1,99 @@
+"""The other-egress listing: known refine hosts, loopback left out, the query hidden, ``--egress none``."""
+
+from __future__ import annotations
+
+import pytest
+
+from mockserver.records.egress import (
+    OtherRequest,
+    check_policy,
+    egress_failure,
+    egress_hosts,
+    egress_lines,
+    known_host,
+    leaves_machine,
+    url_without_query,
+)
+from mockserver.records.verdict import Expectation, judge
+
+ANNOUNCEMENTS = "https://raw.githubusercontent.com/refinedev/refine/master/packages/cli/ANNOUNCEMENTS.md"
+
+
+def other(url: str = ANNOUNCEMENTS, host: str = "raw.githubusercontent.com", **kw: object) -> OtherRequest:
+    return OtherRequest(method=str(kw.pop("method", "GET")), url=url, host=host, source="node", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("host", "url", "what"), [
+    ("raw.githubusercontent.com", ANNOUNCEMENTS, "refine CLI announcements (refine dev)"),
+    ("raw.githubusercontent.com", "https://raw.githubusercontent.com/refinedev/refine/main/FEED.md",
+     "refine devtools feed (@refinedev/devtools-server)"),
+    ("registry.npmjs.org", "https://registry.npmjs.org/@refinedev%2fcli", "update notifier: the npm registry"),
+    ("CodeLoad.GitHub.com.", "https://codeload.github.com/refinedev/refine/tar.gz/master",
+     "create-refine-app templates"),
+    ("raw.githubusercontent.com", "https://raw.githubusercontent.com/someone/else/README.md", None),
+    ("example.com", "https://example.com/", None),
+])
+def test_known_refine_hosts_are_named(host: str, url: str, what: str | None) -> None:
+    assert known_host(host, url) == what
+
+
+@pytest.mark.parametrize(("host", "leaves"), [
+    ("localhost", False), ("LOCALHOST.", False), ("app.localhost", False), ("127.0.0.1", False),
+    ("127.8.9.10", False), ("::1", False), ("[::1]", False), ("10.0.0.1", True), ("192.168.1.5", True),
+    ("example.com", True), ("::ffff:8.8.8.8", True),
+])
+def test_loopback_is_not_egress(host: str, leaves: bool) -> None:
+    assert leaves_machine(host) is leaves
+
+
+def test_the_query_is_shown_only_in_full_mode() -> None:
+    request = other("https://api.example.com/track?email=dev%40example.com#frag", "api.example.com", status=204)
+    assert url_without_query(request.url) == "https://api.example.com/track?…"
+    assert request.line() == "GET https://api.example.com/track?… → 204"
+    assert request.line(full=True) == "GET https://api.example.com/track?email=dev%40example.com#frag → 204"
+    assert request.to_dict()["url"] == "https://api.example.com/track?…"
+    assert request.to_dict()["query_shown"] is False
+    assert request.to_dict(full=True)["query_shown"] is True
+    assert url_without_query("https://example.com/a#only-fragment") == "https://example.com/a"
+
+
+def test_lines_name_the_outcome_and_the_known_host() -> None:
+    failed = other(failure="getaddrinfo ENOTFOUND raw.githubusercontent.com")
+    assert failed.line() == (f"GET {ANNOUNCEMENTS} → failed: getaddrinfo ENOTFOUND raw.githubusercontent.com"
+                             " — refine CLI announcements (refine dev)")
+    tunnel = OtherRequest("CONNECT", "push.services.mozilla.com:443", "push.services.mozilla.com", "proxy",
+                          browser_own=True)
+    assert tunnel.line() == "CONNECT push.services.mozilla.com:443 → no answer — the browser's own traffic"
+    assert egress_lines([failed, tunnel, failed])[0] == "Other hosts contacted (2 hosts, 3 requests):"
+    assert egress_lines([]) == []
+    # Terminal-safe: a hostile URL cannot move the cursor.
+    assert "\x1b" not in other("https://evil.example/\x1b[2J", "evil.example", status=200).line()
+
+
+def test_egress_none_fails_on_the_apps_hosts_only() -> None:
+    own = OtherRequest("CONNECT", "firefox.settings.services.mozilla.com:443",
+                       "firefox.settings.services.mozilla.com", "proxy", browser_own=True)
+    app = other(status=200)
+    assert egress_failure([own], "none") is None
+    assert egress_failure([own, app, app], "none") == "--egress none: 1 other host contacted (raw.githubusercontent.com)"
+    assert egress_failure([app], "any") is None
+    assert egress_hosts([app, own, other("https://registry.npmjs.org/x", "registry.npmjs.org")]) == [
+        "raw.githubusercontent.com", "registry.npmjs.org"]
+
+
+def test_the_telemetry_verdict_is_unchanged_by_other_hosts() -> None:
+    app = other(status=200)
+    relaxed = judge([], Expectation.parse("none"), others=[app])
+    assert relaxed.passed and relaxed.summary() == "PASS: expected no request, got 0"
+    assert relaxed.to_dict()["other_requests"][0]["host"] == "raw.githubusercontent.com"
+    strict = judge([], Expectation.parse("none"), others=[app], egress="none")
+    assert not strict.passed
+    assert strict.summary() == ("FAIL: expected no request, got 0; "
+                                "--egress none: 1 other host contacted (raw.githubusercontent.com)")
+    assert strict.to_dict()["egress"] == "none"
+
+
+def test_check_policy() -> None:
+    assert check_policy(" NONE ") == "none"
+    with pytest.raises(ValueError, match=r"^--egress must be any or none; got 'some'$"):
+        check_policy("some")
