@@ -75,7 +75,8 @@ def test_egress_none_fails_on_the_apps_hosts_only() -> None:
                        "firefox.settings.services.mozilla.com", "proxy", browser_own=True)
     app = other(status=200)
     assert egress_failure([own], "none") is None
-    assert egress_failure([own, app, app], "none") == "--egress none: 1 other host contacted (raw.githubusercontent.com)"
+    assert egress_failure([own, app, app], "none") == (
+        "--egress none: 1 other host contacted (raw.githubusercontent.com)")
     assert egress_failure([app], "any") is None
     assert egress_hosts([app, own, other("https://registry.npmjs.org/x", "registry.npmjs.org")]) == [
         "raw.githubusercontent.com", "registry.npmjs.org"]
