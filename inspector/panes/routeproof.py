@@ -22,8 +22,8 @@ from inspector.jobs import Job, ProgressFn
 from mockserver.reach.browser import (
     BrowserError,
     BrowserNotFound,
+    BrowserProcess,
     RouteCheck,
-    RoutedBrowser,
     launch_routed_browser,
     prove_and_open,
 )
@@ -40,7 +40,7 @@ NO_BROWSER = ("no browser opened by this window is running; the window can prove
 class Launched:
     """What "Open app in routed browser" did: the browser, and how proving its route went."""
 
-    browser: RoutedBrowser
+    browser: BrowserProcess
     route: RouteCheck
 
 
@@ -58,27 +58,30 @@ class RouteProver:
     ``waiter()`` gives the current server's ``wait_seen``, or None when there is none.
     """
 
-    def __init__(self, pool: QThreadPool, browsers: list[RoutedBrowser], lock: threading.Lock,
+    def __init__(self, pool: QThreadPool, browsers: list[BrowserProcess], lock: threading.Lock,
                  waiter: Callable[[], WaitSeen | None]) -> None:
         self.pool = pool
         self._browsers = browsers
         self._lock = lock
         self._waiter = waiter
 
-    def live_browsers(self) -> list[RoutedBrowser]:
+    def live_browsers(self) -> list[BrowserProcess]:
         """The browsers this window started that are still running, newest first."""
         with self._lock:
             return [b for b in reversed(self._browsers) if b.running()]
 
-    def launch(self, url: str, https_port: int, pin: str, host: str) -> Job:
+    def launch(self, url: str, https_port: int, pin: str, host: str, *, http_port: int | None = None,
+               ca_pem: Callable[[], bytes] | None = None) -> Job:
         """A job (not started) that opens an empty routed tab, proves the route there, then opens ``url``.
 
-        Its result is a :class:`Launched`; the app is opened only once the route is proven.
+        ``http_port`` and ``ca_pem`` (the CA certificate's PEM) route a Firefox. Its result is a
+        :class:`Launched`; the app is opened only once the route is proven.
         """
         wait_seen = self._waiter()
 
         def work(_progress: ProgressFn) -> Launched:
-            browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True)
+            browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True,
+                                            http_port=http_port, ca_pem=ca_pem)
             with self._lock:
                 self._browsers.append(browser)  # stopped on quit, even if the window closes first
             if wait_seen is None:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mockserver.core.clock import iso_utc, utc_now
+from mockserver.core.config import REFINE_HOST
+from mockserver.records.egress import OtherRequest, is_browser_service, leaves_machine
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
 
@@ -41,6 +43,19 @@ class Egress:
     bytes_received: int = 0
     outcome: str = "open"
     ended_at: str | None = None
+
+    def other_request(self) -> OtherRequest:
+        """This connection as one of the other hosts a client contacted (source ``proxy``).
+
+        A tunnel's URL is ``host:port`` and its status the proxy's ``200`` once established (what
+        went through it was never decrypted); a forwarded request keeps its URL and its answer's status.
+        """
+        failed = self.outcome.startswith("failed: ")
+        status = self.status if self.method != "CONNECT" else (None if failed else 200)
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return OtherRequest(method=self.method, url=self.url or f"{shown}:{self.port}", host=self.host,
+                            source="proxy", status=status, failure=self.outcome[8:] if failed else None,
+                            at=self.started_at, browser_own=is_browser_service(self.host))
 
     def to_dict(self) -> dict[str, Any]:
         """Its JSON form."""
@@ -87,6 +102,12 @@ class EgressLog:
         """Copies of every entry kept, oldest first (safe to read while the proxy goes on)."""
         with self._lock:
             return [replace(entry) for entry in self._entries]
+
+    def other_requests(self) -> list[OtherRequest]:
+        """Every entry kept as an :class:`OtherRequest`, oldest first; loopback (not egress) and
+        telemetry.refine.dev (never relayed, but never listed either) left out."""
+        return [entry.other_request() for entry in self.entries()
+                if leaves_machine(entry.host) and entry.host.rstrip(".") != REFINE_HOST]
 
     def clear(self) -> None:
         """Forget every entry."""
