@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mockserver.core.clock import iso_utc, utc_now
+from mockserver.records.egress import OtherRequest, is_browser_service, leaves_machine
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
 
@@ -48,6 +49,13 @@ class Egress:
                 "status": self.status, "client": self.client, "started_at": self.started_at,
                 "ended_at": self.ended_at, "bytes_sent": self.bytes_sent,
                 "bytes_received": self.bytes_received, "outcome": self.outcome}
+
+    def as_other_request(self) -> OtherRequest:
+        """This entry as one of the other hosts listed beside a verdict (source ``proxy``)."""
+        authority = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        failure = self.outcome.removeprefix("failed: ") if self.outcome.startswith("failed: ") else None
+        return OtherRequest(self.method, self.url or authority, self.host, "proxy", status=self.status,
+                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host))
 
 
 class EgressLog:
@@ -87,6 +95,12 @@ class EgressLog:
         """Copies of every entry kept, oldest first (safe to read while the proxy goes on)."""
         with self._lock:
             return [replace(entry) for entry in self._entries]
+
+    def other_requests(self, since: str | None = None) -> list[OtherRequest]:
+        """The entries to hosts off this machine (loopback is the app talking to itself), as the
+        other hosts listed beside a verdict; ``since`` (an ISO time) keeps the later ones only."""
+        return [entry.as_other_request() for entry in self.entries()
+                if leaves_machine(entry.host) and (since is None or entry.started_at >= since)]
 
     def clear(self) -> None:
         """Forget every entry."""
