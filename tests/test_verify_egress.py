@@ -9,13 +9,10 @@ while the telemetry verdict stays what it was.
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,55 +21,16 @@ import pytest
 
 from mockserver.core.payloads import btoa_json
 from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
+from tests.support.pages import outward_address, serve_pages
 
 ROOT = Path(__file__).resolve().parents[1]
 ANNOUNCEMENTS = "https://raw.githubusercontent.com/refinedev/refine/master/packages/cli/ANNOUNCEMENTS.md"
 
 
-def outward_address() -> str:
-    """This machine's own non-loopback IPv4 address (no packet is sent: UDP connect only picks a route)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))
-        except OSError as exc:
-            pytest.skip(f"needs a non-loopback IPv4 address on this machine: {exc}")
-        address = probe.getsockname()[0]
-    if address.startswith("127."):
-        pytest.skip("needs a non-loopback IPv4 address on this machine")
-    return address
-
-
-class _Pages(http.server.BaseHTTPRequestHandler):
-    pages: dict[str, tuple[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        content_type, body = self.pages.get(self.path.split("?")[0], ("text/plain", b"ok"))
-        self.send_response(200)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Access-Control-Allow-Origin", "*")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
-def serve(host: str, pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
-    handler = type("Pages", (_Pages,), {"pages": pages})
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture
 def other_site() -> Iterator[str]:
     frame = b"<!doctype html><script>fetch('/from-frame?token=abc')</script>"
-    yield from serve(outward_address(), {"/frame.html": ("text/html", frame)})
+    yield from serve_pages(outward_address(), {"/frame.html": ("text/html", frame)})
 
 
 @pytest.fixture
@@ -86,7 +44,7 @@ fetch({json.dumps(other_site + "/other?secret=s3cr3t")});
 fetch({json.dumps(ANNOUNCEMENTS)}).catch(() => {{}});
 fetch("/local-api");
 </script>""".encode()
-    yield from serve("127.0.0.1", {"/": ("text/html", page)})
+    yield from serve_pages("127.0.0.1", {"/": ("text/html", page)})
 
 
 def verify(*args: str) -> subprocess.CompletedProcess[str]:
