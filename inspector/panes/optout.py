@@ -35,7 +35,7 @@ from inspector.qtcompat import emit
 from inspector.wake import GuiWake
 from inspector.widgets import theme
 from inspector.widgets.icons import status_icon
-from inspector.widgets.plaintext import plain_label
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
 from mockserver.core.clock import iso_utc, parse_iso, utc_now
 from mockserver.core.text import plural
@@ -211,8 +211,10 @@ class OptOutPanel(QWidget):
         text_box.addWidget(self.advice)
         self.others_title = theme.derive_font(plain_label(), bold=True)
         text_box.addWidget(self.others_title)
-        self.others = QListWidget()  # items are plain text; no item tooltips: URLs are the page's, untrusted
+        self.others = QListWidget()  # plain-text items; the whole line in a plain_tooltip (the page's URLs)
         self.others.setObjectName("otherHosts")
+        self.others.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the host and the outcome stay in view
+        self.others.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.others.setToolTip("Requests to hosts other than telemetry.refine.dev, from the pages of the browsers "
                                "this window opened and through its proxy. They do not change the verdict.")
         text_box.addWidget(self.others, 6)
@@ -447,7 +449,10 @@ class OptOutPanel(QWidget):
             return
         self._others_shown = lines
         self.others.clear()
-        self.others.addItems(lines)
+        for line in lines:
+            item = QListWidgetItem(line)
+            item.setToolTip(plain_tooltip(line))
+            self.others.addItem(item)
         hosts = len({r.host for r in found})
         self.others_title.setText(f"Other hosts contacted during the check ({plural(hosts, 'host')}, "
                                   f"{plural(len(found), 'request')}; not telemetry, the verdict is unchanged):"
