@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 import pytest
 
 from mockserver.core.payloads import btoa_json
+from mockserver.reach.browser import launch_routed_browser
+from mockserver.reach.network import NetworkWatch
 from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
 from tests.support.pages import outward_address, serve_pages
 
@@ -118,3 +121,42 @@ def test_the_browser_command_prints_other_hosts_live_and_all_at_the_end(chromium
     assert "Other hosts contacted (2 hosts, 4 requests):" in out
     assert f"    GET {other_site}/frame.html → 200" in out
     assert "secret" not in out
+
+
+def test_frames_run_by_themselves_once_the_watch_has_stopped(chromium, live_server, tmp_path):
+    """The watch makes new frames wait for it; a stopped watch must not leave them paused."""
+    seen: list[str] = []
+    frame = b"<!doctype html><script>fetch('/frame-ran')</script>"
+    for other in serve_pages(outward_address(), {"/frame.html": ("text/html", frame)}, seen):
+        page = tmp_path / "framed.html"
+        page.write_text(f'<iframe src="{other}/frame.html"></iframe>')
+        listening = live_server.listening
+        with launch_routed_browser(None, listening.https_port, listening.spki_pin, headless=True,
+                                   remote_debugging=True) as routed:
+            routed.watch_network()
+            assert routed.network is not None
+            routed.network.stop()
+            routed.load(page.as_uri(), timeout=30)
+            deadline = time.monotonic() + 20
+            while "/frame-ran" not in seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+        assert seen == ["/frame.html", "/frame-ran"]
+
+
+def test_an_odd_event_does_not_end_the_watch() -> None:
+    watch = NetworkWatch("ws://127.0.0.1:9/devtools/page/X")
+    watch._handle({"method": "Network.requestWillBeSent", "sessionId": "",
+                   "params": {"requestId": "1", "request": {"url": "https://example.com/a", "method": "GET"}}})
+    watch._handle({"method": "Network.responseReceived", "params": {"requestId": "1",
+                                                                    "response": {"status": float("inf")}}})
+    watch._handle({"method": "Network.requestWillBeSent", "sessionId": "S2",
+                   "params": {"requestId": "1", "request": {"url": "wss://example.com/socket", "method": "GET"}}})
+    watch._handle({"method": "Network.loadingFailed", "sessionId": "S2",
+                   "params": {"requestId": "1", "errorText": "net::ERR_FAILED"}})
+    watch._handle({"method": "Network.requestWillBeSent", "params": {"requestId": "2", "request": "nonsense"}})
+    watch._handle({"method": "Network.requestWillBeSent", "params": {"requestId": "3", "request": {
+        "url": "data:text/plain,hi"}}})
+    assert [(r.url, r.status, r.failure) for r in watch.requests()] == [
+        ("https://example.com/a", None, None),  # a status that is no status is none
+        ("wss://example.com/socket", None, "net::ERR_FAILED"),  # the same id in another frame's session
+    ]

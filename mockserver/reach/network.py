@@ -10,7 +10,6 @@ page's requests are seen: the browser's own background traffic never shows up he
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import urllib.parse
 from collections.abc import Callable
@@ -44,6 +43,13 @@ def request_host(url: str) -> str | None:
         return (parts.hostname or "").rstrip(".") or None
     except ValueError:
         return None
+
+
+def _status(value: object) -> int | None:
+    """An HTTP status from an event, or None when it is not a plausible one."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 100 <= value <= 999:
+        return None
+    return int(value)
 
 
 class NetworkWatch:
@@ -87,17 +93,26 @@ class NetworkWatch:
 
     def _run(self) -> None:
         assert self._connection is not None
-        while not self._stop.is_set():
-            try:
-                message = self._connection.next_message(0.25)
-            except TimeoutError:
-                continue
-            except DevToolsError as exc:  # the browser went away: keep what was seen
-                if not self._stop.is_set():
-                    self.error = str(exc)
-                return
-            with contextlib.suppress(DevToolsError):  # a closing browser may refuse the follow-up commands
-                self._handle(message)
+        try:
+            while not self._stop.is_set():
+                try:
+                    message = self._connection.next_message(0.25)
+                except TimeoutError:
+                    continue
+                except DevToolsError as exc:  # the browser went away: keep what was seen
+                    if not self._stop.is_set():
+                        self.error = str(exc)
+                    return
+                try:
+                    self._handle(message)
+                except DevToolsError:  # a closing browser may refuse the follow-up commands
+                    continue
+                except (TypeError, ValueError, OverflowError) as exc:  # one odd event must not end the watch
+                    self.error = f"an unreadable network event: {exc}"
+        finally:
+            # Frames wait for this watcher before they run (waitForDebuggerOnStart): once it stops
+            # reading, its connection must go, so that the browser lets them run by themselves.
+            self._connection.close()
 
     def _handle(self, message: dict[str, Any]) -> None:
         method = message.get("method")
@@ -112,7 +127,7 @@ class NetworkWatch:
         elif method == "Network.responseReceived":
             response = params.get("response")
             status = response.get("status") if isinstance(response, dict) else None
-            self._finish(session, params, status=int(status) if isinstance(status, (int, float)) else None)
+            self._finish(session, params, status=_status(status))
         elif method == "Network.loadingFailed":
             reason = params.get("blockedReason") or params.get("errorText") or "failed"
             self._finish(session, params, failure=str(reason))
@@ -132,8 +147,7 @@ class NetworkWatch:
         key = (session, str(params.get("requestId")))
         redirect = params.get("redirectResponse")
         if isinstance(redirect, dict):  # the same id goes on to a new URL: the last hop is finished
-            status = redirect.get("status")
-            self._finish(session, params, status=int(status) if isinstance(status, (int, float)) else None)
+            self._finish(session, params, status=_status(redirect.get("status")))
         url = str(request.get("url", ""))
         host = request_host(url)
         if host is None or host == REFINE_HOST or host in self.own_hosts or not leaves_machine(host):
@@ -170,6 +184,5 @@ class NetworkWatch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        if self._connection is not None:
+        elif self._connection is not None:
             self._connection.close()
-            self._connection = None

@@ -29,8 +29,11 @@ def outward_address() -> str:
 
 class _Pages(http.server.BaseHTTPRequestHandler):
     pages: dict[str, tuple[str, bytes]] = {}
+    seen: list[str] | None = None
 
     def do_GET(self) -> None:
+        if self.seen is not None:
+            self.seen.append(self.path)
         content_type, body = self.pages.get(self.path.split("?")[0], ("text/plain", b"ok"))
         self.send_response(200)
         self.send_header("Content-Type", content_type)
@@ -43,9 +46,12 @@ class _Pages(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve_pages(host: str, pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
-    """Serve ``pages`` (path → content type, body; anything else is ``ok``) on ``host``; yields the base URL."""
-    handler = type("Pages", (_Pages,), {"pages": pages})
+def serve_pages(host: str, pages: dict[str, tuple[str, bytes]], seen: list[str] | None = None) -> Iterator[str]:
+    """Serve ``pages`` (path → content type, body; anything else is ``ok``) on ``host``; yields the base URL.
+
+    ``seen`` gets every path asked for, query included.
+    """
+    handler = type("Pages", (_Pages,), {"pages": pages, "seen": seen})
     server = http.server.ThreadingHTTPServer((host, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
