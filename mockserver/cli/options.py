@@ -178,3 +178,24 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0 or value > 3600:
         raise argparse.ArgumentTypeError(f"seconds must be between 0 and 3600, got {text}")
     return value
+
+
+def egress_policy(text: str) -> str:
+    """An argparse ``type`` for ``--egress``: ``any`` or ``none``."""
+    from mockserver.records.egress import check_policy
+
+    try:
+        return check_policy(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be any or none, got {text!r}") from None
+
+
+def add_egress_options(parser: argparse.ArgumentParser, *, policy: bool = True) -> None:
+    """``--egress any|none`` (unless not ``policy``: ``browser`` has no verdict) and ``--full-urls``:
+    the other hosts listed beside the verdict (``verify``, ``run``, ``browser``)."""
+    if policy:
+        parser.add_argument("--egress", type=egress_policy, default="any", metavar="any|none",
+                            help="other hosts the app contacts are listed beside the verdict; none: any of them "
+                                 "is a failure, for the strictest \"nothing phones home\" check (default any)")
+    parser.add_argument("--full-urls", action="store_true",
+                        help="list other hosts' URLs with their query strings (default: the query is left out)")

@@ -43,6 +43,7 @@ from mockserver.reach.browser_process import UnsupportedBrowser as UnsupportedBr
 from mockserver.reach.browser_process import fresh_profile, terminate_tree
 from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
 from mockserver.reach.firefox import CaSource, launch_firefox
+from mockserver.reach.network import NetworkWatch
 from mockserver.records.egress import OtherRequest
 from mockserver.serving.probe import CHROMIUM_ROUTING
 
@@ -324,6 +325,11 @@ class RoutedBrowser(BrowserProcess):
     family = "chromium"
     routing = CHROMIUM_ROUTING
 
+    def __init__(self, executable: str, args: Sequence[str], profile_dir: Path, *, headless: bool,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(executable, args, profile_dir, headless=headless, env=env)
+        self.network: NetworkWatch | None = None
+
     def devtools_port(self, timeout: float = 20.0) -> int:
         """The DevTools port Chromium picked (needs ``remote_debugging=True``)."""
         marker = self.profile_dir / "DevToolsActivePort"
@@ -348,6 +354,25 @@ class RoutedBrowser(BrowserProcess):
         except DevToolsError as exc:
             raise BrowserError(str(exc)) from exc
         return time.monotonic() - started
+
+    def watch_network(self, *, own_hosts: frozenset[str] = frozenset(),
+                      on_request: Callable[[OtherRequest], None] | None = None, timeout: float = 20.0) -> None:
+        """Start listing the page's requests to other hosts (needs ``remote_debugging=True``).
+
+        ``own_hosts`` (the app's) are left out; ``on_request`` hears each one as it finishes, on the
+        watch's thread. Raises BrowserError when the page cannot be watched.
+        """
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            self.network = NetworkWatch(ws_url, own_hosts=own_hosts, on_request=on_request, timeout=timeout).start()
+        except TimeoutError:
+            raise BrowserError("the browser's network events could not be watched: no answer") from None
+        except DevToolsError as exc:
+            raise BrowserError(f"the browser's network events could not be watched: {exc}") from exc
+
+    def other_requests(self) -> list[OtherRequest]:
+        """The page's requests to other hosts so far (empty unless :meth:`watch_network` ran)."""
+        return self.network.requests() if self.network is not None else []
 
     def open(self, url: str, timeout: float = 30.0) -> None:
         """Navigate the first tab to ``url`` without waiting for it to load (raises BrowserError)."""
@@ -382,9 +407,10 @@ class RoutedBrowser(BrowserProcess):
             raise BrowserError(f"the page refused the probe script: {text}")
         return str(result.get("result", {}).get("value", "no answer"))
 
-    def other_requests(self) -> list[OtherRequest]:
-        """The hosts other than telemetry.refine.dev the page contacted: not followed in Chromium yet."""
-        return []
+    def _clean_up(self) -> None:
+        if self.network is not None:
+            self.network.stop()
+        super()._clean_up()
 
 
 def launch_routed_browser(url: str | None, https_port: int, spki_pin: str, *, host: str = "127.0.0.1",

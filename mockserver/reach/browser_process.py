@@ -61,7 +61,7 @@ class BrowserProcess:
 
     ``family`` is ``"chromium"`` or ``"firefox"``; ``routing`` names how its telemetry is routed
     (for the route probe's messages). Subclasses implement :meth:`load`, :meth:`open`,
-    :meth:`load_probe` and :meth:`other_requests`.
+    :meth:`load_probe`, :meth:`watch_network` and :meth:`other_requests`.
     """
 
     family = ""
@@ -158,8 +158,17 @@ class BrowserProcess:
         """
         raise NotImplementedError
 
+    def watch_network(self, *, own_hosts: frozenset[str] = frozenset(),
+                      on_request: Callable[[OtherRequest], None] | None = None, timeout: float = 20.0) -> None:
+        """Start listing the page's requests to other hosts for :meth:`other_requests`.
+
+        ``own_hosts`` (the app's) are left out; ``on_request`` hears each one as it finishes (on a
+        thread of the browser's watch; it must be quick). Raises BrowserError when it cannot be watched.
+        """
+        raise NotImplementedError
+
     def other_requests(self) -> list[OtherRequest]:
-        """The hosts other than telemetry.refine.dev (and loopback) the browser contacted so far."""
+        """The hosts other than telemetry.refine.dev (and loopback) the page contacted so far."""
         raise NotImplementedError
 
     def prove_route(self, wait_seen: Callable[[str, float], bool], *, where: str, page_policy: bool = True) -> str:

@@ -32,7 +32,8 @@ from pathlib import Path
 from mockserver.core.firefox_prefs import FIREFOX_ENV, QUIET_FIREFOX_PREFS, proxy_prefs, user_js
 from mockserver.reach.bidi import BidiError, BidiSession, session_url
 from mockserver.reach.browser_process import BrowserError, BrowserProcess, fresh_profile, remove_tree
-from mockserver.records.egress import OtherRequest
+from mockserver.records.egress import OtherRequest, leaves_machine
+from mockserver.serving.egress import Egress
 from mockserver.serving.proxy import ScopedProxy
 
 FIREFOX_ROUTING = "the profile's proxy settings and the inspector's CA imported with certutil"
@@ -109,6 +110,7 @@ class FirefoxBrowser(BrowserProcess):
         super().__init__(executable, list(args), profile_dir, headless=headless, env=env)
         self.proxy = proxy
         self._session: BidiSession | None = None
+        self._own_hosts: frozenset[str] = frozenset()
         self._driving_lock = threading.Lock()  # one BiDi command at a time (the window drives from jobs)
 
     def bidi_port(self, timeout: float = 20.0) -> int:
@@ -164,15 +166,30 @@ class FirefoxBrowser(BrowserProcess):
             raise
         return str(value) if value is not None else "no answer"
 
+    def watch_network(self, *, own_hosts: frozenset[str] = frozenset(),
+                      on_request: Callable[[OtherRequest], None] | None = None, timeout: float = 20.0) -> None:
+        """List the app's own hosts apart; ``on_request`` hears each connection through the private
+        proxy as it closes. The proxy sees everything from the start: nothing to connect to."""
+        self._own_hosts = frozenset(host.lower() for host in own_hosts)
+        if on_request is None:
+            return
+
+        def closed(entry: Egress) -> None:
+            if leaves_machine(entry.host) and entry.host not in self._own_hosts:
+                on_request(entry.as_other_request())
+
+        self.proxy.egress.listen(closed)
+
     def other_requests(self) -> list[OtherRequest]:
         """The hosts other than telemetry.refine.dev the browser reached through its proxy (loopback
-        is never proxied); Firefox's own services marked ``browser_own``."""
-        return self.proxy.egress.other_requests()
+        is never proxied, the app's own hosts are left out); Firefox's own services marked ``browser_own``."""
+        return [r for r in self.proxy.egress.other_requests() if r.host not in self._own_hosts]
 
     def _clean_up(self) -> None:
         session, self._session = self._session, None
         if session is not None:
             session.close(end=False)  # the process is gone: nothing to end, only the socket to close
+        self.proxy.egress.listen(None)
         self.proxy.stop()
         super()._clean_up()
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from mockserver.core.clock import iso_utc, utc_now
-from mockserver.core.config import REFINE_HOST
 from mockserver.records.egress import OtherRequest, is_browser_service, leaves_machine
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
@@ -44,25 +43,19 @@ class Egress:
     outcome: str = "open"
     ended_at: str | None = None
 
-    def other_request(self) -> OtherRequest:
-        """This connection as one of the other hosts a client contacted (source ``proxy``).
-
-        A tunnel's URL is ``host:port`` and its status the proxy's ``200`` once established (what
-        went through it was never decrypted); a forwarded request keeps its URL and its answer's status.
-        """
-        failed = self.outcome.startswith("failed: ")
-        status = self.status if self.method != "CONNECT" else (None if failed else 200)
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        return OtherRequest(method=self.method, url=self.url or f"{shown}:{self.port}", host=self.host,
-                            source="proxy", status=status, failure=self.outcome[8:] if failed else None,
-                            at=self.started_at, browser_own=is_browser_service(self.host))
-
     def to_dict(self) -> dict[str, Any]:
         """Its JSON form."""
         return {"host": self.host, "port": self.port, "method": self.method, "url": self.url,
                 "status": self.status, "client": self.client, "started_at": self.started_at,
                 "ended_at": self.ended_at, "bytes_sent": self.bytes_sent,
                 "bytes_received": self.bytes_received, "outcome": self.outcome}
+
+    def as_other_request(self) -> OtherRequest:
+        """This entry as one of the other hosts listed beside a verdict (source ``proxy``)."""
+        authority = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        failure = self.outcome.removeprefix("failed: ") if self.outcome.startswith("failed: ") else None
+        return OtherRequest(self.method, self.url or authority, self.host, "proxy", status=self.status,
+                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host))
 
 
 class EgressLog:
@@ -71,6 +64,12 @@ class EgressLog:
     def __init__(self, keep: int = EGRESS_KEPT) -> None:
         self._entries: deque[Egress] = deque(maxlen=keep)
         self._lock = threading.Lock()
+        self._listener: Callable[[Egress], None] | None = None
+
+    def listen(self, callback: Callable[[Egress], None] | None) -> None:
+        """Call ``callback`` with a copy of each entry as it closes (None: stop). It runs on the proxy's
+        connection thread: it must be quick."""
+        self._listener = callback
 
     def open(self, host: str, port: int, method: str, client: str, url: str | None = None) -> Egress:
         """A new entry (outcome ``open``), listed at once; the proxy updates it through :meth:`update`."""
@@ -97,17 +96,21 @@ class EgressLog:
             if entry.outcome == "open":
                 entry.outcome = outcome
             entry.ended_at = iso_utc(utc_now())
+            closed = replace(entry)
+        listener = self._listener
+        if listener is not None:
+            listener(closed)
 
     def entries(self) -> list[Egress]:
         """Copies of every entry kept, oldest first (safe to read while the proxy goes on)."""
         with self._lock:
             return [replace(entry) for entry in self._entries]
 
-    def other_requests(self) -> list[OtherRequest]:
-        """Every entry kept as an :class:`OtherRequest`, oldest first; loopback (not egress) and
-        telemetry.refine.dev (never relayed, but never listed either) left out."""
-        return [entry.other_request() for entry in self.entries()
-                if leaves_machine(entry.host) and entry.host.rstrip(".") != REFINE_HOST]
+    def other_requests(self, since: str | None = None) -> list[OtherRequest]:
+        """The entries to hosts off this machine (loopback is the app talking to itself), as the
+        other hosts listed beside a verdict; ``since`` (an ISO time) keeps the later ones only."""
+        return [entry.as_other_request() for entry in self.entries()
+                if leaves_machine(entry.host) and (since is None or entry.started_at >= since)]
 
     def clear(self) -> None:
         """Forget every entry."""
