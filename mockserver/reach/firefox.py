@@ -57,7 +57,7 @@ def find_certutil(env: Mapping[str, str] | None = None, system: str | None = Non
     found = shutil.which("certutil", path=env.get("PATH"))
     if found and system.startswith("win"):
         windows = env.get("SYSTEMROOT") or env.get("WINDIR") or r"C:\Windows"
-        if os.path.normcase(found).startswith(os.path.normcase(windows.rstrip("\\") + "\\")):
+        if os.path.normcase(found).startswith(os.path.normcase(os.path.join(windows, ""))):
             found = None
     if not found:
         raise BrowserError(CERTUTIL_MISSING)
