@@ -260,3 +260,22 @@ def test_the_browser_command_drives_firefox_and_ctrl_c_closes_it(firefox, tmp_pa
     assert proc.returncode == 0, err
     assert "stopped: 1 request captured" in out
     assert f"Browser   {firefox} (headless), temporary profile" in out
+
+
+def test_a_firefox_whose_proxy_prefs_are_dropped_is_could_not_run(firefox, app, tmp_path):
+    # A launcher (or a policy) that throws the profile's user.js away: refine's beacon would go to the
+    # real host (here: nowhere), and an opt-out check must not pass by that.
+    _, base = app
+    wrapper = tmp_path / "unrouted-firefox"
+    wrapper.write_text('#!/bin/sh\nrm -f "$2/user.js"\n'  # firefox_args puts the profile second
+                       f'exec {firefox} "$@"\n')
+    wrapper.chmod(0o755)
+    result = verify(str(wrapper), fixture_apps.page_url(base, "optout"), "--expect", "none")
+    assert result.returncode == 2, result.stderr + result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("telemetry-inspector verify: could not run: the route to the inspector is not proven "
+                           "(the browser's empty tab could not load the probe https://telemetry.refine.dev/"
+                           "__route-probe/")
+    assert last.endswith(".gif: the profile's proxy settings and the inspector's CA imported with certutil did "
+                         "not take effect)")
+    assert result.stdout == ""
