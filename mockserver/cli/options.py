@@ -165,3 +165,25 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0 or value > 3600:
         raise argparse.ArgumentTypeError(f"seconds must be between 0 and 3600, got {text}")
     return value
+
+
+def egress_policy(text: str) -> str:
+    """An argparse ``type`` for ``--egress``: ``any`` or ``none``."""
+    from mockserver.records.egress import check_policy
+
+    try:
+        return check_policy(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--egress ")) from None
+
+
+def add_egress_options(parser: Parser) -> None:
+    """``--egress any|none`` and ``--full-urls``: the other hosts an app contacted, listed beside the verdict
+    (``run``, ``verify``, ``browser``)."""
+    group = parser.add_argument_group("other hosts (egress)")
+    group.add_argument("--egress", type=egress_policy, default="any", metavar="any|none",
+                       help="any (default): list the other hosts contacted beside the verdict; none: any of them "
+                            "fails it too (nothing may phone home), the telemetry verdict itself unchanged")
+    group.add_argument("--full-urls", action="store_true",
+                       help="list the other requests' URLs with their query (default: cut at ?, which may "
+                            "carry ids or emails)")

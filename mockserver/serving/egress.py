@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mockserver.core.clock import iso_utc, utc_now
+from mockserver.records.egress import OtherRequest
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
 
@@ -41,6 +42,20 @@ class Egress:
     bytes_received: int = 0
     outcome: str = "open"
     ended_at: str | None = None
+
+    def to_other(self) -> OtherRequest:
+        """The shared form the front ends list beside a verdict (source ``proxy``).
+
+        A tunnel that was opened has no HTTP status (its bytes were never read): its answer is
+        ``tunneled``, with the way it ended when that was not a plain close.
+        """
+        failure = self.outcome[len("failed: "):] if self.outcome.startswith("failed: ") else None
+        answer = None
+        if failure is None and self.method == "CONNECT":
+            answer = "tunneled" if self.outcome == "closed" else f"tunneled ({self.outcome})"
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        return OtherRequest(self.method, self.url or f"{shown}:{self.port}", self.host, "proxy", status=self.status,
+                            failure=failure, at=self.started_at, answer=answer)
 
     def to_dict(self) -> dict[str, Any]:
         """Its JSON form."""
