@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json, js_stringify
 from mockserver.core.routing import QUIET_CHROMIUM_FLAGS
+from mockserver.reach.remote import RemoteInspector
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
@@ -198,8 +199,20 @@ def test_a_direct_request_has_no_via_proxy(proxied):
 def test_health_and_no_proxy(proxied, store, certificate_dir):
     health = Journal(proxied.listening.http_url).get("/health")
     assert health["proxy_url"] == f"http://127.0.0.1:{_proxy_port(proxied)}"
-    with InspectorServer(store, port=0, https_port=None, certificate_dir=certificate_dir) as plain:
+    # `--server URL` front ends read it there.
+    assert RemoteInspector.connect(proxied.listening.http_url).proxy_url == health["proxy_url"]
+    with InspectorServer(store, port=0, https_port=0, certificate_dir=certificate_dir) as plain:
         assert Journal(plain.listening.http_url).get("/health")["proxy_url"] is None
+        assert RemoteInspector.connect(plain.listening.http_url).proxy_url is None
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:8789", "http://[::1]:8789"])
+def test_a_remote_proxy_url_is_taken_only_when_it_is_one(value):
+    from mockserver.reach.remote import _proxy_url
+
+    assert _proxy_url(value) == value
+    for bad in (None, 8789, "", "https://127.0.0.1:8789", "http://127.0.0.1:8789/x", "http://a b:1", value + "\n"):
+        assert _proxy_url(bad) is None
 
 
 def test_connect_to_refine_with_https_off_is_refused_not_leaked(store, certificate_dir):
