@@ -304,6 +304,27 @@ def test_another_tls_host_is_tunneled_never_decrypted(proxied, other_tls_host):
     assert entry.bytes_sent > 0 and entry.bytes_received > len(BLOB)
 
 
+def test_python_requests_with_a_bundle_reaches_telemetry_and_another_tls_host(proxied, other_tls_host, tmp_path):
+    """The README's bundle: REQUESTS_CA_BUNDLE replaces the trust store, so the system CAs (here: the other
+    host's CA stands in for them) and the inspector's go in one file, and both hosts verify."""
+    pytest.importorskip("requests")
+    port, other_ca, _ = other_tls_host
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(other_ca.read_text() + Path(_ca(proxied)).read_text())
+    script = ("import requests, sys\n"
+              "print(requests.get(sys.argv[1], timeout=30).status_code)\n"
+              "print(requests.post(sys.argv[2], data=b'x', timeout=30).status_code)\n")
+    env = {**os.environ, "HTTPS_PROXY": f"http://127.0.0.1:{_proxy_port(proxied)}", "NO_PROXY": "", "no_proxy": "",
+           "REQUESTS_CA_BUNDLE": str(bundle)}
+    done = subprocess.run([sys.executable, "-c", script, f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}",
+                           f"https://127.0.0.1:{port}/other"], capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout) == (0, "200\n200\n"), done.stderr
+    [record] = Journal(proxied.listening.http_url).wait_for(1)
+    assert (record["payload"], record["client"]["via_proxy"]) == (PAYLOAD, "CONNECT telemetry.refine.dev:443")
+    assert _Echo.received == [("POST", "/other", b"x")]
+    assert [(e.method, e.host, e.port) for e in proxied.egress.entries()] == [("CONNECT", "127.0.0.1", port)]
+
+
 def test_an_unreachable_host_is_502_and_listed(proxied):
     with socket.socket() as spare:
         spare.bind(("127.0.0.1", 0))
