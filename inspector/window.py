@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
         self.window_jobs = WindowJobs(self)
         self.browsers = self.window_jobs.browsers  # the routed browsers this window started
         self.route_prover = RouteProver(self.pool, self.browsers, self.window_jobs.browsers_lock,
-                                        lambda: probe_waiter(self.server))
+                                        lambda: probe_waiter(self.server), lambda: getattr(self.server, "egress", None))
         self.closing = False
         self.redactor: Redactor | None = None  # set by view_options while redaction is on
         self.view_options = ViewOptions(self)

@@ -98,3 +98,31 @@ def test_check_policy() -> None:
     assert check_policy(" NONE ") == "none"
     with pytest.raises(ValueError, match=r"^--egress must be any or none; got 'some'$"):
         check_policy("some")
+
+
+def test_the_proxys_log_becomes_other_requests_without_loopback() -> None:
+    from mockserver.serving.egress import EgressLog
+
+    log = EgressLog()
+    tunnel = log.open("raw.githubusercontent.com", 443, "CONNECT", "127.0.0.1:5000")
+    log.update(tunnel, outcome="failed: Name or service not known")
+    log.close(tunnel)
+    forwarded = log.open("192.0.2.7", 8080, "GET", "127.0.0.1:5001", "http://192.0.2.7:8080/a?b=c")
+    log.update(forwarded, status=404)
+    log.close(forwarded)
+    log.open("127.0.0.1", 5173, "GET", "127.0.0.1:5002", "http://127.0.0.1:5173/")  # loopback: not egress
+    v6 = log.open("2001:db8::1", 443, "CONNECT", "[::1]:5003")
+    mozilla = log.open("firefox.settings.services.mozilla.com", 443, "CONNECT", "127.0.0.1:5004")
+    others = log.other_requests()
+    assert [(r.method, r.url, r.host, r.status, r.failure, r.browser_own, r.source) for r in others] == [
+        ("CONNECT", "raw.githubusercontent.com:443", "raw.githubusercontent.com", None,
+         "Name or service not known", False, "proxy"),
+        ("GET", "http://192.0.2.7:8080/a?b=c", "192.0.2.7", 404, None, False, "proxy"),
+        ("CONNECT", "[2001:db8::1]:443", "2001:db8::1", None, None, False, "proxy"),
+        ("CONNECT", "firefox.settings.services.mozilla.com:443", "firefox.settings.services.mozilla.com", None,
+         None, True, "proxy"),
+    ]
+    assert others[0].at == tunnel.started_at
+    assert log.other_requests(since=mozilla.started_at)[-1].host == mozilla.host
+    assert len(log.other_requests(since="9999")) == 0
+    assert v6.outcome == "open"

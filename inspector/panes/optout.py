@@ -35,10 +35,12 @@ from inspector.qtcompat import emit
 from inspector.wake import GuiWake
 from inspector.widgets import theme
 from inspector.widgets.icons import status_icon
-from inspector.widgets.plaintext import plain_label
+from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
-from mockserver.core.clock import parse_iso
+from mockserver.core.clock import iso_utc, parse_iso, utc_now
+from mockserver.core.text import plural
 from mockserver.reach.browser import RouteCheck
+from mockserver.records.egress import OtherRequest
 from mockserver.records.verdict import OptOutWatch, Verdict, requests_text
 from mockserver.serving.probe import UNPROVEN
 from mockserver.storage.store import BeaconStore, StoreError
@@ -108,6 +110,8 @@ class OptOutPanel(QWidget):
         self.verdict: Verdict | None = None
         self.started_at: float | None = None
         self.stopped_at: float | None = None
+        self.since_iso: str | None = None  # the check's start, for the other hosts contacted since
+        self._others_shown: list[str] | None = None  # None: never drawn
         self._wake = GuiWake(self, "_on_wake")
         self.last_error: str | None = None
 
@@ -205,6 +209,15 @@ class OptOutPanel(QWidget):
         self.advice.setWordWrap(True)
         self.advice.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         text_box.addWidget(self.advice)
+        self.others_title = theme.derive_font(plain_label(), bold=True)
+        text_box.addWidget(self.others_title)
+        self.others = QListWidget()  # plain-text items; the whole line in a plain_tooltip (the page's URLs)
+        self.others.setObjectName("otherHosts")
+        self.others.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # the host and the outcome stay in view
+        self.others.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.others.setToolTip("Requests to hosts other than telemetry.refine.dev, from the pages of the browsers "
+                               "this window opened and through its proxy. They do not change the verdict.")
+        text_box.addWidget(self.others, 6)
         text_box.addStretch(1)  # labels stay together at the top when there is no list
         return text_box
 
@@ -227,6 +240,7 @@ class OptOutPanel(QWidget):
             return False
         self.watch = watch
         self.started_at = self._clock()
+        self.since_iso = iso_utc(utc_now())
         self.stopped_at = None
         self.verdict = None
         self._check += 1
@@ -403,6 +417,7 @@ class OptOutPanel(QWidget):
             pal.setColor(self.headline.backgroundRole(), colour)
             pal.setColor(self.headline.foregroundRole(), QColor("#ffffff"))
         self.headline.setPalette(pal)
+        self._render_others()
         self.start_button.setText("Restart check" if self.watch is not None else "Start check")
         self.stop_button.setEnabled(self.watching)
         self.prove_button.setEnabled(self.watching and not self.proving)
@@ -420,11 +435,37 @@ class OptOutPanel(QWidget):
             return "Route: not proven in this check."
         return f"Route: not proven at {self.proof_time}."
 
+    def other_requests(self) -> list[OtherRequest]:
+        """The other hosts contacted during this check (none before a check starts)."""
+        if self.prover is None or self.since_iso is None or self.watch is None:
+            return []
+        return self.prover.other_requests(self.since_iso)
+
+    def _render_others(self) -> None:
+        """The other-hosts list, redrawn only when it changed (the ticker asks every second)."""
+        found = self.other_requests()
+        lines = [r.line() for r in found]
+        if lines == self._others_shown:
+            return
+        self._others_shown = lines
+        self.others.clear()
+        for line in lines:
+            item = QListWidgetItem(line)
+            item.setToolTip(plain_tooltip(line))
+            self.others.addItem(item)
+        hosts = len({r.host for r in found})
+        self.others_title.setText(f"Other hosts contacted during the check ({plural(hosts, 'host')}, "
+                                  f"{plural(len(found), 'request')}; not telemetry, the verdict is unchanged):"
+                                  if found else "")
+        self.others_title.setVisible(bool(found))
+        self.others.setVisible(bool(found))
+
     def _update_state(self) -> None:
         if self.watch is None or self.started_at is None:
             self.state.setText("")
             return
         if self.watching:
+            self._render_others()
             elapsed = self._clock() - self.started_at
             hint = RELOAD_HINT if self.verdict is None or self.verdict.passed else \
                 "Still watching: later requests are added to the list."

@@ -12,9 +12,11 @@ on the window's thread pool; results come back through the job's signals.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from PySide6.QtCore import QThreadPool
 
@@ -27,6 +29,8 @@ from mockserver.reach.browser import (
     launch_routed_browser,
     prove_and_open,
 )
+from mockserver.records.egress import OtherRequest
+from mockserver.serving.egress import EgressLog
 from mockserver.serving.probe import UNPROVEN
 
 WaitSeen = Callable[[str, float], bool]
@@ -55,15 +59,29 @@ class RouteProver:
     """Starts and proves the window's routed browsers.
 
     ``browsers`` is the window's list of browsers it started (guarded by ``lock``);
-    ``waiter()`` gives the current server's ``wait_seen``, or None when there is none.
+    ``waiter()`` gives the current server's ``wait_seen``, or None when there is none;
+    ``egress()`` the server's proxy log (None without one), for :meth:`other_requests`.
     """
 
     def __init__(self, pool: QThreadPool, browsers: list[RoutedBrowser], lock: threading.Lock,
-                 waiter: Callable[[], WaitSeen | None]) -> None:
+                 waiter: Callable[[], WaitSeen | None], egress: Callable[[], EgressLog | None] = lambda: None
+                 ) -> None:
         self.pool = pool
         self._browsers = browsers
         self._lock = lock
         self._waiter = waiter
+        self._egress = egress
+
+    def other_requests(self, since: str) -> list[OtherRequest]:
+        """The other hosts contacted since ``since`` (an ISO time): by the pages of the browsers this
+        window started (closed ones included), and through the server's proxy. Oldest first."""
+        with self._lock:
+            browsers = list(self._browsers)
+        found = [r for b in browsers for r in b.other_requests() if (r.at or "") >= since]
+        log = self._egress()
+        if log is not None:
+            found += log.other_requests(since)
+        return sorted(found, key=lambda r: r.at or "")
 
     def live_browsers(self) -> list[RoutedBrowser]:
         """The browsers this window started that are still running, newest first."""
@@ -81,6 +99,8 @@ class RouteProver:
             browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True)
             with self._lock:
                 self._browsers.append(browser)  # stopped on quit, even if the window closes first
+            with contextlib.suppress(BrowserError):  # without it the app still opens; only the listing is lost
+                browser.watch_network(own_hosts=frozenset({urlsplit(url).hostname or ""}))
             if wait_seen is None:
                 return Launched(browser, RouteCheck(False, f"{UNPROVEN} (this inspector cannot see probes)"))
             return Launched(browser, prove_and_open(browser, wait_seen, url))

@@ -8,15 +8,18 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+import urllib.parse
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from mockserver.cli.options import PROG, CommandParsers, add_server_options
+from mockserver.cli.options import PROG, CommandParsers, add_egress_options, add_server_options
 from mockserver.cli.serve import run_until_stopped, stop_capture, stop_on_signals
 from mockserver.core.config import ENV_BROWSER
 
 if TYPE_CHECKING:
     from mockserver.cli.output import LinePrinter
+    from mockserver.reach.browser import RoutedBrowser
     from mockserver.reach.remote import RemoteInspector
+    from mockserver.records.egress import OtherRequest
     from mockserver.serving.server import InspectorServer
     from mockserver.storage.store import BeaconStore
 
@@ -49,6 +52,7 @@ def add_command(subparsers: CommandParsers) -> None:
                              "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
                              "for a loopback URL)")
     parser.add_argument("--json", action="store_true", help="print one JSON record per line (NDJSON) on stdout")
+    add_egress_options(parser, policy=False)
     add_server_options(parser)
     parser.set_defaults(handler=cmd_browser)
 
@@ -59,7 +63,6 @@ def cmd_browser(args: argparse.Namespace) -> int:
     from mockserver.reach.browser import (
         BrowserError,
         BrowserNotFound,
-        RoutedBrowser,
         find_browser,
         launch_routed_browser,
         prove_and_open,
@@ -95,6 +98,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
                                             headless=args.headless, remote_debugging=True)
         except (BrowserNotFound, BrowserError) as exc:
             return _refuse(str(exc))
+        _watch_other_hosts(browser, args, info)
         wait_seen = remote.probe_seen if remote is not None else server.app.extensions["probes"].wait  # type: ignore[union-attr]  # server is set when remote is not
         since = remote.last_id() if remote is not None else None  # before the app can send anything
         proof = prove_and_open(browser, wait_seen, args.url)
@@ -116,6 +120,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
         run_until_stopped(stop)
     finally:
         stop.set()
+        others = browser.other_requests() if browser is not None else []
         if browser is not None:
             browser.stop()
         if follower is not None:
@@ -124,7 +129,32 @@ def cmd_browser(args: argparse.Namespace) -> int:
             stop_capture(server, store, unsubscribe, printer, info)
         else:
             printer.close()
+        _print_other_hosts(others, args.full_urls, info)
     return 2 if lost.is_set() else 0
+
+
+def _watch_other_hosts(browser: RoutedBrowser, args: argparse.Namespace, info: TextIO) -> None:
+    """Print each request the page makes to another host as it finishes (on ``info``: stdout keeps
+    to the records); a browser whose network cannot be watched is said so, and still used."""
+    from mockserver.reach.browser import BrowserError
+
+    def say(request: OtherRequest) -> None:
+        print(f"Other     {request.line(args.full_urls)}", file=info, flush=True)
+
+    own = {urllib.parse.urlsplit(args.url).hostname or ""} if args.url else set()
+    try:
+        browser.watch_network(own_hosts=frozenset(own), on_request=say)
+    except BrowserError as exc:
+        print(f"{BROWSER}: other hosts will not be listed: {exc}", file=sys.stderr, flush=True)
+
+
+def _print_other_hosts(others: list[OtherRequest], full_urls: bool, info: TextIO) -> None:
+    """The other hosts the page contacted, once more at the end, all together."""
+    from mockserver.records.egress import egress_lines
+
+    lines = egress_lines(others, full_urls)
+    if lines:
+        print("\n" + "\n".join(lines), file=info, flush=True)
 
 
 def _refuse(reason: str) -> int:

@@ -173,17 +173,16 @@ def egress_policy(text: str) -> str:
 
     try:
         return check_policy(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--egress ")) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be any or none, got {text!r}") from None
 
 
-def add_egress_options(parser: Parser) -> None:
-    """``--egress any|none`` and ``--full-urls``: the other hosts an app contacted, listed beside the verdict
-    (``run``, ``verify``, ``browser``)."""
-    group = parser.add_argument_group("other hosts (egress)")
-    group.add_argument("--egress", type=egress_policy, default="any", metavar="any|none",
-                       help="any (default): list the other hosts contacted beside the verdict; none: any of them "
-                            "fails it too (nothing may phone home), the telemetry verdict itself unchanged")
-    group.add_argument("--full-urls", action="store_true",
-                       help="list the other requests' URLs with their query (default: cut at ?, which may "
-                            "carry ids or emails)")
+def add_egress_options(parser: argparse.ArgumentParser, *, policy: bool = True) -> None:
+    """``--egress any|none`` (unless not ``policy``: ``browser`` has no verdict) and ``--full-urls``:
+    the other hosts listed beside the verdict (``verify``, ``run``, ``browser``)."""
+    if policy:
+        parser.add_argument("--egress", type=egress_policy, default="any", metavar="any|none",
+                            help="other hosts the app contacts are listed beside the verdict; none: any of them "
+                                 "is a failure, for the strictest \"nothing phones home\" check (default any)")
+    parser.add_argument("--full-urls", action="store_true",
+                        help="list other hosts' URLs with their query strings (default: the query is left out)")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from mockserver.cli.options import PROG, CommandParsers, seconds
+from mockserver.cli.options import PROG, CommandParsers, add_egress_options, seconds
 from mockserver.core.config import ENV_BROWSER
 from mockserver.core.jsontext import dumps_strict
 from mockserver.records.lines import format_line
@@ -63,16 +63,19 @@ def add_command(subparsers: CommandParsers) -> None:
                              f"others are refused (default: env {ENV_BROWSER}, then the usual places)")
     parser.add_argument("--load-timeout", type=seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
                         help="give up when the page has not loaded after this long (default %(default)g)")
+    add_egress_options(parser)
     parser.set_defaults(handler=cmd_verify)
 
 
-def _print_human(result: VerifyResult, out: TextIO) -> None:
+def _print_human(result: VerifyResult, out: TextIO, full_urls: bool = False) -> None:
     verdict = result.verdict
     out.write(f"\n{requests_text(verdict.count, verdict.preflights)} to telemetry.refine.dev from {result.url}\n")
     for beacon in verdict.beacons:
         out.write(format_line(beacon) + "\n")
         for line in describe_beacon(beacon):
             out.write(line + "\n")
+    listing = verdict.egress_lines(full_urls)
+    out.write("".join(f"\n{line}" for line in listing) + ("\n" if listing else ""))
     out.write(f"\n{result.route_proof[0].upper()}{result.route_proof[1:]}\n" if result.route_proof else "\n")
     out.write(verdict.summary() + "\n")
     for advice in verdict.advice:
@@ -110,19 +113,20 @@ def cmd_verify(args: argparse.Namespace) -> int:
     try:
         result = run_verify(args.url, expectation=expectation, fields=fields, within=args.within,
                             server_url=args.server, browser=args.browser, load_timeout=args.load_timeout,
-                            progress=progress, server_token=args.token,
-                            on_beacon=lambda b: progress(f"captured {format_line(b)}"))
+                            progress=progress, server_token=args.token, egress=args.egress,
+                            on_beacon=lambda b: progress(f"captured {format_line(b)}"),
+                            on_other=lambda r: progress(f"other host: {r.line(args.full_urls)}"))
     except CouldNotRun as exc:
         return could_not_run(str(exc))
     verdict = result.verdict
     if args.json:
-        data = {"url": result.url, **verdict.to_dict(), "within": args.within,
+        data = {"url": result.url, **verdict.to_dict(args.full_urls), "within": args.within,
                 "load_seconds": round(result.load_seconds, 3), "seconds": round(result.seconds, 3),
                 "browser": result.browser, "server": result.server, "notes": result.notes,
                 "route_proven": bool(result.route_proof), "route_proof": result.route_proof}
         print(dumps_strict(data), flush=True)
     else:
-        _print_human(result, sys.stdout)
+        _print_human(result, sys.stdout, args.full_urls)
     if args.junit:
         lines = []
         for beacon in verdict.beacons:

@@ -36,6 +36,8 @@ from pathlib import Path
 from mockserver.core.config import ENV_BROWSER
 from mockserver.core.routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
 from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
+from mockserver.reach.network import NetworkWatch
+from mockserver.records.egress import OtherRequest
 
 # Names on PATH, most specific first. Firefox is not here: it has no
 # host-resolver or SPKI-pin flags, so it cannot be routed without the hosts file.
@@ -289,6 +291,7 @@ class RoutedBrowser:
         self.process: subprocess.Popen[bytes] | None = None
         self._log_path = profile_dir.parent / "browser.log"
         self._stopped = threading.Event()
+        self.network: NetworkWatch | None = None
 
     @property
     def command(self) -> list[str]:
@@ -372,6 +375,25 @@ class RoutedBrowser:
             raise BrowserError(str(exc)) from exc
         return time.monotonic() - started
 
+    def watch_network(self, *, own_hosts: frozenset[str] = frozenset(),
+                      on_request: Callable[[OtherRequest], None] | None = None, timeout: float = 20.0) -> None:
+        """Start listing the page's requests to other hosts (needs ``remote_debugging=True``).
+
+        ``own_hosts`` (the app's) are left out; ``on_request`` hears each one as it finishes, on the
+        watch's thread. Raises BrowserError when the page cannot be watched.
+        """
+        try:
+            ws_url = page_websocket_url(self.devtools_port(timeout), timeout)
+            self.network = NetworkWatch(ws_url, own_hosts=own_hosts, on_request=on_request, timeout=timeout).start()
+        except TimeoutError:
+            raise BrowserError("the browser's network events could not be watched: no answer") from None
+        except DevToolsError as exc:
+            raise BrowserError(f"the browser's network events could not be watched: {exc}") from exc
+
+    def other_requests(self) -> list[OtherRequest]:
+        """The page's requests to other hosts so far (empty unless :meth:`watch_network` ran)."""
+        return self.network.requests() if self.network is not None else []
+
     def open(self, url: str, timeout: float = 30.0) -> None:
         """Navigate the first tab to ``url`` without waiting for it to load (raises BrowserError)."""
         try:
@@ -420,6 +442,8 @@ class RoutedBrowser:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if self.network is not None:
+            self.network.stop()
         process = self.process
         if process is not None and process.poll() is None:
             _terminate_tree(process, timeout)

@@ -90,11 +90,23 @@ class DevToolsConnection:
             raise DevToolsError(f"the browser closed the DevTools connection (did it exit?){_close_reason(exc)}"
                                 ) from exc
 
+    def post(self, method: str, params: dict[str, Any] | None = None, session_id: str | None = None) -> int:
+        """Send a command without waiting for its answer (to ``session_id``, a flattened target
+        session, when given); returns its id. Its answer comes back through :meth:`next_message`."""
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if session_id:
+            message["sessionId"] = session_id
+        self._send(message)
+        return self._next_id
+
+    def next_message(self, timeout: float) -> dict[str, Any]:
+        """The next message of any kind, answer or event (raises TimeoutError, DevToolsError)."""
+        return self._read_message(time.monotonic() + timeout)
+
     def call(self, method: str, params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Send a command and return its ``result``; events seen meanwhile are kept for :meth:`wait_event`."""
-        self._next_id += 1
-        command_id = self._next_id
-        self._send({"id": command_id, "method": method, "params": params or {}})
+        command_id = self.post(method, params)
         deadline = time.monotonic() + timeout
         while True:
             message = self._read_message(deadline)

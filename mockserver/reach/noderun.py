@@ -30,7 +30,6 @@ from pathlib import Path
 
 from mockserver.core.text import plural
 from mockserver.reach.nodeegress import ENV_EGRESS_FILE, EgressReport, create_report, read_report
-from mockserver.records.egress import leaves_machine
 from mockserver.serving.probe import new_nonce, probe_url
 from mockserver.serving.server import InspectorServer, Listening
 from mockserver.storage.store import BeaconStore
@@ -170,8 +169,7 @@ class RoutedNode:
     def other_requests(self) -> EgressReport:
         """Every other host the child contacted: the preload's report and the proxy's log, oldest first."""
         report = read_report(self.egress_file)
-        relayed = [entry.to_other() for entry in self.server.egress.entries()]
-        report.requests += [other for other in relayed if leaves_machine(other.host)]
+        report.requests += self.server.egress.other_requests()
         report.requests.sort(key=lambda other: other.at or "~")
         return report
 

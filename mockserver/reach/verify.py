@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from mockserver.reach.browser import (
     launch_routed_browser,
 )
 from mockserver.reach.remote import RemoteError, RemoteInspector
+from mockserver.records.egress import OtherRequest
 from mockserver.records.verdict import (
     Expectation,
     FieldCheck,
@@ -131,13 +133,16 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
                within: float, server_url: str | None = None, browser: str | None = None,
                load_timeout: float, progress: Callable[[str], None] = lambda _: None,
                on_beacon: Callable[[Beacon], None] = lambda _: None,
-               server_token: str | None = None) -> VerifyResult:
+               on_other: Callable[[OtherRequest], None] = lambda _: None,
+               server_token: str | None = None, egress: str = "any") -> VerifyResult:
     """Load ``url`` in a headless routed browser, wait ``within`` seconds of quiet, judge what arrived.
 
     The quiet period restarts when a request arrives (capped at
     ``max(3 * within, within + 10)`` seconds after load), so a second beacon
     just after the first is still counted. ``server_token``: the journal token for
-    ``server_url`` (see :func:`mockserver.reach.remote.journal_token`). Raises :class:`CouldNotRun`.
+    ``server_url`` (see :func:`mockserver.reach.remote.journal_token`). The page's requests to other
+    hosts (not the URL's own, not loopback) go into the verdict's ``other_requests``, ``on_other``
+    hears each as it finishes, and ``egress="none"`` makes any of them a failure. Raises :class:`CouldNotRun`.
     """
     started = time.monotonic()
     try:
@@ -157,6 +162,10 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         except (BrowserNotFound, BrowserError) as exc:
             raise CouldNotRun(str(exc)) from exc
         progress(f"browser {executable} (headless, temporary profile)")
+        try:
+            routed.watch_network(own_hosts=frozenset({urllib.parse.urlsplit(url).hostname or ""}), on_request=on_other)
+        except BrowserError as exc:
+            raise CouldNotRun(str(exc)) from exc
         _prove(routed, source, "the browser's empty tab", page_policy=False)
         last = source.last_id()  # only what arrives from here on counts
         progress(f"loading {url}")
@@ -198,7 +207,7 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         for beacon in source.since(last):
             captured.append(beacon)
             on_beacon(beacon)
-        verdict = judge(captured, expectation, fields)
+        verdict = judge(captured, expectation, fields, others=routed.other_requests(), egress=egress)
         return VerifyResult(url=url, verdict=verdict, load_seconds=load_seconds, browser=executable,
                             seconds=time.monotonic() - started, server=source.where, notes=notes,
                             route_proof=route_proof)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mockserver.core.clock import iso_utc, utc_now
-from mockserver.records.egress import OtherRequest
+from mockserver.records.egress import OtherRequest, is_browser_service, leaves_machine
 
 EGRESS_KEPT = 1000  # entries kept; the oldest go first
 
@@ -43,26 +43,27 @@ class Egress:
     outcome: str = "open"
     ended_at: str | None = None
 
-    def to_other(self) -> OtherRequest:
-        """The shared form the front ends list beside a verdict (source ``proxy``).
-
-        A tunnel that was opened has no HTTP status (its bytes were never read): its answer is
-        ``tunneled``, with the way it ended when that was not a plain close.
-        """
-        failure = self.outcome[len("failed: "):] if self.outcome.startswith("failed: ") else None
-        answer = None
-        if failure is None and self.method == "CONNECT":
-            answer = "tunneled" if self.outcome == "closed" else f"tunneled ({self.outcome})"
-        shown = f"[{self.host}]" if ":" in self.host else self.host
-        return OtherRequest(self.method, self.url or f"{shown}:{self.port}", self.host, "proxy", status=self.status,
-                            failure=failure, at=self.started_at, answer=answer)
-
     def to_dict(self) -> dict[str, Any]:
         """Its JSON form."""
         return {"host": self.host, "port": self.port, "method": self.method, "url": self.url,
                 "status": self.status, "client": self.client, "started_at": self.started_at,
                 "ended_at": self.ended_at, "bytes_sent": self.bytes_sent,
                 "bytes_received": self.bytes_received, "outcome": self.outcome}
+
+    def as_other_request(self) -> OtherRequest:
+        """This entry as one of the other hosts listed beside a verdict (source ``proxy``).
+
+        A tunnel that opened has no HTTP status (its bytes are never read): its answer is
+        ``tunneled``, with how it ended when that was not a plain close.
+        """
+        authority = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        failure = self.outcome.removeprefix("failed: ") if self.outcome.startswith("failed: ") else None
+        answer = None
+        if failure is None and self.method == "CONNECT":
+            answer = "tunneled" if self.outcome == "closed" else f"tunneled ({self.outcome})"
+        return OtherRequest(self.method, self.url or authority, self.host, "proxy", status=self.status,
+                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host),
+                            answer=answer)
 
 
 class EgressLog:
@@ -102,6 +103,12 @@ class EgressLog:
         """Copies of every entry kept, oldest first (safe to read while the proxy goes on)."""
         with self._lock:
             return [replace(entry) for entry in self._entries]
+
+    def other_requests(self, since: str | None = None) -> list[OtherRequest]:
+        """The entries to hosts off this machine (loopback is the app talking to itself), as the
+        other hosts listed beside a verdict; ``since`` (an ISO time) keeps the later ones only."""
+        return [entry.as_other_request() for entry in self.entries()
+                if leaves_machine(entry.host) and (since is None or entry.started_at >= since)]
 
     def clear(self) -> None:
         """Forget every entry."""
