@@ -129,6 +129,16 @@ def test_egress_none_fails_with_the_telemetry_part_unchanged(address):
         "Other hosts contacted (1 host, 1 request):", f"CONNECT {address}:{port} → connected"]
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--egress", "none"],
+     f"{PREFIX}--egress none is judged beside the telemetry verdict: add --expect none, any or N"),
+    (["--egress", "some"], "telemetry-inspector run: argument --egress: must be any or none, got 'some' (see --help)"),
+])
+def test_egress_usage_errors_are_one_line(args, message):
+    result = run_cli(*args, "--", "true")
+    assert (result.returncode, result.stderr) == (2, message + "\n")
+
+
 def test_a_broken_report_line_is_a_note_and_the_rest_is_listed(address):
     bad = ('not json\\n{"kind":"CONNECT","host":"two words","port":1}\\n'
            f'{{"kind":"CONNECT","host":"{address}","port":80,"error":null,"address":"{address}"}}\\n')
