@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import threading
 import urllib.error
@@ -27,6 +28,7 @@ from mockserver.serving.access import ENV_TOKEN, read_token
 from mockserver.serving.tls import spki_pin
 
 API = "/__inspector"
+_PROXY_URL = re.compile(r"http://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}")
 
 
 class RemoteError(Exception):
@@ -89,6 +91,13 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
     return f": {' '.join(message.split())[:300]}" if isinstance(message, str) else ""
 
 
+def _proxy_url(value: Any) -> str | None:
+    """The health answer's ``proxy_url`` when it is one (``http://host:port``), else None."""
+    if isinstance(value, str) and _PROXY_URL.fullmatch(value):
+        return value
+    return None
+
+
 def certificate_pin(host: str, port: int, timeout: float = 5.0) -> str:
     """The SPKI pin of the certificate served at ``host:port``."""
     try:
@@ -108,6 +117,7 @@ class RemoteInspector:
     spki_pin: str
     timeout: float = 10.0
     token: str | None = None  # the journal token, for an inspector listening beyond loopback
+    proxy_url: str | None = None  # its scoped proxy (``--proxy-port``), None when it runs none
 
     @property
     def _context(self) -> ssl.SSLContext | None:
@@ -157,7 +167,8 @@ class RemoteInspector:
                               f"pass its HTTPS URL instead, e.g. --server https://{url_host}:8788")
         pin = health.get("spki_pin") if isinstance(health.get("spki_pin"), str) else None
         pin = pin or certificate_pin(host, https_port, timeout)
-        return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin, token=token)
+        return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin, token=token,
+                   proxy_url=_proxy_url(health.get("proxy_url")))
 
     def beacons(self, since: int | None = None, limit: int = 1000) -> list[Beacon]:
         """Records with an id above ``since``, oldest first."""

@@ -51,11 +51,19 @@ class Egress:
                 "bytes_received": self.bytes_received, "outcome": self.outcome}
 
     def as_other_request(self) -> OtherRequest:
-        """This entry as one of the other hosts listed beside a verdict (source ``proxy``)."""
+        """This entry as one of the other hosts listed beside a verdict (source ``proxy``).
+
+        A tunnel that opened has no HTTP status (its bytes are never read): its answer is
+        ``tunneled``, with how it ended when that was not a plain close.
+        """
         authority = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         failure = self.outcome.removeprefix("failed: ") if self.outcome.startswith("failed: ") else None
+        answer = None
+        if failure is None and self.method == "CONNECT":
+            answer = "tunneled" if self.outcome == "closed" else f"tunneled ({self.outcome})"
         return OtherRequest(self.method, self.url or authority, self.host, "proxy", status=self.status,
-                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host))
+                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host),
+                            answer=answer)
 
 
 class EgressLog:
