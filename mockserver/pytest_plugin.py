@@ -70,7 +70,8 @@ class RefineTelemetry:
 
     Attributes: ``http_url``, ``https_url``, ``https_port``, ``spki_pin``,
     ``ca_cert`` (the CA file: ``NODE_EXTRA_CA_CERTS`` or a trust store),
-    ``chromium_args`` (the routing flags). ``beacons`` are the captured
+    ``chromium_args`` (the routing flags), ``proxy_url`` (the scoped proxy, for clients routed by a
+    proxy setting: Playwright's ``proxy={"server": …}``, ``HTTPS_PROXY``). ``beacons`` are the captured
     requests as dicts in the record's JSON form (README, "The record");
     ``records`` are the same as :class:`~mockserver.core.beacon.Beacon` objects.
     """
@@ -85,6 +86,7 @@ class RefineTelemetry:
         self.https_port: int = server.listening.https_port
         self.spki_pin: str = server.listening.spki_pin
         self.ca_cert: Path = server.certificate.ca_cert
+        self.proxy_url: str | None = server.listening.proxy_url
         self._since = store.last_id()
         self._route_proven = False  # set by probe(): assert_none() then needs no page
 
@@ -199,9 +201,9 @@ class RefineTelemetry:
 
 @pytest.fixture(scope="session")
 def refine_telemetry_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InspectorServer]:
-    """The session's mock: in-memory journal, free loopback ports, private certificate."""
+    """The session's mock: in-memory journal, free loopback ports, private certificate, the scoped proxy."""
     store = BeaconStore(":memory:")
-    server = InspectorServer(store, port=0, https_port=0,
+    server = InspectorServer(store, port=0, https_port=0, proxy_port=0,
                              certificate_dir=tmp_path_factory.mktemp("refine-telemetry-tls"))
     server.start()
     try:

@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[list[str], dict[str, tuple[str, Any]]]] = {
     "diff": (["1", "2"], DB_ONLY),
     "screenshot": (["--out", "x.png"], {**DB_ONLY, "--theme": ("theme", "dark")}),
     "verify": (["http://localhost:5173/"], {}),
-    "run": (["--", "node", "-v"], {}),
+    "run": ([], {"--proxy-port": ("proxy_port", 8788)}),  # (what follows -- is the command's own)
     "send": (["--dry-run"], {}),
 }
 

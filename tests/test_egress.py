@@ -113,7 +113,7 @@ def test_the_proxys_log_becomes_other_requests_without_loopback() -> None:
     log.open("127.0.0.1", 5173, "GET", "127.0.0.1:5002", "http://127.0.0.1:5173/")  # loopback: not egress
     v6 = log.open("2001:db8::1", 443, "CONNECT", "[::1]:5003")
     mozilla = log.open("firefox.settings.services.mozilla.com", 443, "CONNECT", "127.0.0.1:5004")
-    others = log.other_requests()
+    others = log.other_requests(browser=True)  # a browser's private proxy: its services are its own
     assert [(r.method, r.url, r.host, r.status, r.failure, r.browser_own, r.source) for r in others] == [
         ("CONNECT", "raw.githubusercontent.com:443", "raw.githubusercontent.com", None,
          "Name or service not known", False, "proxy"),
@@ -126,3 +126,5 @@ def test_the_proxys_log_becomes_other_requests_without_loopback() -> None:
     assert log.other_requests(since=mozilla.started_at)[-1].host == mozilla.host
     assert len(log.other_requests(since="9999")) == 0
     assert v6.outcome == "open"
+    # Any other client (run's proxy, the window's): a Mozilla host is the program's request, and counts.
+    assert [r.browser_own for r in log.other_requests()] == [False, False, False, False]

@@ -1,4 +1,4 @@
-"""``telemetry-inspector run`` with the real refine command-line packages (no stand-ins).
+"""``telemetry-inspector run`` with the real refine command-line packages (no stand-ins for them).
 
 ``tests/noderun/refine-packages`` pins ``@refinedev/cli`` 2.16.52 and
 ``create-refine-app`` 1.12.11 (with ``superplate-cli`` 1.20.1) exactly; what
@@ -10,7 +10,10 @@ they send was read in their dist code:
 * superplate's ``saofile.js`` posts ``/projects`` (with the typed email) at every
   project creation and ``/superplate`` unless ``--disable-telemetry``. Its
   templates normally come from GitHub; ``tests/noderun/superplate-source`` is a
-  local source of the same layout, so the real generator runs offline.
+  local source of the same layout, so the real generator runs offline;
+* ``refine dev`` fetches its announcements from raw.githubusercontent.com and its update
+  notifier runs ``npm ls`` / ``npm outdated`` against the registry (``UPDATE_NOTIFIER_IS_DISABLED``
+  stops it): both are listed as other hosts. The project's dev server (``vite``) is a stand-in.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -160,6 +164,96 @@ def test_run_expect_none_on_a_broken_route_is_not_a_pass(refine_project, tmp_pat
         "telemetry-inspector run: could not run: the route to the inspector is not proven (no Node process of "
         "env sent the routing preload's probe: NODE_OPTIONS was dropped or replaced, the program is not Node "
         "(Bun and Deno are not routed), or it ended at once)")
+
+
+# -- what else the CLI contacts (issue 14): listed beside the verdict ----------------------
+
+ANNOUNCEMENTS = "https://raw.githubusercontent.com/refinedev/refine/main/packages/cli/ANNOUNCEMENTS.md"
+
+
+def resolves(host: str) -> bool:
+    """Whether this machine resolves ``host`` (the network is closed here: GitHub's names do not)."""
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture
+def dev_project(refine_project: Path) -> Path:
+    """The project, with a stand-in for its dev server: ``refine dev`` runs ``node_modules/.bin/vite dev``,
+    which here says so and ends (the subject is what the CLI itself contacts, not the dev server)."""
+    bin_dir = refine_project / "node_modules" / ".bin"
+    bin_dir.mkdir()
+    (bin_dir / "vite").write_text('#!/usr/bin/env node\nconsole.log("dev server stand-in:", process.argv[2]);\n')
+    (bin_dir / "vite").chmod(0o755)
+    return refine_project
+
+
+def other_hosts(stderr: str) -> list[str]:
+    """The listing's request lines, without their indent."""
+    return [line.strip() for line in stderr.splitlines() if line.startswith("    ") and " → " in line]
+
+
+def host_of(line: str) -> str:
+    """The host of a listing line: ``LOOKUP host``, ``CONNECT host:port`` or ``GET scheme://host/…``."""
+    target = line.split()[1]
+    if "//" in target:
+        return target.split("/")[2]
+    return target.rsplit(":", 1)[0] if line.startswith("CONNECT ") else target
+
+
+def announcement_lines() -> list[str]:
+    """What ``refine dev``'s announcements fetch (the global fetch) leaves in the listing on a closed network."""
+    return ["LOOKUP raw.githubusercontent.com → failed: ENOTFOUND",
+            f"GET {ANNOUNCEMENTS} → failed: ENOTFOUND — refine CLI announcements (refine dev)",
+            "CONNECT raw.githubusercontent.com:443 → failed: ENOTFOUND"]
+
+
+def test_run_refine_dev_lists_the_announcements_and_the_update_notifier(dev_project, tmp_path):
+    result = run_inspector("--expect", "1", "--field", "command=dev", "--", node, str(REFINE_CLI), "dev",
+                           cwd=dev_project, env=child_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "dev server stand-in: dev" in result.stdout
+    assert result.stderr.splitlines()[-1] == \
+        "telemetry-inspector run: PASS: expected exactly 1 request with command=dev, got 1"
+    listed = other_hosts(result.stderr)
+    if not resolves("raw.githubusercontent.com"):
+        assert listed[:3] == announcement_lines()  # preAction: before the command itself runs
+    assert any(line.startswith(f"GET {ANNOUNCEMENTS} → ") for line in listed)
+    # The update notifier runs `npm ls` and then `npm outdated` (Node too: the preload is in them as well).
+    registry = [line for line in listed if "registry.npmjs.org" in line]
+    assert registry and all(line.endswith(" — update notifier: the npm registry") for line in registry)
+    if not resolves("registry.npmjs.org"):
+        assert registry[0] == "LOOKUP registry.npmjs.org → failed: ENOTFOUND — update notifier: the npm registry"
+    else:
+        addresses = {info[4][0] for info in socket.getaddrinfo("registry.npmjs.org", 443)}
+        assert registry[0].startswith("LOOKUP registry.npmjs.org → ")
+        assert set(registry[0].split(" → ")[1].split(" — ")[0].split(", ")) <= addresses
+    # The CLI's own telemetry (routed to the mock on loopback), npm's local work: none of it is egress.
+    assert not any(word in line for line in listed for word in ("127.0.0.1", "localhost", "telemetry.refine.dev"))
+    assert {host_of(line) for line in listed} == {"raw.githubusercontent.com", "registry.npmjs.org"}
+    assert f"telemetry-inspector run: Other hosts contacted (2 hosts, {len(listed)} requests):" in result.stderr
+
+
+def test_run_egress_none_fails_beside_the_unchanged_telemetry_verdict(dev_project, tmp_path):
+    # Both opt-outs: the telemetry's and the update notifier's. The announcements have none.
+    env = child_env(tmp_path, REFINE_NO_TELEMETRY="true", UPDATE_NOTIFIER_IS_DISABLED="true")
+    command = ["--", node, str(REFINE_CLI), "dev"]
+    relaxed = run_inspector("--expect", "none", *command, cwd=dev_project, env=env)
+    strict = run_inspector("--expect", "none", "--egress", "none", *command, cwd=dev_project, env=env)
+    assert (relaxed.returncode, strict.returncode) == (0, 1), strict.stderr
+    assert relaxed.stderr.splitlines()[-1] == "telemetry-inspector run: PASS: expected no request, got 0"
+    assert strict.stderr.splitlines()[-1] == ("telemetry-inspector run: FAIL: expected no request, got 0; "
+                                              "--egress none: 1 other host contacted (raw.githubusercontent.com)")
+    for result in (relaxed, strict):
+        assert "telemetry-inspector run: route proven: the routing preload's probe reached this inspector" in \
+            result.stderr.splitlines()
+        listed = other_hosts(result.stderr)
+        assert not any("registry.npmjs.org" in line for line in listed)  # UPDATE_NOTIFIER_IS_DISABLED=true
+        if not resolves("raw.githubusercontent.com"):
+            assert listed == announcement_lines()
 
 
 # -- create-refine-app (superplate) ------------------------------------------------------

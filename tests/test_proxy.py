@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from mockserver.core.payloads import beacon_payload, btoa_json, buffer_json, js_stringify
 from mockserver.core.routing import QUIET_CHROMIUM_FLAGS
+from mockserver.reach.remote import RemoteInspector
 from mockserver.serving.egress import EgressLog
 from mockserver.serving.proxy import BadRequest, ProxyError, ScopedProxy, parse_head
 from mockserver.serving.server import InspectorServer, ServerError
@@ -198,8 +199,20 @@ def test_a_direct_request_has_no_via_proxy(proxied):
 def test_health_and_no_proxy(proxied, store, certificate_dir):
     health = Journal(proxied.listening.http_url).get("/health")
     assert health["proxy_url"] == f"http://127.0.0.1:{_proxy_port(proxied)}"
-    with InspectorServer(store, port=0, https_port=None, certificate_dir=certificate_dir) as plain:
+    # `--server URL` front ends read it there.
+    assert RemoteInspector.connect(proxied.listening.http_url).proxy_url == health["proxy_url"]
+    with InspectorServer(store, port=0, https_port=0, certificate_dir=certificate_dir) as plain:
         assert Journal(plain.listening.http_url).get("/health")["proxy_url"] is None
+        assert RemoteInspector.connect(plain.listening.http_url).proxy_url is None
+
+
+@pytest.mark.parametrize("value", ["http://127.0.0.1:8789", "http://[::1]:8789"])
+def test_a_remote_proxy_url_is_taken_only_when_it_is_one(value):
+    from mockserver.reach.remote import _proxy_url
+
+    assert _proxy_url(value) == value
+    for bad in (None, 8789, "", "https://127.0.0.1:8789", "http://127.0.0.1:8789/x", "http://a b:1", value + "\n"):
+        assert _proxy_url(bad) is None
 
 
 def test_connect_to_refine_with_https_off_is_refused_not_leaked(store, certificate_dir):
@@ -289,6 +302,27 @@ def test_another_tls_host_is_tunneled_never_decrypted(proxied, other_tls_host):
     assert (entry.host, entry.port, entry.method, entry.url, entry.status, entry.outcome) == (
         "127.0.0.1", port, "CONNECT", None, None, "closed")
     assert entry.bytes_sent > 0 and entry.bytes_received > len(BLOB)
+
+
+def test_python_requests_with_a_bundle_reaches_telemetry_and_another_tls_host(proxied, other_tls_host, tmp_path):
+    """The README's bundle: REQUESTS_CA_BUNDLE replaces the trust store, so the system CAs (here: the other
+    host's CA stands in for them) and the inspector's go in one file, and both hosts verify."""
+    pytest.importorskip("requests")
+    port, other_ca, _ = other_tls_host
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(other_ca.read_text() + Path(_ca(proxied)).read_text())
+    script = ("import requests, sys\n"
+              "print(requests.get(sys.argv[1], timeout=30).status_code)\n"
+              "print(requests.post(sys.argv[2], data=b'x', timeout=30).status_code)\n")
+    env = {**os.environ, "HTTPS_PROXY": f"http://127.0.0.1:{_proxy_port(proxied)}", "NO_PROXY": "", "no_proxy": "",
+           "REQUESTS_CA_BUNDLE": str(bundle)}
+    done = subprocess.run([sys.executable, "-c", script, f"https://telemetry.refine.dev/telemetry?{_query(PAYLOAD)}",
+                           f"https://127.0.0.1:{port}/other"], capture_output=True, text=True, timeout=60, env=env)
+    assert (done.returncode, done.stdout) == (0, "200\n200\n"), done.stderr
+    [record] = Journal(proxied.listening.http_url).wait_for(1)
+    assert (record["payload"], record["client"]["via_proxy"]) == (PAYLOAD, "CONNECT telemetry.refine.dev:443")
+    assert _Echo.received == [("POST", "/other", b"x")]
+    assert [(e.method, e.host, e.port) for e in proxied.egress.entries()] == [("CONNECT", "127.0.0.1", port)]
 
 
 def test_an_unreachable_host_is_502_and_listed(proxied):

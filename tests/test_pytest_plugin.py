@@ -159,6 +159,26 @@ def test_node_env_routes_a_node_child(pytester):
     pytester.runpytest_subprocess(*PLUGIN_ARGS).assert_outcomes(passed=2)
 
 
+def test_proxy_url_routes_a_client_that_takes_a_proxy(pytester):
+    pytester.makepyfile(helpers=HELPERS)
+    pytester.makepyfile("""
+        import json, ssl, urllib.request
+        from helpers import PAYLOAD, send_beacon
+
+        def test_through_the_proxy(refine_telemetry):
+            assert refine_telemetry.proxy_url.startswith("http://127.0.0.1:")
+            proxy = urllib.request.ProxyHandler({"https": refine_telemetry.proxy_url})
+            context = ssl.create_default_context(cafile=str(refine_telemetry.ca_cert))
+            opener = urllib.request.build_opener(proxy, urllib.request.HTTPSHandler(context=context))
+            urllib.request.install_opener(opener)
+            send_beacon("https://telemetry.refine.dev")
+            [record] = refine_telemetry.wait_for(1)
+            assert record["payload"] == PAYLOAD
+            assert record["client"]["via_proxy"] == "CONNECT telemetry.refine.dev:443"
+    """)
+    pytester.runpytest_subprocess(*PLUGIN_ARGS).assert_outcomes(passed=1)
+
+
 @pytest.mark.e2e  # finds Chromium itself, not through a `chromium` fixture
 def test_with_a_real_browser_like_a_users_selenium_or_playwright_test(pytester):
     try:

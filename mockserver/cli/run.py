@@ -1,7 +1,8 @@
 """``telemetry-inspector run -- CMD …``: a program with telemetry.refine.dev routed to an own mock.
 
 The routing is :class:`mockserver.reach.noderun.RoutedNode`; this module runs the command,
-prints each request on stderr as it arrives and, with ``--expect``, judges them.
+prints each request on stderr as it arrives, lists the other hosts it contacted (the preload's
+report, the proxy's log) and, with ``--expect``, judges them (``--egress none``: those too).
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from mockserver.cli.options import PROG, CommandParsers, seconds
+from mockserver.cli.options import (
+    PROG,
+    CommandParsers,
+    add_egress_options,
+    add_shared_argument,
+    port_number,
+    seconds,
+)
 from mockserver.core.text import plural
+from mockserver.records.egress import egress_lines
 from mockserver.records.lines import format_line
 from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
 
@@ -21,11 +30,12 @@ DEFAULT_WITHIN = 1.0
 
 
 def add_command(subparsers: CommandParsers) -> None:
-    """Register ``run [--expect …] [--within S] -- CMD …``."""
+    """Register ``run [--expect …] [--within S] [--proxy-port N] [--egress …] -- CMD …``."""
     parser = subparsers.add_parser(
         "run", help="run a Node program (e.g. npx refine build) with telemetry.refine.dev routed to the mock",
         description="Run CMD with telemetry.refine.dev routed to an own mock (Node: a --require preload in "
-                    "NODE_OPTIONS and NODE_EXTRA_CA_CERTS), show what it sent. Exit status: the verdict's when "
+                    "NODE_OPTIONS and NODE_EXTRA_CA_CERTS; with --proxy-port, anything that honours HTTPS_PROXY), "
+                    "show what it sent and which other hosts it contacted. Exit status: the verdict's when "
                     "--expect is given (0 pass, 1 fail), else the command's; 2 when it could not run.")
     parser.add_argument("--expect", metavar="none|any|N",
                         help="judge what the command sent: none (e.g. with REFINE_NO_TELEMETRY=true), any, or N")
@@ -34,6 +44,11 @@ def add_command(subparsers: CommandParsers) -> None:
     parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
                         help="with --expect: each request's payload must have PATH equal to VALUE; repeatable")
     parser.add_argument("--junit", metavar="FILE", help="with --expect: also write a JUnit XML report")
+    add_shared_argument(parser, parser, "--proxy-port", type=port_number, default=None, metavar="PORT",
+                        help="also run the scoped proxy on PORT (0 = any free port) and point the command at it "
+                             "(HTTPS_PROXY, HTTP_PROXY, NODE_USE_ENV_PROXY=1; loopback stays direct): curl, Python "
+                             "and Node 24 are routed too, their CA in $TELEMETRY_INSPECTOR_CA_FILE")
+    add_egress_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="the program and its arguments, after --")
     parser.set_defaults(handler=cmd_run)
@@ -43,7 +58,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``run``: the verdict's exit status with ``--expect``, else the command's."""
     from mockserver.cli.output import LinePrinter
     from mockserver.reach.noderun import RoutedNode, run_child, wait_quiet
-    from mockserver.serving.probe import PROBE_WAIT, UNPROVEN
+    from mockserver.serving.probe import PROBE_WAIT
     from mockserver.serving.server import ServerError
     from mockserver.storage.store import StoreError
 
@@ -64,10 +79,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ExpectationError as exc:
         say(str(exc))
         return 2
+    if args.egress == "none" and expectation is None:
+        say("--egress none is judged beside the telemetry verdict: add --expect none, any or N")
+        return 2
     if (fields or args.junit) and expectation is None:
         expectation = Expectation("any")
     started = time.monotonic()
-    routed = RoutedNode()
+    routed = RoutedNode(proxy_port=args.proxy_port)
     try:
         try:
             listening = routed.start()
@@ -76,6 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 2
         say(f"telemetry.refine.dev -> {listening.https_url} for {command[0]} "
             "(NODE_OPTIONS preload + NODE_EXTRA_CA_CERTS)")
+        if listening.proxy_url:
+            say(f"proxy {listening.proxy_url} in HTTPS_PROXY and HTTP_PROXY (NO_PROXY: loopback); "
+                "the mock's CA in $TELEMETRY_INSPECTOR_CA_FILE")
         # stderr: the command's own output keeps stdout. Each request with what it carried, decoded.
         printer = LinePrinter(sys.stderr, False, verbose=True)
         unsubscribe = routed.store.subscribe(printer)
@@ -84,35 +105,61 @@ def cmd_run(args: argparse.Namespace) -> int:
             if status is None:
                 return 2
             wait_quiet(routed.store, args.within)
-            proven = routed.route_proven(PROBE_WAIT if expectation is not None and not routed.store.count() else 0)
+            proof = routed.route_proof(PROBE_WAIT if expectation is not None and not routed.store.count() else 0)
         finally:
             unsubscribe()
             printer.close()
         captured = routed.store.query()
+        report = routed.other_requests()
+        intercepted = routed.intercepted
     finally:
         routed.close()
     if status != 0:
         say(f"{command[0]} exited with status {status}")
+    for note in report.notes:
+        say(note)
     if expectation is None:
+        _show_egress(egress_lines(report.requests, args.full_urls), say)
         say(f"{plural(len(captured), 'request')} to telemetry.refine.dev")
         return status
-    verdict = judge(captured, expectation, fields)  # each request was shown, decoded, as it arrived
-    if verdict.passed and not captured and not proven:
-        reason = (f"{UNPROVEN} (no Node process of {command[0]} sent the routing preload's probe: NODE_OPTIONS "
-                  "was dropped or replaced, the program is not Node (Bun and Deno are not routed), or it ended "
-                  "at once)")
+    # Each request was shown, decoded, as it arrived; the other hosts go under the verdict.
+    verdict = judge(captured, expectation, fields, others=report.requests, egress=args.egress)
+    _show_egress(verdict.egress_lines(args.full_urls), say)
+    if verdict.passed and not captured and proof is None:
+        reason = _unproven(command[0], proxied=args.proxy_port is not None, intercepted=intercepted)
         say(reason)
         if args.junit:
             _write_junit(args.junit, command, expectation, None, started, error=reason, say=say)
         return 2
-    say("route proven: the routing preload's probe reached this inspector" if proven
-        else "route not proven: no probe arrived from the preload")
+    say(f"route proven: {proof}" if proof else "route not proven: no probe arrived from the preload")
     say(verdict.summary())
     for advice in verdict.advice:
         say(f"how to opt out: {advice}")
     if args.junit and not _write_junit(args.junit, command, expectation, verdict, started, say=say):
         return 2
     return verdict.exit_code
+
+
+def _show_egress(lines: list[str], say: Callable[[str], None]) -> None:
+    """The other hosts' listing on stderr: its title as a message, each request indented under it."""
+    if lines:
+        say(lines[0])
+        for line in lines[1:]:
+            print(line, file=sys.stderr, flush=True)
+
+
+def _unproven(program: str, *, proxied: bool, intercepted: int) -> str:
+    """Why "nothing was sent" cannot be claimed: no Node process was routed, nothing used the proxy."""
+    from mockserver.serving.probe import UNPROVEN
+
+    why = (f"no Node process of {program} sent the routing preload's probe: NODE_OPTIONS was dropped or "
+           "replaced, the program is not Node (Bun and Deno are not routed), or it ended at once")
+    if intercepted:
+        why += (f"; the proxy tunneled {plural(intercepted, 'connection')} to telemetry.refine.dev but no "
+                "request came through: the program does not trust the mock's CA ($TELEMETRY_INSPECTOR_CA_FILE)")
+    elif proxied:
+        why += "; nothing went through the proxy either (the program does not honour HTTPS_PROXY)"
+    return f"{UNPROVEN} ({why})"
 
 
 def _write_junit(path: str, command: Sequence[str], expectation: Expectation, verdict: Verdict | None,

@@ -176,14 +176,14 @@ class FirefoxBrowser(BrowserProcess):
 
         def closed(entry: Egress) -> None:
             if leaves_machine(entry.host) and entry.host not in self._own_hosts:
-                on_request(entry.as_other_request())
+                on_request(entry.as_other_request(browser=True))  # Firefox is its proxy's only client
 
         self.proxy.egress.listen(closed)
 
     def other_requests(self) -> list[OtherRequest]:
         """The hosts other than telemetry.refine.dev the browser reached through its proxy (loopback
         is never proxied, the app's own hosts are left out); Firefox's own services marked ``browser_own``."""
-        return [r for r in self.proxy.egress.other_requests() if r.host not in self._own_hosts]
+        return [r for r in self.proxy.egress.other_requests(browser=True) if r.host not in self._own_hosts]
 
     def _clean_up(self) -> None:
         session, self._session = self._session, None

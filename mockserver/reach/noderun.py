@@ -8,9 +8,14 @@ against its CA list, so the child gets:
   ``mockserver/resources``) that maps the host to the mock in ``dns.lookup``
   and swaps port 443 for the mock's HTTPS port in ``tls.connect`` (which
   ``https.request``, node-fetch and the global ``fetch``/undici all use);
-* ``NODE_EXTRA_CA_CERTS``: the mock's CA (joined with any CA file already set).
+* ``NODE_EXTRA_CA_CERTS``: the mock's CA (joined with any CA file already set);
+* ``TELEMETRY_INSPECTOR_EGRESS_FILE``: where the preload lists every other host the
+  program looked up, connected to or requested (read by :mod:`mockserver.reach.nodeegress`).
 
-Non-Node programs run too, but nothing routes them.
+With a ``proxy_port`` the mock's scoped proxy runs too and the child gets ``HTTPS_PROXY`` and
+friends (:func:`proxy_env`), so that programs which honour a proxy (curl, Python, Node 24 with
+``NODE_USE_ENV_PROXY=1``) are routed as well; the hosts they reach through it are listed from the
+proxy's log. Without one, non-Node programs run too, but nothing routes them.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 
-from mockserver.serving.probe import new_nonce
+from mockserver.core.text import plural
+from mockserver.reach.nodeegress import ENV_EGRESS_FILE, EgressReport, create_report, read_report
+from mockserver.serving.probe import new_nonce, probe_url
 from mockserver.serving.server import InspectorServer, Listening
 from mockserver.storage.store import BeaconStore
 
@@ -31,6 +38,11 @@ ENV_HTTPS_PORT = "TELEMETRY_INSPECTOR_HTTPS_PORT"
 ENV_HTTP_PORT = "TELEMETRY_INSPECTOR_HTTP_PORT"
 ENV_TARGET_HOST = "TELEMETRY_INSPECTOR_TARGET_HOST"
 ENV_PROBE = "TELEMETRY_INSPECTOR_PROBE"  # a route-probe nonce: the preload loads that probe once per process
+ENV_PROBE_URL = "TELEMETRY_INSPECTOR_PROBE_URL"  # the same probe, for a program that only honours the proxy
+ENV_CA_FILE = "TELEMETRY_INSPECTOR_CA_FILE"  # the mock's CA alone (curl --cacert, a Python bundle)
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+DIRECT = "localhost,127.0.0.1,::1"  # NO_PROXY: loopback stays direct (the app's own servers, the mock)
+PRELOAD_PROOF = "the routing preload's probe reached this inspector"
 
 
 def preload_path() -> Path:
@@ -80,20 +92,36 @@ def ca_bundle(our_ca: Path, existing: str | None, directory: Path) -> Path:
     return bundle
 
 
+def proxy_env(proxy_url: str) -> dict[str, str]:
+    """The variables that send a child's HTTP(S) through the scoped proxy, loopback left direct.
+
+    Both spellings, since clients differ (curl reads only the lower-case ``http_proxy``);
+    ``NODE_USE_ENV_PROXY=1`` makes Node 24's http and fetch honour them. The user's own
+    ``NO_PROXY`` is replaced: every host the proxy does not intercept goes straight on anyway.
+    """
+    env = dict.fromkeys(PROXY_VARIABLES, proxy_url)
+    env.update(NODE_USE_ENV_PROXY="1", NO_PROXY=DIRECT, no_proxy=DIRECT)
+    return env
+
+
 class RoutedNode:
     """The mock (in memory, free ports, private certificate) plus the environment for Node children.
 
     ``with RoutedNode() as routed: subprocess.run(cmd, env=routed.env())``;
-    ``routed.store`` holds what arrived. Used by ``run`` and the pytest plugin.
+    ``routed.store`` holds what arrived, :meth:`other_requests` what else the child contacted.
+    ``proxy_port`` (0 = any free port) also runs the scoped proxy and points the child at it.
+    Used by ``run`` and the tests.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, proxy_port: int | None = None) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="telemetry-inspector-run-")
         self.directory = Path(self._tmp.name)
         self.store = BeaconStore(":memory:")
-        self.server = InspectorServer(self.store, port=0, https_port=0, certificate_dir=self.directory / "tls")
+        self.server = InspectorServer(self.store, port=0, https_port=0, certificate_dir=self.directory / "tls",
+                                      proxy_port=proxy_port)
         self.listening: Listening | None = None
         self.probe_nonce = new_nonce()
+        self.egress_file = create_report(self.directory / "egress.jsonl")
 
     def start(self) -> Listening:
         """Start the mock; ServerError/StoreError on failure."""
@@ -107,11 +135,43 @@ class RoutedNode:
         ca = ca_bundle(self.server.certificate.ca_cert, base.get("NODE_EXTRA_CA_CERTS"), self.directory)
         env = routed_node_env(base, https_port=self.listening.https_port, http_port=self.listening.port, ca_file=ca)
         env[ENV_PROBE] = self.probe_nonce
+        env[ENV_PROBE_URL] = probe_url(self.probe_nonce)
+        env[ENV_CA_FILE] = str(self.server.certificate.ca_cert)
+        env[ENV_EGRESS_FILE] = str(self.egress_file)
+        if self.listening.proxy_url:
+            env.update(proxy_env(self.listening.proxy_url))
         return env
 
-    def route_proven(self, timeout: float = 0.0) -> bool:
-        """Whether a Node process started with :meth:`env` loaded the preload and its probe arrived."""
-        return bool(self.server.app.extensions["probes"].wait(self.probe_nonce, timeout))
+    def route_proof(self, timeout: float = 0.0) -> str | None:
+        """How this run proved that the child's requests to telemetry.refine.dev reach this inspector, or None.
+
+        Either the preload's probe arrived (a Node process loaded the routing), or the child's requests
+        to telemetry.refine.dev arrived through the proxy, or it sent connections to other hosts through
+        it (it honours ``HTTPS_PROXY``, so its requests to telemetry.refine.dev take the same way).
+        ``timeout``: how long to wait for the probe.
+        """
+        probes = self.server.app.extensions["probes"]
+        if probes.seen(self.probe_nonce):
+            return PRELOAD_PROOF
+        through = sum(1 for beacon in self.store.query() if beacon.client.get("via_proxy"))
+        if through:
+            return f"{plural(through, 'request')} to telemetry.refine.dev came through the proxy"
+        relayed = len(self.server.egress.entries())
+        if relayed:
+            return f"{plural(relayed, 'connection')} of the program went through the proxy (it honours HTTPS_PROXY)"
+        return PRELOAD_PROOF if timeout and probes.wait(self.probe_nonce, timeout) else None
+
+    @property
+    def intercepted(self) -> int:
+        """Connections to telemetry.refine.dev the proxy handed to the mock (0 without a proxy)."""
+        return self.server.proxy.intercepted if self.server.proxy is not None else 0
+
+    def other_requests(self) -> EgressReport:
+        """Every other host the child contacted: the preload's report and the proxy's log, oldest first."""
+        report = read_report(self.egress_file)
+        report.requests += self.server.egress.other_requests()
+        report.requests.sort(key=lambda other: other.at or "~")
+        return report
 
     def close(self) -> None:
         """Stop the mock and remove its files."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import ssl
 import threading
 import urllib.error
@@ -27,6 +28,7 @@ from mockserver.serving.access import ENV_TOKEN, read_token
 from mockserver.serving.tls import spki_pin
 
 API = "/__inspector"
+_PROXY_URL = re.compile(r"http://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}")
 
 
 class RemoteError(Exception):
@@ -109,6 +111,13 @@ def _http_port(health: dict[str, Any], scheme: str, port: int) -> int | None:
     return port if scheme == "http" else None
 
 
+def _proxy_url(value: Any) -> str | None:
+    """The health answer's ``proxy_url`` when it is one (``http://host:port``), else None."""
+    if isinstance(value, str) and _PROXY_URL.fullmatch(value):
+        return value
+    return None
+
+
 def certificate_pin(host: str, port: int, timeout: float = 5.0) -> str:
     """The SPKI pin of the certificate served at ``host:port``."""
     try:
@@ -129,6 +138,7 @@ class RemoteInspector:
     timeout: float = 10.0
     token: str | None = None  # the journal token, for an inspector listening beyond loopback
     http_port: int | None = None  # its HTTP listener (http://telemetry.refine.dev through a proxy goes there)
+    proxy_url: str | None = None  # its scoped proxy (``--proxy-port``), None when it runs none
 
     @property
     def _context(self) -> ssl.SSLContext | None:
@@ -179,7 +189,8 @@ class RemoteInspector:
         pin = health.get("spki_pin") if isinstance(health.get("spki_pin"), str) else None
         pin = pin or certificate_pin(host, https_port, timeout)
         return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin, token=token,
-                   http_port=_http_port(health, parts.scheme, port))
+                   http_port=_http_port(health, parts.scheme, port),
+                   proxy_url=_proxy_url(health.get("proxy_url")))
 
     def ca_pem(self) -> bytes:
         """The inspector's CA certificate (PEM), from ``GET /__inspector/ca.pem`` (a routed Firefox trusts it).

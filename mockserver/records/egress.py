@@ -82,7 +82,8 @@ class OtherRequest:
     for a name looked up (Node's ``dns.lookup``). ``url`` is the full URL (query included: the
     front ends decide what to show), or ``host:port`` for a connection, or the host for a
     lookup. ``source`` says who saw it: ``browser`` (DevTools), ``proxy`` or ``node``.
-    ``status`` is the HTTP answer when there was one, ``failure`` why it failed.
+    ``status`` is the HTTP answer when there was one, ``failure`` why it failed, ``answer``
+    what came back when it was not HTTP (``connected to 203.0.113.80``, a lookup's addresses).
     ``browser_own``: the browser's own background traffic, not the page's.
     """
 
@@ -94,6 +95,7 @@ class OtherRequest:
     failure: str | None = None
     at: str | None = None
     browser_own: bool = False
+    answer: str | None = None
 
     @property
     def known(self) -> str | None:
@@ -110,10 +112,12 @@ class OtherRequest:
         return self.url if full else url_without_query(self.url)
 
     def outcome(self) -> str:
-        """``200``, ``failed: net::ERR_NAME_NOT_RESOLVED`` or ``no answer``."""
+        """``200``, ``failed: net::ERR_NAME_NOT_RESOLVED``, the ``answer`` (``connected to …``) or ``no answer``."""
         if self.failure:
             return f"failed: {self.failure}"
-        return str(self.status) if self.status is not None else "no answer"
+        if self.status is not None:
+            return str(self.status)
+        return self.answer or "no answer"
 
     def line(self, full: bool = False) -> str:
         """One terminal-safe line: method, URL, outcome, and what the host is when known."""
@@ -125,7 +129,7 @@ class OtherRequest:
         """The JSON form (``--json``'s ``other_requests``); the query only when ``full``."""
         return {"method": self.method, "url": self.shown_url(full), "host": self.host, "source": self.source,
                 "status": self.status, "failure": self.failure, "at": self.at, "known": self.known,
-                "browser_own": self.browser_own, "query_shown": full or "?" not in self.url}
+                "browser_own": self.browser_own, "answer": self.answer, "query_shown": full or "?" not in self.url}
 
 
 def egress_hosts(requests: Iterable[OtherRequest]) -> list[str]:

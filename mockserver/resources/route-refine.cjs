@@ -12,6 +12,10 @@
 //      the certificate is checked against that name as usual.
 // Everything else is passed through untouched. Nothing happens unless the
 // TELEMETRY_INSPECTOR_* variables are set.
+//
+// With TELEMETRY_INSPECTOR_EGRESS_FILE set, every other host the process looks
+// up, connects to or requests is appended to that file (section 4), so that
+// `run` can list what else the program contacted.
 "use strict";
 
 (function routeRefineTelemetry() {
@@ -140,6 +144,234 @@
     } catch (error) {
       // no https module: nothing to prove with
     }
+  }
+
+  // -- 4. what else --------------------------------------------------------
+  // One JSON line per name looked up (LOOKUP), TCP connection (CONNECT: net and
+  // tls both end in net.Socket.prototype.connect, so each connection is seen
+  // once) and http(s)/fetch request (REQUEST, from the diagnostics channels that
+  // Node's http client and its bundled undici publish). telemetry.refine.dev and
+  // loopback are left out. Each line is appended synchronously as its outcome is
+  // known (what never finished is written at exit); child processes inherit the
+  // variable and append too. Recording never throws into the program.
+  const egressFile = env.TELEMETRY_INSPECTOR_EGRESS_FILE;
+  if (egressFile) {
+    try {
+      watchEgress(egressFile);
+    } catch (error) {
+      // the program runs on, unlisted
+    }
+  }
+
+  function watchEgress(file) {
+    const fs = require("fs");
+    const MAX_BYTES = 1024 * 1024; // the report's cap, all processes together
+    const MAX_TEXT = 2048; // a URL or host longer than this is cut
+    const pending = new Set();
+    let capped = false;
+
+    const cut = (value) => (typeof value === "string" ? value.slice(0, MAX_TEXT) : null);
+    function append(entry) {
+      if (capped) return;
+      try {
+        let size;
+        try {
+          size = fs.statSync(file).size;
+        } catch (error) {
+          return; // the report is gone (run has ended): nothing to add to
+        }
+        if (size >= MAX_BYTES) {
+          capped = true;
+          entry = { kind: "CAPPED" };
+        }
+        entry.at = new Date().toISOString();
+        fs.appendFileSync(file, JSON.stringify(entry) + "\n", { mode: 0o600 });
+      } catch (error) {
+        // a full disk or a closed folder is not the program's problem
+      }
+    }
+
+    const loopbackAddress = (address) => {
+      const text = String(address).replace(/^\[|\]$/g, "").toLowerCase();
+      if (net.isIPv4(text)) return text.startsWith("127.");
+      return text === "::1" || /^(0:){7}1$/.test(text) || /^::ffff:127\./.test(text);
+    };
+    const loopbackName = (host) => {
+      const name = host.replace(/\.$/, "").toLowerCase();
+      return name === "localhost" || name.endsWith(".localhost") || name === "ip6-localhost" ||
+        name === "ip6-loopback" || loopbackAddress(name);
+    };
+    const listed = (host) => typeof host === "string" && host !== "" && !isRefineHost(host) && !loopbackName(host);
+    const errorCode = (error) => (error ? cut(String(error.code || error.message || error)) : null);
+
+    function finish(entry, fields) {
+      if (entry.done) return;
+      entry.done = true;
+      pending.delete(entry);
+      append(Object.assign({}, entry.line, fields));
+    }
+    // At exit (process.exit, a crash): what is still open is written as it stands.
+    process.once("exit", () => {
+      for (const entry of Array.from(pending)) {
+        if (entry.atExit) entry.atExit();
+        finish(entry, { error: null, unfinished: true });
+      }
+    });
+
+    // Names: every dns.lookup (net.connect's too), callback and promises API.
+    const addressesOf = (found) =>
+      (Array.isArray(found) ? found : [found])
+        .map((item) => (typeof item === "string" ? item : item && item.address))
+        .filter((item) => typeof item === "string")
+        .slice(0, 4);
+    function noteLookup(host, error, found) {
+      const addresses = error ? [] : addressesOf(found);
+      if (!error && addresses.length && addresses.every(loopbackAddress)) return; // a local name
+      append({ kind: "LOOKUP", host: cut(host), error: errorCode(error), addresses });
+    }
+    const wantedName = (host) => listed(host) && !net.isIP(host);
+
+    const routedLookup = dns.lookup;
+    dns.lookup = sameShape(function lookup(hostname) {
+      const args = Array.from(arguments);
+      const last = args.length - 1;
+      try {
+        if (last >= 1 && typeof args[last] === "function" && wantedName(hostname)) {
+          const callback = args[last];
+          args[last] = function lookedUp(error, found) {
+            noteLookup(hostname, error, found);
+            return callback.apply(this, arguments);
+          };
+        }
+      } catch (error) {
+        // unlisted, unchanged
+      }
+      return routedLookup.apply(this, args);
+    }, routedLookup);
+
+    if (dns.promises && typeof dns.promises.lookup === "function") {
+      const routedPromiseLookup = dns.promises.lookup;
+      dns.promises.lookup = function lookup(hostname) {
+        const result = routedPromiseLookup.apply(this, arguments);
+        if (!wantedName(hostname) || !result || typeof result.then !== "function") return result;
+        // The same outcome, passed on: an unhandled rejection stays unhandled.
+        return result.then(
+          (found) => {
+            noteLookup(hostname, null, found);
+            return found;
+          },
+          (error) => {
+            noteLookup(hostname, error);
+            throw error;
+          },
+        );
+      };
+    }
+
+    // Connections: net.connect, net.createConnection and tls.connect all call this.
+    const originalSocketConnect = net.Socket.prototype.connect;
+    net.Socket.prototype.connect = sameShape(function connect() {
+      try {
+        watchConnection(this, arguments);
+      } catch (error) {
+        // unlisted, unchanged
+      }
+      return originalSocketConnect.apply(this, arguments);
+    }, originalSocketConnect);
+
+    function watchConnection(socket, args) {
+      let options = args[0];
+      if (Array.isArray(options)) options = options[0]; // net.connect passes its arguments normalised
+      let host;
+      let port;
+      if (options !== null && typeof options === "object") {
+        if (options.path) return; // a unix socket or pipe
+        host = options.host;
+        port = options.port;
+      } else if (typeof options === "number" || (typeof options === "string" && /^\d+$/.test(options))) {
+        port = options;
+        host = typeof args[1] === "string" ? args[1] : undefined;
+      } else {
+        return; // a pipe path
+      }
+      host = host || "localhost"; // Node's default
+      if (!listed(host)) return;
+      const entry = { line: { kind: "CONNECT", host: cut(host), port: Number(port) || null } };
+      pending.add(entry);
+      // 'connect' and 'close' listeners change nothing ('error' ones would: an unhandled error must stay one).
+      const dropped = () => {
+        entry.done = true; // the name led back to this machine: loopback is not egress
+        pending.delete(entry);
+      };
+      socket.once("connect", () => {
+        const address = socket.remoteAddress || null;
+        if (address && loopbackAddress(address)) dropped();
+        else finish(entry, { error: null, address });
+      });
+      const ended = () => {
+        const error = socket.errored;
+        if (error && error.address && loopbackAddress(error.address)) dropped();
+        else finish(entry, { error: errorCode(error) || "closed before connecting" });
+      };
+      socket.once("close", ended);
+      // The 'close' after a failure comes a turn later: a program that exits on the error itself
+      // is still listed with it.
+      entry.atExit = () => {
+        if (socket.errored || socket.destroyed) ended();
+      };
+    }
+
+    // Requests: http(s).request and fetch, through their diagnostics channels.
+    let channels;
+    try {
+      channels = require("diagnostics_channel");
+    } catch (error) {
+      return; // an old Node: names and connections only
+    }
+    const subscribe = (name, handler) => {
+      const safe = (message) => {
+        try {
+          handler(message || {});
+        } catch (error) {
+          // unlisted
+        }
+      };
+      if (typeof channels.subscribe === "function") channels.subscribe(name, safe);
+      else channels.channel(name).subscribe(safe);
+    };
+    const requests = new WeakMap();
+    function startRequest(request, method, url) {
+      let host;
+      try {
+        host = new URL(url).hostname.replace(/^\[|\]$/g, "");
+      } catch (error) {
+        return;
+      }
+      if (!listed(host)) return;
+      const entry = { line: { kind: "REQUEST", method: cut(String(method || "GET")), url: cut(url), host: cut(host) } };
+      pending.add(entry);
+      requests.set(request, entry);
+    }
+    const answered = (request, status) => {
+      const entry = requests.get(request);
+      if (entry) finish(entry, { status: Number(status) || null, error: null });
+    };
+    const failed = (request, error) => {
+      const entry = requests.get(request);
+      if (entry) finish(entry, { status: null, error: errorCode(error) || "failed" });
+    };
+    subscribe("http.client.request.start", ({ request }) => {
+      if (!request) return;
+      const authority = (request.getHeader && request.getHeader("host")) || request.host;
+      startRequest(request, request.method, `${request.protocol || "http:"}//${authority}${request.path || "/"}`);
+    });
+    subscribe("http.client.response.finish", ({ request, response }) => answered(request, response && response.statusCode));
+    subscribe("http.client.request.error", ({ request, error }) => failed(request, error));
+    subscribe("undici:request:create", ({ request }) => {
+      if (request) startRequest(request, request.method, String(request.origin || "") + (request.path || "/"));
+    });
+    subscribe("undici:request:headers", ({ request, response }) => answered(request, response && response.statusCode));
+    subscribe("undici:request:error", ({ request, error }) => failed(request, error));
   }
 
   // ES modules importing named exports (`import { lookup } from "dns"`) see the patches too.

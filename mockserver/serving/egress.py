@@ -50,12 +50,20 @@ class Egress:
                 "ended_at": self.ended_at, "bytes_sent": self.bytes_sent,
                 "bytes_received": self.bytes_received, "outcome": self.outcome}
 
-    def as_other_request(self) -> OtherRequest:
-        """This entry as one of the other hosts listed beside a verdict (source ``proxy``)."""
+    def as_other_request(self, browser: bool = False) -> OtherRequest:
+        """This entry as one of the other hosts listed beside a verdict (source ``proxy``).
+
+        A tunnel that opened has no HTTP status (its bytes are never read): its answer is
+        ``tunneled``, with how it ended when that was not a plain close.
+        """
         authority = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         failure = self.outcome.removeprefix("failed: ") if self.outcome.startswith("failed: ") else None
+        answer = None
+        if failure is None and self.method == "CONNECT":
+            answer = "tunneled" if self.outcome == "closed" else f"tunneled ({self.outcome})"
         return OtherRequest(self.method, self.url or authority, self.host, "proxy", status=self.status,
-                            failure=failure, at=self.started_at, browser_own=is_browser_service(self.host))
+                            failure=failure, at=self.started_at, answer=answer,
+                            browser_own=browser and is_browser_service(self.host))
 
 
 class EgressLog:
@@ -106,10 +114,12 @@ class EgressLog:
         with self._lock:
             return [replace(entry) for entry in self._entries]
 
-    def other_requests(self, since: str | None = None) -> list[OtherRequest]:
+    def other_requests(self, since: str | None = None, *, browser: bool = False) -> list[OtherRequest]:
         """The entries to hosts off this machine (loopback is the app talking to itself), as the
-        other hosts listed beside a verdict; ``since`` (an ISO time) keeps the later ones only."""
-        return [entry.as_other_request() for entry in self.entries()
+        other hosts listed beside a verdict; ``since`` (an ISO time) keeps the later ones only.
+        ``browser``: every client of this proxy is a browser, so its own services are marked as such
+        (for any other client they are the program's requests, and count)."""
+        return [entry.as_other_request(browser) for entry in self.entries()
                 if leaves_machine(entry.host) and (since is None or entry.started_at >= since)]
 
     def clear(self) -> None:

@@ -210,6 +210,9 @@ class ScopedProxy:
         self._threads: set[threading.Thread] = set()
         self._lock = threading.Lock()
         self._accepting: threading.Thread | None = None
+        #: connections to telemetry.refine.dev handed to the inspector's listeners (``run``: a client that
+        #: tunneled but never got a request through does not trust the inspector's CA)
+        self.intercepted = 0
 
     def start(self) -> int:
         """Bind (OSError if the port cannot be used) and accept in the background; returns the port."""
@@ -327,6 +330,8 @@ class ScopedProxy:
         except OSError as exc:
             answer(conn, 502, f"the inspector's listener at {target[0]}:{target[1]} cannot be reached ({exc})")
             return
+        with self._lock:
+            self.intercepted += 1
         local = upstream.getsockname()
         how = "CONNECT" if request.is_connect else "absolute-form"
         self.proxied.add((local[0], local[1]), target[1], f"{how} {REFINE_HOST}:{request.port}")

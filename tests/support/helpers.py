@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,56 @@ def xvfb_display(size: str = "1024x768") -> Iterator[str]:
     finally:
         xvfb.kill()
         xvfb.wait()
+
+
+def own_address() -> str | None:
+    """This machine's own non-loopback IPv4 address (the one its default route leaves from), or None.
+
+    A UDP "connection" sends nothing: it only makes the kernel pick the source address.
+    """
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("198.51.100.1", 9))  # TEST-NET-2: only routed, never sent to
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith(("127.", "0.")) else address
+
+
+class _Answer(BaseHTTPRequestHandler):
+    """``GET /any/path`` → 200 and the body ``answer from <path>``."""
+
+    def do_GET(self) -> None:
+        body = f"answer from {self.path}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def answering_server(address: str) -> Iterator[int]:
+    """A real HTTP server listening on ``address`` (a free port) while the block runs; yields its port."""
+    server = ThreadingHTTPServer((address, 0), _Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def refused_port(address: str) -> Iterator[int]:
+    """A port on ``address`` that is bound but not listening: a connection to it is refused."""
+    import socket
+
+    with socket.socket() as spare:
+        spare.bind((address, 0))
+        yield int(spare.getsockname()[1])
