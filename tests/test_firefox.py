@@ -18,9 +18,10 @@ from websockets.sync.server import ServerConnection, serve
 from mockserver.core.firefox_prefs import NO_PROXY_FOR, QUIET_FIREFOX_PREFS, proxy_prefs, user_js
 from mockserver.reach.bidi import BidiError, BidiSession
 from mockserver.reach.browser_process import BrowserError
-from mockserver.reach.firefox import CERTUTIL_MISSING, find_certutil, firefox_args, import_ca
+from mockserver.reach.firefox import CERTUTIL_MISSING, FirefoxBrowser, find_certutil, firefox_args, import_ca
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.serving.egress import Egress, EgressLog
+from mockserver.serving.proxy import ScopedProxy
 
 CERTUTIL_LINE = ("Firefox needs certutil (the NSS tools) to trust the inspector's certificate in its profile: on "
                  "Debian/Ubuntu apt install libnss3-tools, on macOS brew install nss, on Windows the NSS tools' "
@@ -255,3 +256,21 @@ def test_a_silent_browser_times_out(bidi):
     with pytest.raises(TimeoutError, match="^no answer from the browser's WebDriver BiDi connection$"):
         BidiSession(url, 0.5)
 
+
+
+def test_the_bidi_port_comes_from_the_profile_else_from_the_log(tmp_path):
+    profile = tmp_path / "work" / "profile"
+    profile.mkdir(parents=True)
+    program = tmp_path / "firefox"
+    program.write_text("#!/bin/sh\necho '*** You are running in headless mode.'\n"
+                       "echo 'WebDriver BiDi listening on ws://127.0.0.1:4321'\nexec sleep 30\n")
+    program.chmod(0o755)
+    proxy = ScopedProxy("127.0.0.1", 0, http_target=("127.0.0.1", 1), https_target=("127.0.0.1", 2))
+    browser = FirefoxBrowser(str(program), [], profile, headless=True, proxy=proxy).start()
+    try:
+        assert browser.bidi_port(10) == 4321  # an older Firefox: only its log says
+        (profile / "WebDriverBiDiServer.json").write_text('{"ws_host": "127.0.0.1", "ws_port": 37195}')
+        assert browser.bidi_port(10) == 37195  # the file wins
+    finally:
+        browser.stop()
+    assert not profile.parent.exists()

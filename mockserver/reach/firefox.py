@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,6 +45,7 @@ CERTUTIL_MISSING = ("Firefox needs certutil (the NSS tools) to trust the inspect
                     "tools' certutil.exe on PATH (not Windows' own certutil.exe, a different program)")
 
 CaSource = Callable[[], bytes]
+_LISTENING = re.compile(r"WebDriver BiDi listening on ws://127\.0\.0\.1:(\d+)")
 
 
 def find_certutil(env: Mapping[str, str] | None = None, system: str | None = None) -> str:
@@ -114,10 +116,20 @@ class FirefoxBrowser(BrowserProcess):
         self._driving_lock = threading.Lock()  # one BiDi command at a time (the window drives from jobs)
 
     def bidi_port(self, timeout: float = 20.0) -> int:
-        """The WebDriver BiDi port Firefox picked (needs ``remote_debugging=True``)."""
+        """The WebDriver BiDi port Firefox picked (needs ``remote_debugging=True``): from
+        ``WebDriverBiDiServer.json`` in the profile, else (older releases) its log line."""
         marker = self.profile_dir / "WebDriverBiDiServer.json"
-        return self.wait_for_port(lambda: int(json.loads(marker.read_text("utf-8"))["ws_port"]),
-                                  "WebDriver BiDi", timeout)
+
+        def read_port() -> int:
+            try:
+                return int(json.loads(marker.read_text("utf-8"))["ws_port"])
+            except (OSError, ValueError, KeyError, TypeError):
+                found = _LISTENING.search(self._log_path.read_text("utf-8", "replace"))
+                if found is None:
+                    raise ValueError("not yet") from None
+                return int(found.group(1))
+
+        return self.wait_for_port(read_port, "WebDriver BiDi", timeout)
 
     @contextmanager
     def _first_tab(self, timeout: float) -> Iterator[tuple[BidiSession, str]]:
