@@ -28,7 +28,7 @@ from inspector.widgets.plaintext import plain_label
 from mockserver.core.text import plural
 from mockserver.formats.export import ExportError, export_records
 from mockserver.formats.har import HarError, ImportResult, import_har
-from mockserver.reach.browser import RoutedBrowser
+from mockserver.reach.browser import BrowserProcess
 from mockserver.records.view import RecordFilter
 from mockserver.storage.store import StoreError
 
@@ -61,7 +61,7 @@ class WindowJobs:
         self.last_job: Job | None = None
         self._imports: list[str] = []  # HAR files waiting for the running import
         # Routed browsers this window started (appended by a worker, stopped on quit).
-        self.browsers: list[RoutedBrowser] = []
+        self.browsers: list[BrowserProcess] = []
         self.browsers_lock = threading.Lock()
         self.composer: ComposerDialog | None = None
         self._before_send: int | None = None  # the last record id before the composer sent
@@ -202,7 +202,7 @@ class WindowJobs:
             self.import_har(self._imports.pop(0))
 
     def open_routed_browser(self, url: str | None = None) -> Job | None:
-        """Start Chrome/Chromium/Edge routed to this inspector's HTTPS listener, at the app ``url``.
+        """Start Chrome/Chromium/Edge or Firefox routed to this inspector's HTTPS listener, at the app ``url``.
 
         Asks for the URL (remembering the last one) when not given.
         """
@@ -231,7 +231,10 @@ class WindowJobs:
         https_port, pin = listening.https_port, listening.spki_pin
         host = urlsplit(listening.https_url).hostname or "127.0.0.1"
 
-        job = self.window.route_prover.launch(url, https_port, pin, host)  # an empty tab, proven, then the app
+        certificate = getattr(self.window.server, "certificate", None)  # its CA: a Firefox imports it
+        ca_pem = certificate.ca_cert.read_bytes if certificate is not None else None
+        job = self.window.route_prover.launch(url, https_port, pin, host, http_port=listening.port,
+                                              ca_pem=ca_pem)  # an empty tab, proven, then the app
         job.succeeded.connect(lambda launched: self._on_launched(launched, url, listening.https_url))
         return self.run(job, error_title=title)
 

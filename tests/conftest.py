@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import shutil
 import tempfile
 
 os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -17,7 +18,7 @@ os.environ.pop("TELEMETRY_INSPECTOR_DB", None)
 
 import pytest
 
-from mockserver.reach.browser import BrowserNotFound, find_browser
+from mockserver.reach.browser import FIREFOX_PATH_NAMES, BrowserNotFound, firefox_candidates, locate_browser
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore
 from tests.support.helpers import Journal
@@ -26,7 +27,7 @@ from tests.support.serve import pytest_runtest_makereport, serve_process  # noqa
 TESTS = pathlib.Path(__file__).resolve().parent
 MARKER_BY_FOLDER = {"e2e": "e2e", "gui": "gui", "reliability": "reliability"}
 SLOW_MODULES = {"test_bench.py"}
-E2E_FIXTURES = {"chromium", "node_fetch_installed"}  # a real Chromium; the npm-installed node-fetch
+E2E_FIXTURES = {"chromium", "firefox", "node_fetch_installed"}  # a real browser; the npm-installed node-fetch
 
 
 def markers_for(path: pathlib.Path, fixturenames: tuple[str, ...] | list[str]) -> list[str]:
@@ -91,6 +92,21 @@ def journal(live_server):
 def chromium() -> str:
     """A real Chrome/Chromium to drive (skips the test when none is installed)."""
     try:
-        return find_browser()
+        found = locate_browser()
     except BrowserNotFound as exc:
         pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it): {exc}")
+    if found.family != "chromium":  # the search falls back to Firefox when there is no Chromium
+        pytest.skip(f"needs Chrome/Chromium (scripts/install-test-deps installs it); found only {found.executable}")
+    return found.executable
+
+
+@pytest.fixture(scope="session")
+def firefox() -> str:
+    """A real Firefox to drive, with certutil to give it the inspector's CA (skips the test otherwise)."""
+    found = [shutil.which(name) for name in FIREFOX_PATH_NAMES] + firefox_candidates()
+    executable = next((path for path in found if path and os.access(path, os.X_OK)), None)
+    if executable is None:
+        pytest.skip("needs Firefox (scripts/install-test-deps installs firefox-esr)")
+    if shutil.which("certutil") is None:
+        pytest.skip("needs certutil (scripts/install-test-deps installs libnss3-tools)")
+    return executable

@@ -31,12 +31,15 @@ from mockserver.reach.browser import (
     BrowserError,
     BrowserFamily,
     BrowserNotFound,
+    FoundBrowser,
     UnsupportedBrowser,
     browser_candidates,
     check_url,
     find_browser,
+    firefox_candidates,
     identify_browser,
     launch_routed_browser,
+    locate_browser,
     routed_browser_args,
 )
 from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until, stand_in_browser, was_started
@@ -67,6 +70,13 @@ def test_candidates_cover_the_usual_places():
     assert r"C:\Program Files\Google\Chrome\Application\chrome.exe" in windows
     assert r"C:\Program Files (x86)\Microsoft\Edge\Application\msedge.exe" in windows
     assert r"C:\Users\qa\AppData\Local\Google\Chrome\Application\chrome.exe" in windows
+    assert not {"/usr/bin/firefox", "/usr/bin/firefox-esr"} & set(linux)  # Firefox only once no Chromium is found
+    firefox = firefox_candidates("linux")
+    assert firefox[:2] == ["/usr/bin/firefox", "/usr/bin/firefox-esr"] and "/snap/bin/firefox" in firefox
+    assert "/Users/qa/Applications/Firefox.app/Contents/MacOS/firefox" in firefox_candidates("darwin",
+                                                                                              home=Path("/Users/qa"))
+    assert r"C:\Program Files\Mozilla Firefox\firefox.exe" in firefox_candidates(
+        "win32", {"PROGRAMFILES": r"C:\Program Files"})
 
 
 def test_explicit_browser_wins_and_is_checked(tmp_path, monkeypatch):
@@ -100,10 +110,21 @@ def test_path_then_install_locations_then_a_clear_message(tmp_path, monkeypatch)
     monkeypatch.setattr(browser_module, "browser_candidates", lambda system=None, env=None: [str(installed)])
     assert find_browser(env={"PATH": str(bin_dir)}) == str(installed)
     monkeypatch.setattr(browser_module, "browser_candidates", lambda system=None, env=None: [])
+    # No Chromium anywhere: Firefox on PATH, then in its install locations.
+    firefox = make_executable(bin_dir / "firefox-esr")
+    assert locate_browser(env={"PATH": str(bin_dir)}) == FoundBrowser(str(firefox), "firefox")
+    firefox.unlink()
+    installed_firefox = make_executable(tmp_path / "firefox-installed")
+    monkeypatch.setattr(browser_module, "firefox_candidates", lambda system=None, env=None: [str(installed_firefox)])
+    assert locate_browser(env={"PATH": str(bin_dir)}) == FoundBrowser(str(installed_firefox), "firefox")
+    make_executable(bin_dir / "chromium")  # Chromium first whenever there is one
+    assert locate_browser(env={"PATH": str(bin_dir)}) == FoundBrowser(str(bin_dir / "chromium"), "chromium")
+    (bin_dir / "chromium").unlink()
+    monkeypatch.setattr(browser_module, "firefox_candidates", lambda system=None, env=None: [])
     with pytest.raises(BrowserNotFound) as caught:
         find_browser(env={"PATH": str(bin_dir)})
-    assert str(caught.value) == NOT_FOUND_HINT
-    assert "--browser PATH" in NOT_FOUND_HINT and ENV_BROWSER in NOT_FOUND_HINT
+    assert str(caught.value) == NOT_FOUND_HINT == ("no Chrome, Chromium, Edge or Firefox found; install one, or pass "
+                                                   f"--browser PATH (or set {ENV_BROWSER})")
 
 
 def test_a_mac_app_bundle_means_its_executable(tmp_path):
@@ -164,18 +185,20 @@ def test_the_real_chromium_is_chromium(chromium, tmp_path):
     assert found.family == "chromium" and found.seen.startswith(("Chromium ", "Google Chrome ", "Microsoft Edge "))
 
 
-def test_firefox_and_unknown_programs_are_refused_in_one_line(tmp_path, monkeypatch):
+def test_firefox_is_found_and_unknown_programs_are_refused_in_one_line(tmp_path, monkeypatch):
     firefox = stand_in_browser(tmp_path / "browser", "Mozilla Firefox 128.5.0esr")
-    with pytest.raises(UnsupportedBrowser) as caught:
-        find_browser(str(firefox))
-    assert str(caught.value) == (f"--browser {firefox}: Firefox (Mozilla Firefox 128.5.0esr) is not launched by "
-                                 f"this version; {INSTEAD}")
+    assert find_browser(str(firefox)) == str(firefox)  # its --version says Firefox: routed, not refused
+    assert locate_browser(str(firefox)) == FoundBrowser(str(firefox), "firefox")
     kiosk = stand_in_browser(tmp_path / "kiosk", "Kiosk Shell 2.1")
+    with pytest.raises(UnsupportedBrowser) as caught:
+        find_browser(str(kiosk))
+    assert str(caught.value) == (f"--browser {kiosk}: not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or Firefox "
+                                 f"(Kiosk Shell 2.1); to inspect another browser, {INSTEAD}")
     monkeypatch.setenv(ENV_BROWSER, str(kiosk))
     with pytest.raises(BrowserNotFound) as refused:  # what every caller already handles
         launch_routed_browser(None, 8788, PIN)
-    assert str(refused.value) == (f"{ENV_BROWSER} {kiosk}: not Chrome, Chromium, Edge, Brave, Opera or Vivaldi "
-                                  f"(Kiosk Shell 2.1); to inspect another browser, {INSTEAD}")
+    assert str(refused.value) == (f"{ENV_BROWSER} {kiosk}: not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or "
+                                  f"Firefox (Kiosk Shell 2.1); to inspect another browser, {INSTEAD}")
     assert not was_started(firefox) and not was_started(kiosk)
 
 
@@ -368,24 +391,24 @@ def test_browser_command_ends_when_the_browser_is_closed(tmp_path):
      "telemetry-inspector browser: routing a browser needs the HTTPS listener (drop --no-https)"),
     (["--server", "http://127.0.0.1:9", "--browser", "{chrome}"],
      "telemetry-inspector browser: no inspector at http://127.0.0.1:9/__inspector/health"),
-    (["--port", "0", "--https-port", "0", "--db", ":memory:", "--browser", "{firefox}"],
-     "telemetry-inspector browser: --browser {firefox}: Firefox (Mozilla Firefox 128.5.0esr) is not launched by "
-     f"this version; {INSTEAD}"),
+    (["--port", "0", "--https-port", "0", "--db", ":memory:", "--browser", "{kiosk}"],
+     "telemetry-inspector browser: --browser {kiosk}: not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or Firefox "
+     f"(Kiosk Shell 2.1); to inspect another browser, {INSTEAD}"),
     (["--port", "0", "--https-port", "0", "--db", ":memory:", "--browser", sys.executable],
-     f"telemetry-inspector browser: --browser {sys.executable}: not Chrome, Chromium, Edge, Brave, Opera or "
-     f"Vivaldi (Python {sys.version.split()[0]}); to inspect another browser, {INSTEAD}"),
+     f"telemetry-inspector browser: --browser {sys.executable}: not Chrome, Chromium, Edge, Brave, Opera, "
+     f"Vivaldi or Firefox (Python {sys.version.split()[0]}); to inspect another browser, {INSTEAD}"),
 ])
 def test_browser_command_errors_are_one_line_exit_2(args, message, tmp_path):
     chrome = stand_in_browser(tmp_path / "chrome", None)
-    firefox = stand_in_browser(tmp_path / "esr-browser", "Mozilla Firefox 128.5.0esr")
-    names = {"{chrome}": str(chrome), "{firefox}": str(firefox)}
+    kiosk = stand_in_browser(tmp_path / "kiosk-browser", "Kiosk Shell 2.1")
+    names = {"{chrome}": str(chrome), "{kiosk}": str(kiosk)}
     proc = browser_cli(*[names.get(arg, arg) for arg in args])
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 2
     line = err.strip().splitlines()[-1]
-    expected = message.replace("{firefox}", str(firefox))
+    expected = message.replace("{kiosk}", str(kiosk))
     assert line == expected if "--browser {" in message or sys.executable in message else line.startswith(expected), err
-    assert "Traceback" not in err and not was_started(chrome) and not was_started(firefox)
+    assert "Traceback" not in err and not was_started(chrome) and not was_started(kiosk)
 
 
 def test_browser_command_with_a_running_inspector(chromium, beacon_site, live_server):

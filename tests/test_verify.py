@@ -6,6 +6,7 @@ Real-browser runs of ``verify`` against real refine apps are in tests/e2e/.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -244,8 +245,9 @@ def test_remote_inspector_on_an_empty_journal(live_server):
 
 # -- verify's "could not run" paths: exit 2, one line, no traceback --------------
 
-def run_verify_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "mockserver", "verify", *args], cwd=cwd,
+def run_verify_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+                   ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mockserver", "verify", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=60)
 
 
@@ -299,9 +301,10 @@ INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the brows
 
 
 @pytest.mark.parametrize(("version", "refusal"), [
-    ("Mozilla Firefox 128.5.0esr", f"Firefox (Mozilla Firefox 128.5.0esr) is not launched by this version; {INSTEAD}"),
-    ("Kiosk Shell 2.1", "not Chrome, Chromium, Edge, Brave, Opera or Vivaldi (Kiosk Shell 2.1); "
+    ("Kiosk Shell 2.1", "not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or Firefox (Kiosk Shell 2.1); "
                         f"to inspect another browser, {INSTEAD}"),
+    (None, "not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or Firefox (--version failed with status 3); "
+           f"to inspect another browser, {INSTEAD}"),
 ])
 def test_verify_refuses_a_browser_it_cannot_route_before_starting_it(tmp_path, page_url, version, refusal):
     program = stand_in_browser(tmp_path / "browser", version)
@@ -313,6 +316,23 @@ def test_verify_refuses_a_browser_it_cannot_route_before_starting_it(tmp_path, p
     assert json.loads(result.stdout) == {"verdict": "ERROR", "passed": False, "error": error, "url": page_url}
     assert ET.parse(report).getroot().find("testsuite/testcase/error").get("message") == error
     assert not was_started(program)
+
+
+def test_a_firefox_without_certutil_is_could_not_run_before_it_starts(tmp_path, page_url):
+    firefox = stand_in_browser(tmp_path / "browser", "Mozilla Firefox 140.5.0esr")
+    bare = tmp_path / "bin"  # a PATH with no certutil on it
+    bare.mkdir()
+    report = tmp_path / "verify.xml"
+    result = run_verify_cli(page_url, "--browser", str(firefox), "--json", "--junit", str(report),
+                            env={**os.environ, "PATH": str(bare)})
+    assert result.returncode == 2, result
+    error = ("Firefox needs certutil (the NSS tools) to trust the inspector's certificate in its profile: on "
+             "Debian/Ubuntu apt install libnss3-tools, on macOS brew install nss, on Windows the NSS tools' "
+             "certutil.exe on PATH (not Windows' own certutil.exe, a different program)")
+    assert result.stderr.strip().splitlines()[-1] == f"telemetry-inspector verify: {error}"
+    assert json.loads(result.stdout) == {"verdict": "ERROR", "passed": False, "error": error, "url": page_url}
+    assert ET.parse(report).getroot().find("testsuite/testcase/error").get("message") == error
+    assert not was_started(firefox)
 
 
 def test_verify_is_in_the_help():

@@ -24,8 +24,8 @@ from inspector.jobs import Job, ProgressFn
 from mockserver.reach.browser import (
     BrowserError,
     BrowserNotFound,
+    BrowserProcess,
     RouteCheck,
-    RoutedBrowser,
     launch_routed_browser,
     prove_and_open,
 )
@@ -44,7 +44,7 @@ NO_BROWSER = ("no browser opened by this window is running; the window can prove
 class Launched:
     """What "Open app in routed browser" did: the browser, and how proving its route went."""
 
-    browser: RoutedBrowser
+    browser: BrowserProcess
     route: RouteCheck
 
 
@@ -63,7 +63,7 @@ class RouteProver:
     ``egress()`` the server's proxy log (None without one), for :meth:`other_requests`.
     """
 
-    def __init__(self, pool: QThreadPool, browsers: list[RoutedBrowser], lock: threading.Lock,
+    def __init__(self, pool: QThreadPool, browsers: list[BrowserProcess], lock: threading.Lock,
                  waiter: Callable[[], WaitSeen | None], egress: Callable[[], EgressLog | None] = lambda: None
                  ) -> None:
         self.pool = pool
@@ -83,20 +83,23 @@ class RouteProver:
             found += log.other_requests(since)
         return sorted(found, key=lambda r: r.at or "")
 
-    def live_browsers(self) -> list[RoutedBrowser]:
+    def live_browsers(self) -> list[BrowserProcess]:
         """The browsers this window started that are still running, newest first."""
         with self._lock:
             return [b for b in reversed(self._browsers) if b.running()]
 
-    def launch(self, url: str, https_port: int, pin: str, host: str) -> Job:
+    def launch(self, url: str, https_port: int, pin: str, host: str, *, http_port: int | None = None,
+               ca_pem: Callable[[], bytes] | None = None) -> Job:
         """A job (not started) that opens an empty routed tab, proves the route there, then opens ``url``.
 
-        Its result is a :class:`Launched`; the app is opened only once the route is proven.
+        ``http_port`` and ``ca_pem`` (the CA certificate's PEM) route a Firefox. Its result is a
+        :class:`Launched`; the app is opened only once the route is proven.
         """
         wait_seen = self._waiter()
 
         def work(_progress: ProgressFn) -> Launched:
-            browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True)
+            browser = launch_routed_browser(None, https_port, pin, host=host, remote_debugging=True,
+                                            http_port=http_port, ca_pem=ca_pem)
             with self._lock:
                 self._browsers.append(browser)  # stopped on quit, even if the window closes first
             with contextlib.suppress(BrowserError):  # without it the app still opens; only the listing is lost

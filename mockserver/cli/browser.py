@@ -1,4 +1,4 @@
-"""``telemetry-inspector browser``: the mock and a Chrome/Chromium/Edge routed to it, one line per request.
+"""``telemetry-inspector browser``: the mock and a Chromium-family or Firefox browser routed to it, a line a request.
 
 With ``--server URL`` the records come from a running inspector's journal instead of an own mock.
 """
@@ -9,15 +9,15 @@ import argparse
 import sys
 import threading
 import urllib.parse
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from mockserver.cli.options import PROG, CommandParsers, add_egress_options, add_server_options
+from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_egress_options, add_server_options
 from mockserver.cli.serve import run_until_stopped, stop_capture, stop_on_signals
-from mockserver.core.config import ENV_BROWSER
 
 if TYPE_CHECKING:
     from mockserver.cli.output import LinePrinter
-    from mockserver.reach.browser import RoutedBrowser
+    from mockserver.reach.browser import BrowserProcess
     from mockserver.reach.remote import RemoteInspector
     from mockserver.records.egress import OtherRequest
     from mockserver.serving.server import InspectorServer
@@ -27,23 +27,25 @@ BROWSER = f"{PROG} browser"
 
 
 class _Route(NamedTuple):
-    """Where the browser's telemetry.refine.dev goes: the mock's HTTPS port, its key's pin, its host."""
+    """Where the browser's telemetry.refine.dev goes: the mock's HTTPS port, its key's pin, its host;
+    for a Firefox also its HTTP port and its CA certificate (``ca_pem()``, asked only then)."""
 
     https_port: int
     pin: str
     host: str
+    http_port: int | None
+    ca_pem: Callable[[], bytes]
+
 
 
 def add_command(subparsers: CommandParsers) -> None:
     """Register ``browser [URL] [--browser PATH] [--headless]``."""
     parser = subparsers.add_parser(
         "browser", help="start the mock and a browser routed to it; print what the app sends",
-        description="Start the mock of telemetry.refine.dev and a Chrome/Chromium/Edge (fresh temporary "
-                    "profile) whose requests to telemetry.refine.dev go to it. Ctrl-C closes both.")
+        description="Start the mock of telemetry.refine.dev and a Chrome/Chromium/Edge or Firefox (fresh "
+                    "temporary profile) whose requests to telemetry.refine.dev go to it. Ctrl-C closes both.")
     parser.add_argument("url", nargs="?", metavar="URL", help="page to open (default: an empty tab)")
-    parser.add_argument("--browser", metavar="PATH",
-                        help="a Chromium-family browser: Chrome, Chromium, Edge, Brave, Opera or Vivaldi; "
-                             f"others are refused (default: env {ENV_BROWSER}, then the usual places)")
+    parser.add_argument("--browser", metavar="PATH", help=BROWSER_HELP)
     parser.add_argument("--headless", action="store_true", help="no window (for scripts and CI)")
     parser.add_argument("--server", metavar="URL",
                         help="use a running inspector (its HTTP or HTTPS URL) instead of starting one")
@@ -90,12 +92,13 @@ def cmd_browser(args: argparse.Namespace) -> int:
     printer = LinePrinter(sys.stdout, args.json)
     unsubscribe = store.subscribe(printer) if store is not None else (lambda: None)
     follower: threading.Thread | None = None
-    browser: RoutedBrowser | None = None
+    browser: BrowserProcess | None = None
     try:
         try:
             # An empty tab first: the route is proven there before the app can send anything.
             browser = launch_routed_browser(None, route.https_port, route.pin, host=route.host, browser=executable,
-                                            headless=args.headless, remote_debugging=True)
+                                            headless=args.headless, remote_debugging=True,
+                                            http_port=route.http_port, ca_pem=route.ca_pem)
         except (BrowserNotFound, BrowserError) as exc:
             return _refuse(str(exc))
         _watch_other_hosts(browser, args, info)
@@ -133,7 +136,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     return 2 if lost.is_set() else 0
 
 
-def _watch_other_hosts(browser: RoutedBrowser, args: argparse.Namespace, info: TextIO) -> None:
+def _watch_other_hosts(browser: BrowserProcess, args: argparse.Namespace, info: TextIO) -> None:
     """Print each request the page makes to another host as it finishes (on ``info``: stdout keeps
     to the records); a browser whose network cannot be watched is said so, and still used."""
     from mockserver.reach.browser import BrowserError
@@ -170,7 +173,7 @@ def _use_remote(args: argparse.Namespace, info: TextIO) -> tuple[RemoteInspector
     remote = RemoteInspector.connect(args.server, token=args.token)
     print(f"Using the inspector at {remote.base_url} (HTTPS {remote.https_port}, SPKI pin {remote.spki_pin})",
           file=info, flush=True)
-    return remote, _Route(remote.https_port, remote.spki_pin, remote.host)
+    return remote, _Route(remote.https_port, remote.spki_pin, remote.host, remote.http_port, remote.ca_pem)
 
 
 def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer, BeaconStore, _Route]:
@@ -190,9 +193,10 @@ def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer
     ca = str(server.certificate.ca_cert) if server.certificate else None
     print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file)
           .rsplit("\n\n", 1)[0], file=info, flush=True)
-    assert listening.https_port and listening.spki_pin
+    assert listening.https_port and listening.spki_pin and server.certificate
     host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")
-    return server, store, _Route(listening.https_port, listening.spki_pin, host)
+    return server, store, _Route(listening.https_port, listening.spki_pin, host, listening.port,
+                                 server.certificate.ca_cert.read_bytes)
 
 
 def _follow_journal(remote: RemoteInspector, printer: LinePrinter, stop: threading.Event, lost: threading.Event,

@@ -11,7 +11,20 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeAlias
 
-from mockserver.core.config import DEFAULT_HOST, DEFAULT_HTTPS_PORT, DEFAULT_PORT, ENV_DB, ENV_HOME, default_db
+from mockserver.core.config import (
+    DEFAULT_HOST,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_PORT,
+    ENV_BROWSER,
+    ENV_DB,
+    ENV_HOME,
+    default_db,
+)
+
+# --browser of `browser` and `verify`.
+BROWSER_HELP = ("a Chromium-family browser (Chrome, Chromium, Edge, Brave, Opera, Vivaldi) or Firefox (routed "
+                "through a private proxy, the inspector's CA imported with certutil); others are refused "
+                f"(default: env {ENV_BROWSER}, then Chrome/Chromium/Edge in the usual places, then Firefox)")
 
 PROG = "telemetry-inspector"
 

@@ -12,8 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from mockserver.cli.options import PROG, CommandParsers, add_egress_options, seconds
-from mockserver.core.config import ENV_BROWSER
+from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_egress_options, seconds
 from mockserver.core.jsontext import dumps_strict
 from mockserver.records.lines import format_line
 from mockserver.records.verdict import (
@@ -37,9 +36,9 @@ def add_command(subparsers: CommandParsers) -> None:
     """Register ``verify URL``."""
     parser = subparsers.add_parser(
         "verify", help="load a page in a routed headless browser and check what it sent (exit 0/1/2)",
-        description="Load URL in headless Chrome/Chromium/Edge routed to a mock of telemetry.refine.dev, wait "
-                    "for the page to load and a quiet period, print every captured request decoded, and a verdict. "
-                    "Exit 0 pass, 1 fail, 2 could not run.")
+        description="Load URL in headless Chrome/Chromium/Edge or Firefox routed to a mock of telemetry.refine.dev, "
+                    "wait for the page to load and a quiet period, print every captured request decoded, and a "
+                    "verdict. Exit 0 pass, 1 fail, 2 could not run.")
     parser.add_argument("url", metavar="URL", help="the app's page, e.g. http://localhost:5173/")
     parser.add_argument("--expect", default="any", metavar="none|any|N",
                         help="none (the opt-out check), any (default: one or more) or exactly N requests")
@@ -58,9 +57,7 @@ def add_command(subparsers: CommandParsers) -> None:
                         help="with --server: the journal token of an inspector listening beyond loopback "
                              "(default: env TELEMETRY_INSPECTOR_TOKEN, else this machine's token file "
                              "for a loopback URL)")
-    parser.add_argument("--browser", metavar="PATH",
-                        help="a Chromium-family browser: Chrome, Chromium, Edge, Brave, Opera or Vivaldi; "
-                             f"others are refused (default: env {ENV_BROWSER}, then the usual places)")
+    parser.add_argument("--browser", metavar="PATH", help=BROWSER_HELP)
     parser.add_argument("--load-timeout", type=seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
                         help="give up when the page has not loaded after this long (default %(default)g)")
     add_egress_options(parser)

@@ -1,14 +1,16 @@
-"""Start a Chrome/Chromium/Edge whose requests to telemetry.refine.dev reach the mock.
+"""Find a browser and start it routed so that its requests to telemetry.refine.dev reach the mock.
 
-refine's beacon goes to a hard-coded ``https://telemetry.refine.dev``, so the
-browser is told to resolve that host to our HTTPS listener
+refine's beacon goes to a hard-coded ``https://telemetry.refine.dev``, so a
+Chromium-family browser is told to resolve that host to our HTTPS listener
 (``--host-resolver-rules``) and to accept our certificate's key and only that
 key (``--ignore-certificate-errors-spki-list``; never a blanket
 ``--ignore-certificate-errors``). Each launch gets a fresh temporary profile:
 the pin flag is only honoured with ``--user-data-dir``, and a user's everyday
-profile must never be touched. A browser given by the user is identified first
-(:func:`identify_browser`): Firefox and anything not Chromium-family take none of
-these flags, so they are refused before they start (:class:`UnsupportedBrowser`).
+profile must never be touched. Firefox takes none of these flags: it is routed
+through a private proxy and a profile that trusts the inspector's CA
+(:mod:`mockserver.reach.firefox`). A browser given by the user is identified first
+(:func:`identify_browser`); anything neither Chromium-family nor Firefox is refused
+before it starts (:class:`UnsupportedBrowser`).
 
 Qt-free: the GUI's "Open app in routed browser" action calls
 :func:`launch_routed_browser`; the ``browser`` and ``verify`` commands use it too.
@@ -16,15 +18,11 @@ Qt-free: the GUI's "Open app in routed browser" action calls
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -32,15 +30,24 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from mockserver.core.config import ENV_BROWSER
 from mockserver.core.routing import QUIET_CHROMIUM_FLAGS, chromium_routing_flags
+
+# The errors and the process live in browser_process; every caller keeps importing them from here.
+from mockserver.reach.browser_process import BrowserError as BrowserError
+from mockserver.reach.browser_process import BrowserNotFound as BrowserNotFound
+from mockserver.reach.browser_process import BrowserProcess as BrowserProcess
+from mockserver.reach.browser_process import UnsupportedBrowser as UnsupportedBrowser
+from mockserver.reach.browser_process import fresh_profile, terminate_tree
 from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
+from mockserver.reach.firefox import CaSource, launch_firefox
 from mockserver.reach.network import NetworkWatch
 from mockserver.records.egress import OtherRequest
+from mockserver.serving.probe import CHROMIUM_ROUTING
 
-# Names on PATH, most specific first. Firefox is not here: it has no
-# host-resolver or SPKI-pin flags, so it cannot be routed without the hosts file.
+# Names on PATH, most specific first; Chromium-family ones are tried before Firefox.
 PATH_NAMES = (
     "google-chrome", "google-chrome-stable", "chromium", "chromium-browser",
     "microsoft-edge", "microsoft-edge-stable", "chrome", "msedge", "brave-browser",
@@ -69,20 +76,27 @@ WINDOWS_RELATIVE = (
     r"BraveSoftware\Brave-Browser\Application\brave.exe",
 )
 
-NOT_FOUND_HINT = (f"no Chrome, Chromium or Edge found; install one, or pass --browser PATH "
+FIREFOX_PATH_NAMES = ("firefox", "firefox-esr")
+
+FIREFOX_LINUX_LOCATIONS = (
+    "/usr/bin/firefox", "/usr/bin/firefox-esr", "/usr/lib/firefox/firefox", "/usr/lib/firefox-esr/firefox-esr",
+    "/opt/firefox/firefox", "/snap/bin/firefox", "/var/lib/flatpak/exports/bin/org.mozilla.firefox",
+)
+
+FIREFOX_MAC_APPS = (
+    ("Firefox.app", "firefox"),
+    ("Firefox Developer Edition.app", "firefox"),
+    ("Firefox Nightly.app", "firefox"),
+)
+
+FIREFOX_WINDOWS_RELATIVE = (
+    r"Mozilla Firefox\firefox.exe",
+    r"Firefox Developer Edition\firefox.exe",
+    r"Firefox Nightly\firefox.exe",
+)
+
+NOT_FOUND_HINT = (f"no Chrome, Chromium, Edge or Firefox found; install one, or pass --browser PATH "
                   f"(or set {ENV_BROWSER})")
-
-
-class BrowserNotFound(Exception):
-    """No usable Chrome/Chromium/Edge; the message is one line saying what to do."""
-
-
-class BrowserError(Exception):
-    """The browser could not be started or controlled; message is one line."""
-
-
-class UnsupportedBrowser(BrowserNotFound):
-    """The given program is not a browser this version can route (Firefox, or not a browser at all)."""
 
 
 # -- which browser it is --------------------------------------------------------
@@ -127,7 +141,7 @@ def _version_line(executable: str, timeout: float) -> str:
     try:
         out, _ = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _terminate_tree(process, 2.0)  # something that ignores --version must not stay running
+        terminate_tree(process, 2.0)  # something that ignores --version must not stay running
         return f"(--version did not answer within {timeout:g} s)"
     lines = [line.strip() for line in out.decode("utf-8", "replace").splitlines() if line.strip()]
     if process.returncode != 0:
@@ -154,46 +168,63 @@ def identify_browser(executable: str, *, timeout: float = VERSION_TIMEOUT) -> Br
     return BrowserFamily("unknown", line)
 
 
-def refuse_unroutable(executable: str, label: str) -> None:
-    """Raise :class:`UnsupportedBrowser` unless ``executable`` is a Chromium-family browser.
+def refuse_unroutable(executable: str, label: str) -> BrowserFamily:
+    """Which family ``executable`` is; :class:`UnsupportedBrowser` unless it is Chromium-family or Firefox.
 
-    ``label`` names where it came from (``--browser firefox-esr``), for the one-line message.
+    ``label`` names where it came from (``--browser kiosk``), for the one-line message.
     """
     found = identify_browser(executable)
-    if found.family == "firefox":
-        raise UnsupportedBrowser(f"{label}: Firefox ({found.seen}) is not launched by this version; {INSTEAD}")
-    if found.family != "chromium":
-        raise UnsupportedBrowser(f"{label}: not Chrome, Chromium, Edge, Brave, Opera or Vivaldi "
-                                 f"({found.seen}); to inspect another browser, {INSTEAD}")
+    if found.family not in ("chromium", "firefox"):
+        seen = found.seen if found.seen.startswith("(") else f"({found.seen})"  # a failure is already in parentheses
+        raise UnsupportedBrowser(f"{label}: not Chrome, Chromium, Edge, Brave, Opera, Vivaldi or Firefox "
+                                 f"{seen}; to inspect another browser, {INSTEAD}")
+    return found
 
 
 # -- finding a browser ------------------------------------------------------
 
 def browser_candidates(system: str | None = None, env: Mapping[str, str] | None = None,
                        home: Path | None = None) -> list[str]:
-    """Install locations to try, in order, for ``system`` (``sys.platform`` style)."""
+    """Chromium-family install locations to try, in order, for ``system`` (``sys.platform`` style)."""
+    return _locations(system, env, home, LINUX_LOCATIONS, MAC_APPS, WINDOWS_RELATIVE)
+
+
+def firefox_candidates(system: str | None = None, env: Mapping[str, str] | None = None,
+                       home: Path | None = None) -> list[str]:
+    """Firefox install locations to try, in order, once no Chromium-family browser was found."""
+    return _locations(system, env, home, FIREFOX_LINUX_LOCATIONS, FIREFOX_MAC_APPS, FIREFOX_WINDOWS_RELATIVE)
+
+
+def _locations(system: str | None, env: Mapping[str, str] | None, home: Path | None, linux: Sequence[str],
+               mac: Sequence[tuple[str, str]], windows: Sequence[str]) -> list[str]:
     system = system or sys.platform
     env = os.environ if env is None else env
     if system.startswith("win"):
         roots = [env.get(name) for name in ("PROGRAMFILES", "PROGRAMFILES(X86)", "LOCALAPPDATA", "PROGRAMW6432")]
-        return [f"{root.rstrip(chr(92))}\\{rel}" for rel in WINDOWS_RELATIVE for root in roots if root]
+        return [f"{root.rstrip(chr(92))}\\{rel}" for rel in windows for root in roots if root]
     if system == "darwin":
         home = home or Path.home()
         bases = ["/Applications", str(home / "Applications")]
-        return [f"{base}/{app}/Contents/MacOS/{exe}" for app, exe in MAC_APPS for base in bases]
-    return list(LINUX_LOCATIONS)
+        return [f"{base}/{app}/Contents/MacOS/{exe}" for app, exe in mac for base in bases]
+    return list(linux)
 
 
 def _is_executable(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.X_OK)
 
 
-def _resolve_given(value: str, source: str) -> str:
+class FoundBrowser(NamedTuple):
+    """The browser to start: its executable and its family (``"chromium"`` or ``"firefox"``)."""
+
+    executable: str
+    family: str
+
+
+def _resolve_given(value: str, source: str) -> FoundBrowser:
     """A path or command name the user gave (``--browser`` or the environment), once it is known to be
-    a Chromium-family browser."""
+    a Chromium-family browser or Firefox."""
     found = _locate_given(value, source)
-    refuse_unroutable(found, f"{source} {value}")
-    return found
+    return FoundBrowser(found, refuse_unroutable(found, f"{source} {value}").family)
 
 
 def _locate_given(value: str, source: str) -> str:
@@ -218,24 +249,32 @@ def _locate_given(value: str, source: str) -> str:
 
 def find_browser(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
                  system: str | None = None) -> str:
-    """The browser executable to use: ``explicit`` (``--browser``), then ``$TELEMETRY_INSPECTOR_BROWSER``,
-    then Chrome/Chromium/Edge on PATH, then their usual install locations.
+    """The browser executable to use (see :func:`locate_browser`)."""
+    return locate_browser(explicit, env=env, system=system).executable
+
+
+def locate_browser(explicit: str | None = None, *, env: Mapping[str, str] | None = None,
+                   system: str | None = None) -> FoundBrowser:
+    """The browser to use and its family: ``explicit`` (``--browser``), then ``$TELEMETRY_INSPECTOR_BROWSER``,
+    then Chrome/Chromium/Edge on PATH, then their usual install locations, then the same for Firefox.
 
     Raises :class:`BrowserNotFound` with a one-line message; :class:`UnsupportedBrowser` (one of those)
-    when the one given is Firefox or no browser this version can route.
+    when the one given is neither Chromium-family nor Firefox.
     """
     env = os.environ if env is None else env
     if explicit:
         return _resolve_given(explicit, "--browser")
     if env.get(ENV_BROWSER):
         return _resolve_given(env[ENV_BROWSER], ENV_BROWSER)
-    for name in PATH_NAMES:
-        found = shutil.which(name, path=env.get("PATH"))
-        if found:
-            return found
-    for path in browser_candidates(system, env):
-        if _is_executable(path):
-            return path
+    searches = (("chromium", PATH_NAMES, browser_candidates), ("firefox", FIREFOX_PATH_NAMES, firefox_candidates))
+    for family, names, candidates in searches:
+        for name in names:
+            found = shutil.which(name, path=env.get("PATH"))
+            if found:
+                return FoundBrowser(found, family)
+        for path in candidates(system, env):
+            if _is_executable(path):
+                return FoundBrowser(path, family)
     raise BrowserNotFound(NOT_FOUND_HINT)
 
 
@@ -280,80 +319,21 @@ def routed_browser_args(https_port: int, spki_pin: str, *, profile_dir: str | Pa
 
 # -- a running browser ---------------------------------------------------------
 
-class RoutedBrowser:
-    """A browser process with its own temporary profile; :meth:`stop` ends it and removes the profile."""
+class RoutedBrowser(BrowserProcess):
+    """A routed Chromium-family browser on its temporary profile, driven over DevTools."""
 
-    def __init__(self, executable: str, args: Sequence[str], profile_dir: Path, *, headless: bool) -> None:
-        self.executable = executable
-        self.args = list(args)
-        self.profile_dir = profile_dir
-        self.headless = headless
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log_path = profile_dir.parent / "browser.log"
-        self._stopped = threading.Event()
+    family = "chromium"
+    routing = CHROMIUM_ROUTING
+
+    def __init__(self, executable: str, args: Sequence[str], profile_dir: Path, *, headless: bool,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(executable, args, profile_dir, headless=headless, env=env)
         self.network: NetworkWatch | None = None
-
-    @property
-    def command(self) -> list[str]:
-        """The full command line."""
-        return [self.executable, *self.args]
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the browser, once started."""
-        return self.process.pid if self.process else None
-
-    def start(self) -> RoutedBrowser:
-        """Start the process (raises BrowserError when it cannot be run)."""
-        kwargs: dict[str, object] = {}
-        if os.name == "posix":
-            kwargs["start_new_session"] = True  # its own process group: stop() ends the helpers too
-        else:
-            kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
-        with open(self._log_path, "wb") as log:
-            try:
-                self.process = subprocess.Popen(self.command, stdin=subprocess.DEVNULL, stdout=log,
-                                                stderr=subprocess.STDOUT, **kwargs)  # type: ignore[call-overload]  # the platform's group flag
-            except OSError as exc:
-                self._remove_profile()
-                raise BrowserError(f"cannot start {self.executable}: {exc.strerror or exc}") from exc
-        return self
-
-    def running(self) -> bool:
-        """True while the browser process is alive."""
-        return self.process is not None and self.process.poll() is None
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        """Wait for the browser to exit (e.g. the user closed it); its status, or None on timeout."""
-        if self.process is None:
-            return None
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def log_tail(self, lines: int = 3) -> str:
-        """The last lines the browser printed (to explain a failed start)."""
-        try:
-            text = self._log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
-        kept = [line.strip() for line in text.splitlines() if line.strip()]
-        return " | ".join(kept[-lines:])
 
     def devtools_port(self, timeout: float = 20.0) -> int:
         """The DevTools port Chromium picked (needs ``remote_debugging=True``)."""
         marker = self.profile_dir / "DevToolsActivePort"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(FileNotFoundError, ValueError, IndexError):
-                return int(marker.read_text().splitlines()[0])
-            if not self.running():
-                status = self.process.returncode if self.process else None
-                tail = self.log_tail()
-                raise BrowserError(f"the browser exited at start (status {status})" + (f": {tail}" if tail else ""))
-            time.sleep(0.05)
-        raise BrowserError(f"the browser did not open its DevTools port within {timeout:g} s")
+        return self.wait_for_port(lambda: int(marker.read_text().splitlines()[0]), "DevTools", timeout)
 
     def load(self, url: str, timeout: float = 30.0) -> float:
         """Navigate the first tab to ``url`` and wait for its load event; returns the seconds it took.
@@ -406,16 +386,6 @@ class RoutedBrowser:
         if result.get("errorText"):
             raise BrowserError(f"could not load {url}: {result['errorText']}")
 
-    def prove_route(self, wait_seen: Callable[[str, float], bool], *, where: str, page_policy: bool = True) -> str:
-        """Load a route probe in the first tab and wait (``wait_seen``) for the inspector to see it.
-
-        Needs ``remote_debugging=True``. Returns the nonce; raises :class:`~mockserver.serving.probe.RouteNotProven`.
-        """
-        from mockserver.serving.probe import PROBE_WAIT, prove_route
-
-        return prove_route(lambda nonce: self.load_probe(nonce, PROBE_WAIT), wait_seen, where=where,
-                           page_policy=page_policy)
-
     def load_probe(self, nonce: str, timeout: float = 10.0) -> str:
         """Load the route probe ``nonce`` as an image in the first tab's page (needs ``remote_debugging=True``).
 
@@ -437,72 +407,34 @@ class RoutedBrowser:
             raise BrowserError(f"the page refused the probe script: {text}")
         return str(result.get("result", {}).get("value", "no answer"))
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """End the browser (and its helper processes) and delete its temporary profile."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
+    def _clean_up(self) -> None:
         if self.network is not None:
             self.network.stop()
-        process = self.process
-        if process is not None and process.poll() is None:
-            _terminate_tree(process, timeout)
-        elif process is not None and os.name == "posix":
-            # The main process is gone but helpers may linger in its group.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGTERM)
-        self._remove_profile()
-
-    def _remove_profile(self) -> None:
-        # Helpers may still be closing files for a moment after the main process exits.
-        for _ in range(10):
-            shutil.rmtree(self.profile_dir.parent, ignore_errors=True)
-            if not self.profile_dir.parent.exists():
-                return
-            time.sleep(0.1)
-
-    def __enter__(self) -> RoutedBrowser:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _terminate_tree(process: subprocess.Popen[bytes], timeout: float) -> None:
-    if os.name == "posix":
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGTERM)
-    else:
-        process.terminate()
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        if os.name == "posix":
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-        else:  # the whole tree: Chrome's helpers are separate processes
-            subprocess.run(["taskkill", "/F", "/T", "/PID", str(process.pid)], capture_output=True, check=False)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout)
+        super()._clean_up()
 
 
 def launch_routed_browser(url: str | None, https_port: int, spki_pin: str, *, host: str = "127.0.0.1",
                           browser: str | None = None, headless: bool = False, remote_debugging: bool = False,
-                          extra_args: Iterable[str] = ()) -> RoutedBrowser:
-    """Find a browser and start it routed to the mock's HTTPS listener, on a fresh temporary profile.
+                          extra_args: Iterable[str] = (), http_port: int | None = None,
+                          ca_pem: CaSource | None = None) -> BrowserProcess:
+    """Find a browser and start it routed to the mock, on a fresh temporary profile.
 
     ``https_port``/``spki_pin`` are ``Listening.https_port``/``Listening.spki_pin`` of a started
-    :class:`~mockserver.serving.server.InspectorServer`. ``browser`` overrides the search (a path or
-    command name). Returns the running :class:`RoutedBrowser`; call ``.stop()`` to close it.
-    Raises :class:`BrowserNotFound` or :class:`BrowserError` (one-line messages).
+    :class:`~mockserver.serving.server.InspectorServer`, ``host`` where it listens. ``browser``
+    overrides the search (a path or command name). A Firefox also needs the inspector's HTTP port
+    (``http_port``) and its CA certificate (``ca_pem()`` returns the PEM; asked only for Firefox).
+    Returns the running :class:`RoutedBrowser` or :class:`~mockserver.reach.firefox.FirefoxBrowser`;
+    call ``.stop()`` to close it. Raises :class:`BrowserNotFound` or :class:`BrowserError` (one-line messages).
     """
-    executable = find_browser(browser)
-    workdir = Path(tempfile.mkdtemp(prefix="telemetry-inspector-browser-"))
-    profile = workdir / "profile"
-    profile.mkdir()
+    found = locate_browser(browser)
+    if found.family == "firefox":
+        return launch_firefox(found.executable, url, https_port=https_port, http_port=http_port, ca_pem=ca_pem,
+                              host=host, headless=headless, remote_debugging=remote_debugging,
+                              extra_args=extra_args)
+    profile = fresh_profile()
     args = routed_browser_args(https_port, spki_pin, profile_dir=profile, url=url, host=host,
                                headless=headless, remote_debugging=remote_debugging, extra_args=extra_args)
-    return RoutedBrowser(executable, args, profile, headless=headless).start()
+    return RoutedBrowser(found.executable, args, profile, headless=headless).start()
 
 
 def check_url(url: str, timeout: float = 10.0) -> str | None:
@@ -549,7 +481,7 @@ class RouteCheck:
 PROVEN_LINE = "proven: a probe loaded in the browser reached this inspector"
 
 
-def prove_and_open(browser: RoutedBrowser, wait_seen: Callable[[str, float], bool], url: str | None = None, *,
+def prove_and_open(browser: BrowserProcess, wait_seen: Callable[[str, float], bool], url: str | None = None, *,
                    where: str = "the browser's empty tab", page_policy: bool = False) -> RouteCheck:
     """Prove the route with a probe in ``browser``'s first tab, then (only once proven) open ``url``.
 

@@ -62,12 +62,13 @@ def _insecure_context() -> ssl.SSLContext:
     return context
 
 
-def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None, token: str | None = None) -> Any:
+def _get(url: str, timeout: float, context: ssl.SSLContext | None = None, token: str | None = None) -> bytes:
+    """The body ``url`` answers (RemoteHTTPError for an HTTP error, RemoteError when unreachable)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout,
                                     context=context) as response:
-            return json.load(response)
+            return bytes(response.read())
     except urllib.error.HTTPError as exc:
         if exc.code == 401:
             raise RemoteHTTPError(f"{url} answered HTTP 401: the journal wants its token "
@@ -76,10 +77,16 @@ def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None, t
     except urllib.error.URLError as exc:
         reason = getattr(exc.reason, "strerror", None) or str(exc.reason)
         raise RemoteError(f"no inspector at {url}: {reason}") from exc
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: something answered, not the journal
-        raise RemoteHTTPError(f"{url} answered something that is not JSON: {exc}", 200) from exc
     except OSError as exc:
         raise RemoteError(f"no inspector at {url}: {exc}") from exc
+
+
+def _get_json(url: str, timeout: float, context: ssl.SSLContext | None = None, token: str | None = None) -> Any:
+    body = _get(url, timeout, context, token)
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError: something answered, not the journal
+        raise RemoteHTTPError(f"{url} answered something that is not JSON: {exc}", 200) from exc
 
 
 def _error_text(exc: urllib.error.HTTPError) -> str:
@@ -89,6 +96,19 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
     except (OSError, ValueError, AttributeError):
         return ""
     return f": {' '.join(message.split())[:300]}" if isinstance(message, str) else ""
+
+
+def _http_port(health: dict[str, Any], scheme: str, port: int) -> int | None:
+    """The HTTP listener's port: the health answer's ``http_url``, else the URL given when it is HTTP."""
+    http_url = health.get("http_url")
+    if isinstance(http_url, str):
+        try:
+            found = urllib.parse.urlsplit(http_url).port
+        except ValueError:
+            found = None
+        if found:
+            return found
+    return port if scheme == "http" else None
 
 
 def _proxy_url(value: Any) -> str | None:
@@ -117,6 +137,7 @@ class RemoteInspector:
     spki_pin: str
     timeout: float = 10.0
     token: str | None = None  # the journal token, for an inspector listening beyond loopback
+    http_port: int | None = None  # its HTTP listener (http://telemetry.refine.dev through a proxy goes there)
     proxy_url: str | None = None  # its scoped proxy (``--proxy-port``), None when it runs none
 
     @property
@@ -168,7 +189,28 @@ class RemoteInspector:
         pin = health.get("spki_pin") if isinstance(health.get("spki_pin"), str) else None
         pin = pin or certificate_pin(host, https_port, timeout)
         return cls(base_url=base, host=url_host, https_port=https_port, spki_pin=pin, token=token,
+                   http_port=_http_port(health, parts.scheme, port),
                    proxy_url=_proxy_url(health.get("proxy_url")))
+
+    def ca_pem(self) -> bytes:
+        """The inspector's CA certificate (PEM), from ``GET /__inspector/ca.pem`` (a routed Firefox trusts it).
+
+        Raises RemoteError when the inspector has none (HTTPS off, or too old to serve it) or answers
+        something that is not a certificate.
+        """
+        url = f"{self.base_url}{API}/ca.pem"
+        try:
+            pem = _get(url, self.timeout, self._context, self.token)
+        except RemoteHTTPError as exc:
+            if exc.status == 404:
+                raise RemoteError(f"the inspector at {self.base_url} serves no CA certificate ({exc}); "
+                                  "a routed Firefox needs it: update the inspector, or turn its HTTPS on") from exc
+            raise
+        try:
+            x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            raise RemoteError(f"{url} answered something that is not a PEM certificate") from None
+        return pem
 
     def beacons(self, since: int | None = None, limit: int = 1000) -> list[Beacon]:
         """Records with an id above ``since``, oldest first."""

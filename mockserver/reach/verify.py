@@ -21,7 +21,7 @@ from mockserver.core.text import plural
 from mockserver.reach.browser import (
     BrowserError,
     BrowserNotFound,
-    RoutedBrowser,
+    BrowserProcess,
     check_url,
     find_browser,
     launch_routed_browser,
@@ -74,6 +74,8 @@ class _Source:
                 raise CouldNotRun(str(exc)) from exc
             self.https_port, self.spki_pin, self.host = (self.remote.https_port, self.remote.spki_pin,
                                                          self.remote.host)
+            self.http_port: int | None = self.remote.http_port
+            self.ca_pem: Callable[[], bytes] = self.remote.ca_pem  # asked only for a Firefox
             self.where = self.remote.base_url
             return
         # A private certificate per run: nothing of the user's is touched, and
@@ -86,8 +88,9 @@ class _Source:
         except (StoreError, ServerError) as exc:
             self.close()
             raise CouldNotRun(f"cannot start the mock: {exc}") from exc
-        assert listening.https_port and listening.spki_pin
+        assert listening.https_port and listening.spki_pin and self.server.certificate
         self.https_port, self.spki_pin, self.host = listening.https_port, listening.spki_pin, "127.0.0.1"
+        self.http_port, self.ca_pem = listening.port, self.server.certificate.ca_cert.read_bytes
         self.where = f"{listening.https_url} (own mock, in memory)"
 
     def last_id(self) -> int:
@@ -158,7 +161,8 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         progress(f"capturing at {source.where}")
         try:
             routed = launch_routed_browser("about:blank", source.https_port, source.spki_pin, host=source.host,
-                                           browser=executable, headless=True, remote_debugging=True)
+                                           browser=executable, headless=True, remote_debugging=True,
+                                           http_port=source.http_port, ca_pem=source.ca_pem)
         except (BrowserNotFound, BrowserError) as exc:
             raise CouldNotRun(str(exc)) from exc
         progress(f"browser {executable} (headless, temporary profile)")
@@ -217,7 +221,7 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         source.close()
 
 
-def _prove(routed: RoutedBrowser, source: _Source, where: str, *, page_policy: bool = True) -> None:
+def _prove(routed: BrowserProcess, source: _Source, where: str, *, page_policy: bool = True) -> None:
     """Raise CouldNotRun unless a probe loaded in ``routed``'s page reaches ``source``."""
     try:
         routed.prove_route(source.probe_seen, where=where, page_policy=page_policy)

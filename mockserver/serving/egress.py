@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -72,6 +72,12 @@ class EgressLog:
     def __init__(self, keep: int = EGRESS_KEPT) -> None:
         self._entries: deque[Egress] = deque(maxlen=keep)
         self._lock = threading.Lock()
+        self._listener: Callable[[Egress], None] | None = None
+
+    def listen(self, callback: Callable[[Egress], None] | None) -> None:
+        """Call ``callback`` with a copy of each entry as it closes (None: stop). It runs on the proxy's
+        connection thread: it must be quick."""
+        self._listener = callback
 
     def open(self, host: str, port: int, method: str, client: str, url: str | None = None) -> Egress:
         """A new entry (outcome ``open``), listed at once; the proxy updates it through :meth:`update`."""
@@ -98,6 +104,10 @@ class EgressLog:
             if entry.outcome == "open":
                 entry.outcome = outcome
             entry.ended_at = iso_utc(utc_now())
+            closed = replace(entry)
+        listener = self._listener
+        if listener is not None:
+            listener(closed)
 
     def entries(self) -> list[Egress]:
         """Copies of every entry kept, oldest first (safe to read while the proxy goes on)."""

@@ -57,6 +57,8 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
                           proxy_url=listening.proxy_url)
         return json_response(health)
 
+    journal.add_url_rule(f"{API}/ca.pem", "ca_certificate", ca_certificate, methods=["GET"], **_JOURNAL)
+
     @journal.get(f"{API}/beacons", **_JOURNAL)
     def list_beacons() -> Response:
         beacons = store.query(
@@ -122,6 +124,19 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
         return error_response(f"no journal endpoint {request.method} {path}", 404)
 
     return journal
+
+
+def ca_certificate() -> Response:
+    """``GET /__inspector/ca.pem``: the local CA's certificate (public, never its key), which a routed
+    Firefox imports into its profile, also for an inspector reached with ``--server``."""
+    certificate = current_app.extensions.get("certificate")
+    if certificate is None:
+        return error_response("HTTPS is off: this inspector has no certificate", 404)
+    try:
+        pem = certificate.ca_cert.read_bytes()
+    except OSError as exc:
+        return error_response(f"cannot read the CA certificate: {exc.strerror or exc}", 503)
+    return Response(pem, mimetype="application/x-pem-file", headers=NO_STORE)
 
 
 def _int_arg(name: str, default: int | None, low: int, high: int | None = None) -> int | None:

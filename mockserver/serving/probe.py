@@ -40,6 +40,8 @@ PROBE_FUNCTION = """(url) => new Promise((resolve) => {
 })"""
 
 UNPROVEN = "could not run: the route to the inspector is not proven"
+# How a Chromium-family browser is routed, for the messages below (Firefox names its own).
+CHROMIUM_ROUTING = "the routing flags --host-resolver-rules and --ignore-certificate-errors-spki-list"
 
 
 class RouteNotProven(Exception):
@@ -96,11 +98,13 @@ class ProbeLog:
 
 
 def prove_route(load_in_page: Callable[[str], str], wait_seen: Callable[[str, float], bool], *,
-                where: str = "the page", timeout: float = PROBE_WAIT, page_policy: bool = True) -> str:
+                where: str = "the page", timeout: float = PROBE_WAIT, page_policy: bool = True,
+                routing: str = CHROMIUM_ROUTING) -> str:
     """Load one probe through ``load_in_page(nonce) -> "load"|"error"|…`` and wait for it to arrive.
 
     ``wait_seen(nonce, seconds)`` asks the inspector. ``page_policy``: the page
-    may have a Content-Security-Policy (said as a possible cause). Returns the
+    may have a Content-Security-Policy (said as a possible cause). ``routing`` names
+    what routes the browser (said when the probe went elsewhere). Returns the
     nonce; raises :class:`RouteNotProven` with the reason when it did not arrive.
     """
     nonce = new_nonce()
@@ -117,10 +121,9 @@ def prove_route(load_in_page: Callable[[str], str], wait_seen: Callable[[str, fl
     url = probe_url(nonce)
     if outcome == "load":
         raise RouteNotProven(f"{where} loaded the probe {url}, but it never reached this inspector: "
-                             f"telemetry.refine.dev is answered by something else; the routing flags did not "
-                             f"take effect: a wrapper, a managed browser policy or a proxy")
+                             f"telemetry.refine.dev is answered by something else; {routing} did not take "
+                             f"effect: a wrapper, a managed browser policy or a proxy")
     if outcome == "error":
         policy = ", or the page's Content-Security-Policy blocks images from it" if page_policy else ""
-        raise RouteNotProven(f"{where} could not load the probe {url}: the routing flags --host-resolver-rules "
-                             f"and --ignore-certificate-errors-spki-list did not take effect{policy}")
+        raise RouteNotProven(f"{where} could not load the probe {url}: {routing} did not take effect{policy}")
     raise RouteNotProven(f"the probe from {where} did not reach this inspector within {timeout:g} s: {outcome}")

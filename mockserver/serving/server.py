@@ -449,6 +449,7 @@ class InspectorServer:
         self.listening = Listening(self.host, http.bind_addr[1], https_port,
                                    self.certificate.spki_pin if self.certificate else None, proxy_port)
         self.app.extensions["listening"] = self.listening
+        self.app.extensions["certificate"] = self.certificate  # its CA for GET /__inspector/ca.pem
         # Listening already; the first beacon need not wait for the parser's import.
         threading.Thread(target=preload_user_agents, name="preload-user-agents", daemon=True).start()
         return self.listening
@@ -490,6 +491,7 @@ class InspectorServer:
         self._servers, self._threads = [], []
         self.listening = None
         self.app.extensions["listening"] = None
+        self.app.extensions["certificate"] = None
 
     def __enter__(self) -> InspectorServer:
         self.start()

@@ -1,4 +1,5 @@
-"""The opt-out check proves the route through a real headless Chromium the window started, before any PASS.
+"""The opt-out check proves the route through a real headless Chromium (or Firefox) the window started,
+before any PASS.
 
 The window starts the browser itself (``TELEMETRY_INSPECTOR_BROWSER`` points at a wrapper that
 adds ``--headless``); a probe loaded in its page must reach the window's own server. A browser
@@ -29,9 +30,10 @@ NOT_LOADED = (f"{UNPROVEN} (the routed browser's page could not load the probe "
 
 
 
-def headless(wrapper: Path, chromium: str) -> str:
-    """A launcher that starts the real Chromium headless (the tests have no display)."""
-    wrapper.write_text(f'#!/bin/sh\nexec {chromium} --headless --disable-gpu "$@"\n')
+def headless(wrapper: Path, browser: str) -> str:
+    """A launcher that starts the real Chromium or Firefox headless (the tests have no display)."""
+    flags = "--headless" if "firefox" in wrapper.name else "--headless --disable-gpu"
+    wrapper.write_text(f'#!/bin/sh\nexec {browser} {flags} "$@"\n')
     wrapper.chmod(0o755)
     return str(wrapper)
 
@@ -114,6 +116,28 @@ def test_a_browser_the_window_started_passes_only_once_the_route_is_proven(windo
     # Every PASS came with a proof of this check; the probes were never recorded or shown.
     assert seen and all(runs >= 1 for headline, runs in seen if headline == "PASS")
     assert (window.store.counts()["total"], window.model.total, panel.offending_ids()) == (0, 0, [])
+
+
+def test_firefox_opened_by_the_window_proves_the_route_and_passes(window, firefox, app_page, tmp_path, monkeypatch,
+                                                                   qtbot):
+    url, loaded = app_page
+    monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", headless(tmp_path / "firefox-headless", firefox))
+    launched = open_in_window(window, url, qtbot)
+    assert launched.browser.family == "firefox"  # named so: the wrapper is routed as Firefox, not Chromium
+    assert launched.route == RouteCheck(True, "proven: a probe loaded in the browser reached this inspector")
+    assert window.statusBar().currentMessage().startswith(f"Opened firefox-headless at {url}: route proven, ")
+    qtbot.waitUntil(loaded.is_set, timeout=30000)  # the app was opened after the proof
+
+    panel = window.optout
+    assert window.start_opt_out_check()
+    assert panel.proving  # proven again in the app's page, through Firefox's private proxy
+    qtbot.waitUntil(lambda: not panel.proving, timeout=30000)
+    assert (panel.headline.text(), panel.proofs_run) == ("PASS", 1)
+    assert PROOF.match(panel.proof_label.text()), panel.proof_label.text()
+    assert (window.store.counts()["total"], panel.other_requests()) == (0, [])
+    profile = launched.browser.profile_dir
+    window.close()  # quitting stops Firefox, its proxy and its profile
+    assert not launched.browser.running() and not profile.exists()
 
 
 def test_a_browser_without_its_routing_flags_is_not_proven_never_pass(window, chromium, app_page, tmp_path,

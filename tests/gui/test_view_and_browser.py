@@ -165,23 +165,24 @@ def test_routed_browser_problems_are_one_line(make_window, db_path, qtbot, monke
     monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", "")
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
     monkeypatch.setattr("mockserver.reach.browser.browser_candidates", lambda *a, **k: [])
+    monkeypatch.setattr("mockserver.reach.browser.firefox_candidates", lambda *a, **k: [])
     job = window.open_routed_browser("http://localhost:5173/")
     with qtbot.waitSignal(job.finished, timeout=10000):
         pass
-    assert window.last_error.startswith("Cannot open a routed browser: no Chrome, Chromium or Edge found")
+    assert window.last_error.startswith("Cannot open a routed browser: no Chrome, Chromium, Edge or Firefox found")
     assert "\n" not in window.last_error and window.browsers == []
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a POSIX shell script stands in for the browser")
-def test_firefox_is_refused_in_one_line_and_never_started(window, qtbot, monkeypatch, tmp_path):
-    firefox = stand_in_browser(tmp_path / "browser", "Mozilla Firefox 128.5.0esr")
-    monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", str(firefox))
+def test_an_unknown_browser_is_refused_in_one_line_and_never_started(window, qtbot, monkeypatch, tmp_path):
+    kiosk = stand_in_browser(tmp_path / "browser", "Kiosk Shell 2.1")
+    monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", str(kiosk))
     job = window.open_routed_browser("http://localhost:5173/")
     with qtbot.waitSignal(job.finished, timeout=10000):
         pass
     assert window.last_error == (
-        f"Cannot open a routed browser: TELEMETRY_INSPECTOR_BROWSER {firefox}: Firefox (Mozilla Firefox 128.5.0esr) "
-        "is not launched by this version; route it through the proxy (serve --proxy-port N, then set the "
-        "browser's HTTPS proxy to 127.0.0.1:N; README \"Through a proxy\") or use the hosts file and a trusted "
-        "certificate (README \"The hosts file and a trusted certificate\")")
-    assert window.browsers == [] and not was_started(firefox)
+        f"Cannot open a routed browser: TELEMETRY_INSPECTOR_BROWSER {kiosk}: not Chrome, Chromium, Edge, Brave, "
+        "Opera, Vivaldi or Firefox (Kiosk Shell 2.1); to inspect another browser, route it through the proxy "
+        "(serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; README \"Through a proxy\") or "
+        "use the hosts file and a trusted certificate (README \"The hosts file and a trusted certificate\")")
+    assert window.browsers == [] and not was_started(kiosk)
