@@ -30,7 +30,8 @@ def other(url: str = ANNOUNCEMENTS, host: str = "raw.githubusercontent.com", **k
     ("registry.npmjs.org", "https://registry.npmjs.org/@refinedev%2fcli", "update notifier: the npm registry"),
     ("CodeLoad.GitHub.com.", "https://codeload.github.com/refinedev/refine/tar.gz/master",
      "create-refine-app templates"),
-    ("raw.githubusercontent.com", "https://raw.githubusercontent.com/someone/else/README.md", None),
+    ("raw.githubusercontent.com", "raw.githubusercontent.com:443",
+     "GitHub files (refine's announcements and devtools feed come from here)"),
     ("example.com", "https://example.com/", None),
 ])
 def test_known_refine_hosts_are_named(host: str, url: str, what: str | None) -> None:

@@ -37,6 +37,8 @@ def address() -> str:
         pytest.skip("this machine has no non-loopback address to stand in for another host")
     return found
 
+GITHUB_FILES = " — GitHub files (refine's announcements and devtools feed come from here)"
+
 
 def listing(stderr: str) -> list[str]:
     """The ``Other hosts contacted`` block: its title, then each request's line."""
@@ -220,7 +222,7 @@ def test_good_lines_become_other_requests():
     assert notes == []
     assert lines == [
         "LOOKUP registry.npmjs.org → 203.0.113.80 — update notifier: the npm registry",
-        "LOOKUP raw.githubusercontent.com → failed: ENOTFOUND",
+        "LOOKUP raw.githubusercontent.com → failed: ENOTFOUND" + GITHUB_FILES,
         "CONNECT [2001:db8::1]:443 → connected",
         "CONNECT codeload.github.com:443 → no answer — create-refine-app templates",
         "GET https://raw.githubusercontent.com/refinedev/refine/main/packages/cli/ANNOUNCEMENTS.md → 200 — "

@@ -206,9 +206,10 @@ def host_of(line: str) -> str:
 
 def announcement_lines() -> list[str]:
     """What ``refine dev``'s announcements fetch (the global fetch) leaves in the listing on a closed network."""
-    return ["LOOKUP raw.githubusercontent.com → failed: ENOTFOUND",
+    github = " — GitHub files (refine's announcements and devtools feed come from here)"
+    return ["LOOKUP raw.githubusercontent.com → failed: ENOTFOUND" + github,
             f"GET {ANNOUNCEMENTS} → failed: ENOTFOUND — refine CLI announcements (refine dev)",
-            "CONNECT raw.githubusercontent.com:443 → failed: ENOTFOUND"]
+            "CONNECT raw.githubusercontent.com:443 → failed: ENOTFOUND" + github]
 
 
 def test_run_refine_dev_lists_the_announcements_and_the_update_notifier(dev_project, tmp_path):

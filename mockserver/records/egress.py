@@ -28,6 +28,8 @@ _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhos
 KNOWN_HOSTS: tuple[tuple[str, str, str], ...] = (
     ("raw.githubusercontent.com", "ANNOUNCEMENTS.md", "refine CLI announcements (refine dev)"),
     ("raw.githubusercontent.com", "FEED.md", "refine devtools feed (@refinedev/devtools-server)"),
+    # A tunnel shows only host:443 (a proxied Firefox, run --proxy-port): the file is not known.
+    ("raw.githubusercontent.com", "", "GitHub files (refine's announcements and devtools feed come from here)"),
     ("registry.npmjs.org", "", "update notifier: the npm registry"),
     ("codeload.github.com", "", "create-refine-app templates"),
 )
