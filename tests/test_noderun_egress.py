@@ -37,6 +37,7 @@ def address() -> str:
         pytest.skip("this machine has no non-loopback address to stand in for another host")
     return found
 
+
 GITHUB_FILES = " — GitHub files (refine's announcements and devtools feed come from here)"
 
 
