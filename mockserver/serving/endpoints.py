@@ -107,7 +107,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
 
     Headers are named exactly as ``dict(werkzeug.EnvironHeaders(environ))`` names
     them; an environ whose header keys would not round-trip that way (never made by
-    cheroot or werkzeug) gives None, and the request goes through Flask instead.
+    the server's bridge or werkzeug) gives None, and the request goes through Flask instead.
     Nothing has been read from the body when None is returned.
     """
     headers: dict[str, str] = {}

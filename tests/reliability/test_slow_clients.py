@@ -1,11 +1,11 @@
 """Many idle or slow connections must not stop other clients from being served.
 
-More slow sockets than the server has worker threads: some connect and send
-nothing, some send half a request line, some stop inside the headers or the
+More slow sockets than the server has threads for refine's endpoints: some connect and
+send nothing, some send half a request line, some stop inside the headers or the
 body, and on the HTTPS port some connect without a TLS handshake or stop in
 the middle of one. A normal beacon over HTTP and over HTTPS must still be
-answered 200 (within a generous bound: a starved pool answered after 10-30 s,
-when cheroot's socket timeout freed a thread).
+answered 200 (within a generous bound: the former server's starved pool answered
+after 10-30 s, when its socket timeout freed a thread).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import socket
 
-from mockserver.serving.server import THREADS
+from mockserver.serving.server import BEACON_THREADS
 from tests.reliability.support import connection, send
 
 SLOW_HTTP = {
@@ -29,7 +29,7 @@ ANSWER_WITHIN = 8.0  # seconds; the starved pool needed 10-30 s
 
 def test_slow_and_idle_connections_do_not_starve_other_clients(live_server):
     listening = live_server.listening
-    assert PER_KIND * len(SLOW_HTTP) > THREADS and TLS_IDLE + TLS_HALF_HELLO > 2, "must outnumber the workers"
+    assert PER_KIND * len(SLOW_HTTP) > BEACON_THREADS and TLS_IDLE + TLS_HALF_HELLO > 2, "must outnumber the threads"
     with contextlib.ExitStack() as open_sockets:
         for data in SLOW_HTTP.values():
             for _ in range(PER_KIND):
@@ -53,11 +53,18 @@ def test_slow_and_idle_connections_do_not_starve_other_clients(live_server):
     assert markers == ["normal-http", "normal-cli-http", "normal-https", "normal-cli-https"]
 
 
-def test_plain_http_on_the_https_port_still_gets_cheroots_400(live_server):
+def test_plain_http_on_the_https_port_gets_a_tls_alert_and_is_closed(live_server):
+    """rustls reads the request line as a broken TLS record: a fatal decode_error alert (TLS 1.2 record
+    version), then the connection closes; nothing is recorded and the listener goes on serving."""
     with socket.create_connection(("127.0.0.1", live_server.listening.https_port), 10) as sock:
         sock.sendall(b"GET /telemetry HTTP/1.1\r\nHost: x\r\n\r\n")
         answer = b""
         while chunk := sock.recv(4096):
             answer += chunk
-    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n")
-    assert answer.endswith(b"The client sent a plain HTTP request, but this server only speaks HTTPS on this port.")
+    assert answer == bytes.fromhex("15 03 03 00 02 02 32")  # alert record: level fatal, decode_error (50)
+    conn = connection(live_server.listening.https_port, "https")
+    try:
+        assert send(conn, "beacon", "after-plain") == 200
+    finally:
+        conn.close()
+    assert [b.payload["projectId"] for b in live_server.store.query()] == ["after-plain"]
