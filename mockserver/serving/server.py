@@ -96,12 +96,14 @@ class InspectorServer:
                  https_port: int | None = 0, trust_proxy: bool = False,
                  certificate_dir: Path | None = None, require_token: bool | None = None,
                  token_dir: Path | None = None, proxy_port: int | None = None,
-                 max_long_polls: int = MAX_LONG_POLLS, max_event_streams: int = MAX_EVENT_STREAMS) -> None:
+                 max_long_polls: int = MAX_LONG_POLLS, max_event_streams: int = MAX_EVENT_STREAMS,
+                 header_timeout: float = HEADER_TIMEOUT) -> None:
         """``require_token`` (default: when ``host`` is not loopback) makes the journal want the token
         kept in ``token_dir`` (default: the data folder), made there on first use. ``proxy_port``
         (0 = any free port) also starts the scoped proxy (:mod:`mockserver.serving.proxy`), loopback only;
         ``egress`` lists what it passed to other hosts. ``max_long_polls`` and ``max_event_streams`` cap
-        the journal's waiting requests open at once (each kind; beyond, 503 with Retry-After)."""
+        the journal's waiting requests open at once (each kind; beyond, 503 with Retry-After);
+        ``header_timeout`` is the seconds a connection has to send a request's head, and may stay idle."""
         self.store = store
         self.host = host
         self.port = port
@@ -116,6 +118,7 @@ class InspectorServer:
         self.app = create_app(store, trust_proxy=trust_proxy, journal_token=self.journal_token)
         self.certificate_dir = certificate_dir
         self.limits = {LONG_POLL: max_long_polls, EVENT_STREAM: max_event_streams}
+        self.header_timeout = header_timeout
         self.certificate: CertificateFiles | None = None
         self._listeners: list[Listener] = []
         self._bridge: WsgiBridge | None = None
@@ -158,7 +161,7 @@ class InspectorServer:
             self._bridge = WsgiBridge(self.app, fast_routes=self.app.extensions["fast_routes"], holding=holding_kind,
                                       limits=self.limits, beacon_threads=BEACON_THREADS,
                                       other_threads=sum(self.limits.values()) + SPARE_THREADS, shutdown=shutdown)
-            self._servers = EmbeddedServers(self._bridge, self._listeners, header_timeout=HEADER_TIMEOUT,
+            self._servers = EmbeddedServers(self._bridge, self._listeners, header_timeout=self.header_timeout,
                                             max_header_bytes=HYPER_HEAD_BUFFER)
             proxy_port = self._start_proxy(http.port, https_port)
         except BaseException:

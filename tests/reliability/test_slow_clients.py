@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 
-from mockserver.serving.server import BEACON_THREADS
+from mockserver.serving.server import BEACON_THREADS, InspectorServer
 from tests.reliability.support import connection, send
 
 SLOW_HTTP = {
@@ -68,3 +69,28 @@ def test_plain_http_on_the_https_port_gets_a_tls_alert_and_is_closed(live_server
     finally:
         conn.close()
     assert [b.payload["projectId"] for b in live_server.store.query()] == ["after-plain"]
+
+
+def test_a_head_not_in_within_the_deadline_is_closed_without_an_answer(store, certificate_dir):
+    """granian closes the connection at its header deadline and sends nothing: no 408 (hyper never calls
+    the app for a head that did not arrive, so nothing can answer it). An idle keep-alive connection is
+    closed at the same deadline; other clients are served meanwhile."""
+    deadline = 1.0
+    with InspectorServer(store, port=0, https_port=None, header_timeout=deadline) as server:
+        port = server.listening.port
+        slow = {name: socket.create_connection(("127.0.0.1", port), 10) for name in ("silent", "half a head", "idle")}
+        started = time.monotonic()
+        slow["half a head"].sendall(SLOW_HTTP["inside the headers"])
+        slow["idle"].sendall(b"GET /__inspector/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert slow["idle"].recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+        conn = connection(port)
+        try:
+            assert send(conn, "beacon", "meanwhile") == 200
+        finally:
+            conn.close()
+        for name, sock in slow.items():
+            with sock:
+                assert sock.recv(65536) == b"", name  # closed, not answered
+        took = time.monotonic() - started
+    assert deadline <= took < deadline + 5
+    assert [b.payload.get("projectId") for b in store.query()] == ["meanwhile"]
