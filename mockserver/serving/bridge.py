@@ -22,13 +22,14 @@ import io
 import logging
 import re
 import threading
-import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from mockserver.core.capture import MAX_BODY
+from mockserver.core.clock import utc_now
 from mockserver.core.jsontext import dumps_strict
 from mockserver.core.wire import MAX_HEADER_BYTES, head_size
 from mockserver.serving.endpoints import MalformedBody
@@ -113,8 +114,10 @@ class WsgiBridge:
             self.held[kind] -= 1
 
     def stop_requests(self) -> None:
-        """On the loop: every body still arriving ends now, every holding request is cancelled."""
-        if self._stopping is not None and not self._stopping.done():
+        """On the loop: every body still arriving ends now (and any later), every waiting request is cancelled."""
+        if self._stopping is None:
+            self._stopping = asyncio.get_running_loop().create_future()
+        if not self._stopping.done():
             self._stopping.set_result(None)
         for cancel in self._cancels:
             cancel.set()
@@ -125,7 +128,7 @@ class WsgiBridge:
         self.others.shutdown(wait=True)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send, kind: str | None) -> None:
-        arrival = time.time()
+        arrival = utc_now()
         try:
             body = await self._read_body(scope, receive)
             cancel = threading.Event()
@@ -287,7 +290,7 @@ def path_info(raw_path: bytes) -> str:
                        for part in _QUOTED_SLASH.split(raw_path)).decode("latin-1")
 
 
-def wsgi_environ(scope: Scope, body: io.BytesIO, cancel: threading.Event, arrival: float) -> dict[str, Any]:
+def wsgi_environ(scope: Scope, body: io.BytesIO, cancel: threading.Event, arrival: datetime) -> dict[str, Any]:
     """The WSGI environ of an ASGI request (granian's scope: ports as strings, raw header bytes)."""
     raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
     query: bytes = scope.get("query_string", b"")
@@ -314,7 +317,7 @@ def wsgi_environ(scope: Scope, body: io.BytesIO, cancel: threading.Event, arriva
         "wsgi.multiprocess": False,
         "wsgi.run_once": False,
         "mockserver.cancel": cancel,  # set when the client disconnects or the server stops
-        "mockserver.arrival": arrival,  # time.time() when the request's head was in
+        "mockserver.arrival": arrival,  # when the request's head was in: the time it is recorded with
     }
     for name_bytes, value_bytes in scope["headers"]:
         name = name_bytes.decode("latin-1")

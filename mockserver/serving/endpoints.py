@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -94,7 +95,14 @@ def _raw_request() -> RawRequest:
         peer=request.remote_addr,
         problem=problem,
         via_proxy=PROXIED.lookup(environ),
+        arrived_at=_arrival(environ),
     )
+
+
+def _arrival(environ: dict[str, Any]) -> datetime | None:
+    """When the server's bridge had the request's head (recorded as its time), if it says."""
+    arrival = environ.get("mockserver.arrival")
+    return arrival if isinstance(arrival, datetime) else None
 
 
 _NOT_HEADERS = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
@@ -137,6 +145,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         peer=environ.get("REMOTE_ADDR"),
         problem=problem,
         via_proxy=PROXIED.lookup(environ),
+        arrived_at=_arrival(environ),
     )
 
 

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import time
 
+from mockserver.core.clock import parse_iso
 from mockserver.serving.server import BEACON_THREADS, InspectorServer
 from tests.reliability.support import connection, send
 
@@ -94,3 +95,21 @@ def test_a_head_not_in_within_the_deadline_is_closed_without_an_answer(store, ce
         took = time.monotonic() - started
     assert deadline <= took < deadline + 5
     assert [b.payload.get("projectId") for b in store.query()] == ["meanwhile"]
+
+
+def test_a_request_is_recorded_at_the_time_its_head_arrived(live_server):
+    """Its body trickles in for over a second: the record's time is when the head came, not when the
+    body was complete and the request recorded."""
+    body = b'{"command": "dev", "projectId": "trickled"}'
+    with socket.create_connection(("127.0.0.1", live_server.listening.port), 10) as sock:
+        head_sent = time.time()
+        sock.sendall(b"POST /cli HTTP/1.1\r\nHost: telemetry.refine.dev\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for byte in range(len(body)):  # over about 1.3 s
+            time.sleep(0.03)
+            sock.sendall(body[byte:byte + 1])
+        body_sent = time.time()
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK\r\n")
+    [record] = live_server.store.query()
+    arrived = parse_iso(record.received_at).timestamp()
+    assert record.payload["projectId"] == "trickled" and body_sent - head_sent > 1.0
+    assert head_sent - 0.01 <= arrived < body_sent - 0.5
