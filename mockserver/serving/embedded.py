@@ -174,7 +174,8 @@ class EmbeddedServers:
         for granian's native threads to end."""
         if not self.loop.is_closed():
             self.loop.close()
-        _wait_for_threads_to_end(self.loop.callers - {threading.get_native_id()})
+        # Python's own threads (ours, the caller's, pools already joined) are not granian's.
+        _wait_for_threads_to_end(self.loop.callers - {thread.native_id for thread in threading.enumerate()})
 
 
 def _wait_for_threads_to_end(native_ids: set[int]) -> None:
