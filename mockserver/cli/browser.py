@@ -192,8 +192,8 @@ def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer
         store.close()
         raise
     ca = str(server.certificate.ca_cert) if server.certificate else None
-    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file)
-          .rsplit("\n\n", 1)[0], file=info, flush=True)
+    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file,
+                 routing_help=False), file=info, flush=True)
     assert listening.https_port and listening.spki_pin and server.certificate
     host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")
     return server, store, _Route(listening.https_port, listening.spki_pin, host, listening.port,
