@@ -3,8 +3,8 @@
 The store calls its listeners on whichever thread wrote (a server thread, or
 the GUI thread for "Clear"). The listener here only appends to a deque and,
 at most once per batch, posts a queued call to the GUI thread
-(``QMetaObject.invokeMethod``, a queued connection; see ``qtcompat`` for why
-not ``Signal.emit``); everything else happens on the GUI thread. A short
+(``QMetaObject.invokeMethod``, a queued connection, never a signal from the
+server thread); everything else happens on the GUI thread. A short
 single-shot timer then drains the deque, so a burst of 1,000 requests/s
 becomes ~20 model updates/s instead of 1,000 repaints.
 """
@@ -17,7 +17,6 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from inspector.qtcompat import emit
 from inspector.wake import GuiWake
 from mockserver.storage.store import BeaconStore, StoreEvent
 
@@ -87,14 +86,14 @@ class StoreBridge(QObject):
             elif event.type == "session" and event.session is not None:
                 sessions.append(event.session)
         if must_reset:
-            emit(self.reset)  # the reload sees every deletion too
+            self.reset.emit()  # the reload sees every deletion too
         elif gone:
-            emit(self.removed, sorted(gone))
+            self.removed.emit(sorted(gone))
         ids = [i for i in ids if i not in gone]  # appended, then deleted within this batch
         if ids:
-            emit(self.appended, sorted(ids))
+            self.appended.emit(sorted(ids))
         for session in sessions:
-            emit(self.sessionStarted, session)
+            self.sessionStarted.emit(session)
 
     def pending(self) -> int:
         """How many events wait for the next batch (for tests and the status bar)."""

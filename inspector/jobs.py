@@ -3,8 +3,8 @@
 A :class:`Job` runs ``fn(progress)`` on a ``QThreadPool`` thread. The
 worker never touches a widget and never emits a Qt signal: it stores its
 progress or outcome under a lock and wakes the GUI thread with a queued
-``QMetaObject.invokeMethod`` (as :mod:`inspector.bridge` does; see
-:mod:`inspector.qtcompat` for why not ``Signal.emit``). The GUI-thread slot
+``QMetaObject.invokeMethod`` (as :mod:`inspector.bridge` does: one coalesced wake-up,
+never a signal from the worker). The GUI-thread slot
 then emits the job's signals. Progress wake-ups are coalesced: however
 often the worker reports, at most one is queued at a time.
 
@@ -21,7 +21,6 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from inspector.qtcompat import emit
 from inspector.wake import GuiWake
 from mockserver.core.text import one_line
 from mockserver.formats.progress import Cancelled
@@ -102,18 +101,18 @@ class Job(QObject):
         if self.done:
             return
         if progress is not None:
-            emit(self.progressed, *progress)
+            self.progressed.emit(*progress)
         if outcome is None:
             return
         self.done = True
         kind, value = outcome
         if kind == "ok":
             self.result = value
-            emit(self.succeeded, value)
+            self.succeeded.emit(value)
         elif kind == "error":
             self.error = value
-            emit(self.failed, value)
+            self.failed.emit(value)
         else:
             self.was_cancelled = True
-            emit(self.cancelled)
-        emit(self.finished)
+            self.cancelled.emit()
+        self.finished.emit()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QPushButton
 
 from inspector.dialogs.server import PortsDialog, RoutingHelpDialog
 from inspector.widgets import theme
@@ -55,10 +55,6 @@ class ServerPanel:
     def server(self) -> InspectorServer | None:
         """The window's server (None when the window has none)."""
         return self.window.server
-
-    def widgets(self) -> tuple[QWidget, ...]:
-        """The status bar's server widgets, left to right."""
-        return self.label, self.pin_button, self.start_button, self.ports_button, self.routing_button
 
     def listening_url(self) -> str | None:
         """The HTTP listener's URL while the server listens, else None."""

@@ -2,8 +2,8 @@
 
 Server threads and worker threads call it as often as they like; the slot
 runs once per burst, on the GUI thread. A queued ``QMetaObject.invokeMethod``
-carries it there (PySide6 6.12's ``Signal.emit`` leaks references: see
-:mod:`inspector.qtcompat`).
+carries it there (PySide6 6.12's ``Signal.emit`` leaked references; pyproject.toml's
+PySide6 pin keeps that release out, and tests/gui/test_qtcompat.py checks the installed one).
 """
 
 from __future__ import annotations

@@ -61,6 +61,7 @@ from inspector.widgets.empty_state import EmptyState
 from inspector.widgets.icons import app_icon
 from inspector.widgets.models import BeaconTableModel, Column
 from inspector.widgets.plaintext import plain_label, plain_message_box
+from inspector.widgets.status_bar import FittingStatusBar
 from inspector.widgets.table import BeaconTable, CurrentPageStack
 from inspector.window_jobs import WindowJobs
 from mockserver.core.beacon import Beacon
@@ -231,7 +232,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.splitter)
 
     def _build_status_bar(self) -> None:
-        status = self.statusBar()
+        status = FittingStatusBar(self)  # long messages cut with … rather than clipped by the widgets
+        self.setStatusBar(status)
         status.setSizeGripEnabled(True)
         self.server_label = self.server_panel.label  # the parts tests and the screenshot read
         self.pin_button = self.server_panel.pin_button
@@ -243,8 +245,11 @@ class MainWindow(QMainWindow):
         self.redacted_label.setToolTip("IP addresses, hostnames, emails and projectIds are shown as pseudonyms "
                                        "(View ▸ Redact); the database keeps the real values")
         self.redacted_label.setVisible(False)
-        for widget in (self.redacted_label, self.counts_label, *self.server_panel.widgets()):
+        panel = self.server_panel
+        for widget in (self.redacted_label, self.counts_label, panel.label, panel.pin_button, panel.start_button):
             status.addPermanentWidget(widget)
+        for widget in (panel.ports_button, panel.routing_button):  # both are in the Server menu too
+            status.add_optional(widget)
 
     # -- loading and live updates ---------------------------------------------
 

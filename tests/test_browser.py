@@ -374,6 +374,8 @@ def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_
         out, err = interrupt(proc, lines)
     assert proc.returncode == 0, err
     assert "stopped: 1 request captured" in out
+    # browser routes its browser itself: serve's "start Chrome with these flags" help is not printed
+    assert "Route a real app's beacons here" not in out and "Waiting for requests; Ctrl-C" in out
     assert _processes_with(f"MAP telemetry.refine.dev 127.0.0.1:{port}") == []
 
 

@@ -160,3 +160,18 @@ def test_an_odd_event_does_not_end_the_watch() -> None:
         ("https://example.com/a", None, None),  # a status that is no status is none
         ("wss://example.com/socket", None, "net::ERR_FAILED"),  # the same id in another frame's session
     ]
+
+
+def test_a_neutral_named_browser_is_asked_its_version_once(chromium, tmp_path):
+    """``verify`` identifies the browser once and hands what it found to the launch."""
+    asked = tmp_path / "asked"
+    wrapper = tmp_path / "kiosk-shell"
+    wrapper.write_text("#!/bin/sh\n"
+                       f"if [ \"$1\" = --version ]; then echo asked >> '{asked}'; echo 'Chromium 156.0'; exit 0; fi\n"
+                       f'exec {chromium} "$@"\n')
+    wrapper.chmod(0o755)
+    page = tmp_path / "quiet.html"
+    page.write_text("<title>quiet</title>")
+    result = verify(page.as_uri(), "--expect", "none", "--browser", str(wrapper))
+    assert result.returncode == 0, result.stderr
+    assert asked.read_text() == "asked\n"

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
 )
 
 from inspector.jobs import Job
-from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_label
 from mockserver.core.checks import PROVIDERS
@@ -248,7 +247,7 @@ class ComposerDialog(QDialog):
         self.sent_url = request.url(base)
         self.send_button.setEnabled(False)
         self._say(f"Sending to {base} …", s.muted)
-        emit(self.sending)
+        self.sending.emit()
         job = Job("Send beacon", lambda _progress: send(request, base), expected=(SendError,), parent=self)
         job.succeeded.connect(self._on_sent)
         job.failed.connect(self._on_failed)
@@ -266,7 +265,7 @@ class ComposerDialog(QDialog):
         if not ok and result.body.strip():
             text += "  " + printable(result.body.decode("utf-8", "replace").strip().splitlines()[0])
         self._say(text, s.ok if ok else s.invalid)
-        emit(self.sent, result.url)
+        self.sent.emit(result.url)
 
     def _on_failed(self, message: str) -> None:
         self._say(f"Not delivered: {message}", theme.scheme().invalid)

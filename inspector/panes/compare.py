@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_label, plain_tooltip
 from mockserver.core.beacon import Beacon
@@ -63,7 +62,7 @@ class ComparePanel(QWidget):
         self.swap_button = QPushButton("Swap")
         self.swap_button.setToolTip("Compare the other way round")
         self.swap_button.setAutoDefault(False)
-        self.swap_button.clicked.connect(lambda: emit(self.swapRequested))
+        self.swap_button.clicked.connect(lambda: self.swapRequested.emit())
         top.addWidget(self.swap_button)
         layout.addLayout(top)
 

@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.highlight import JsonHighlighter, RawRequestHighlighter
 from inspector.widgets.icons import status_icon
@@ -403,7 +402,7 @@ class DetailPane(QWidget):
 
     def _copy(self, text: str, what: str) -> None:
         QGuiApplication.clipboard().setText(text)
-        emit(self.message, f"Copied {what}")
+        self.message.emit(f"Copied {what}")
 
     def copy_json(self) -> None:
         """Copy the decoded payload as indented JSON."""

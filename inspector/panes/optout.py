@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 
 from inspector.jobs import Job
 from inspector.panes.routeproof import NO_BROWSER, RouteProver
-from inspector.qtcompat import emit
 from inspector.wake import GuiWake
 from inspector.widgets import theme
 from inspector.widgets.icons import status_icon
@@ -249,7 +248,7 @@ class OptOutPanel(QWidget):
         self.prove_route()  # in the page as it is now, before the user reloads
         self._refresh()
         self._ticker.start()
-        emit(self.stateChanged)
+        self.stateChanged.emit()
         return True
 
     def stop(self, final: bool = True, prove: bool = True) -> None:
@@ -266,7 +265,7 @@ class OptOutPanel(QWidget):
             if prove and watch is not None and self.stopped_at is not None:
                 self.prove_route()  # after the app loaded
             self._render()
-            emit(self.stateChanged)
+            self.stateChanged.emit()
 
     # -- the route proof --------------------------------------------------------
 
@@ -305,7 +304,7 @@ class OptOutPanel(QWidget):
             self.proof_time = datetime.now().strftime("%H:%M:%S")
             self.proofs_run += 1
         self._render()
-        emit(self.stateChanged)
+        self.stateChanged.emit()
 
     def outcome(self) -> str:
         """``idle``, ``fail``, ``pass``, ``proving`` or ``unproven``: what the panel shows."""
@@ -343,7 +342,7 @@ class OptOutPanel(QWidget):
         self._wake.reset()
         if self.watching:
             self._refresh()
-            emit(self.stateChanged)
+            self.stateChanged.emit()
 
     def _refresh(self) -> None:
         if self.watch is None:
@@ -478,12 +477,12 @@ class OptOutPanel(QWidget):
     def _on_clicked(self, item: QListWidgetItem) -> None:
         record_id = item.data(Qt.ItemDataRole.UserRole)
         if record_id is not None:
-            emit(self.recordClicked, int(record_id))
+            self.recordClicked.emit(int(record_id))
 
     def _on_activated(self, item: QListWidgetItem) -> None:
         record_id = item.data(Qt.ItemDataRole.UserRole)
         if record_id is not None:
-            emit(self.recordActivated, int(record_id))
+            self.recordActivated.emit(int(record_id))
 
     def offending_ids(self) -> list[int]:
         """Record ids listed as offending, in order (for tests)."""

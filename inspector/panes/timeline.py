@@ -21,7 +21,6 @@ from PySide6.QtCore import QEvent, QPoint, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QResizeEvent
 from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
 
-from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.plaintext import plain_tooltip
 from mockserver.core.beacon import STATUSES, Summary
@@ -293,7 +292,7 @@ class TimelineStrip(QWidget):
             return
         record_id = self.first_id_in(index)
         if record_id is not None:
-            emit(self.bucketClicked, record_id)
+            self.bucketClicked.emit(record_id)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

@@ -24,7 +24,6 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 
-from inspector.qtcompat import emit
 from inspector.widgets import theme
 from inspector.widgets.icons import status_icon
 from inspector.widgets.plaintext import plain_tooltip
@@ -176,7 +175,7 @@ class BeaconTableModel(QAbstractTableModel):
         if accepted:
             self._insert(accepted)
         self._emit_counts()
-        emit(self.rowsAppended, len(accepted))
+        self.rowsAppended.emit(len(accepted))
         return len(new)
 
     def remove_ids(self, ids: Iterable[int]) -> int:
@@ -377,7 +376,7 @@ class BeaconTableModel(QAbstractTableModel):
 
     def _relayout(self, shown: list[int], keys: list[Any] | None) -> None:
         """Reorder the shown rows keeping selections and the current row (persistent indexes)."""
-        emit(self.layoutAboutToBeChanged)
+        self.layoutAboutToBeChanged.emit()
         old = self.persistentIndexList()
         old_rows = [self._shown[i.row()] if 0 <= i.row() < len(self._shown) else None for i in old]
         self._shown, self._keys = shown, keys
@@ -385,7 +384,7 @@ class BeaconTableModel(QAbstractTableModel):
         new = [self.index(where[r], i.column()) if r in where else QModelIndex()
                for r, i in zip(old_rows, old, strict=True)]
         self.changePersistentIndexList(old, new)
-        emit(self.layoutChanged)
+        self.layoutChanged.emit()
 
     # -- lookups ------------------------------------------------------------
 
@@ -423,14 +422,14 @@ class BeaconTableModel(QAbstractTableModel):
         return len(self._shown), len(self._rows), self._ok, self._invalid
 
     def _emit_counts(self) -> None:
-        emit(self.countsChanged, *self.counts())
+        self.countsChanged.emit(*self.counts())
 
     def refresh_theme(self) -> None:
         """Pick status colours for the current palette and repaint."""
         self._scheme = theme.scheme()
         self._today = self.clock()
         if self._shown:
-            emit(self.dataChanged, self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._shown) - 1, COLUMN_COUNT - 1))
 
     # -- Qt model API -------------------------------------------------------
 

@@ -65,17 +65,18 @@ def cmd_browser(args: argparse.Namespace) -> int:
     from mockserver.reach.browser import (
         BrowserError,
         BrowserNotFound,
-        find_browser,
         launch_routed_browser,
+        locate_browser,
         prove_and_open,
     )
     from mockserver.reach.remote import RemoteError
 
     info = sys.stderr if args.json else sys.stdout
     try:
-        executable = find_browser(args.browser)
+        found = locate_browser(args.browser)
     except BrowserNotFound as exc:
         return _refuse(str(exc))
+    executable = found.executable
     stop = threading.Event()
     stop_on_signals(stop)  # before the browser starts: a SIGTERM from now on closes it and its profile
     lost = threading.Event()  # the remote journal answered an error: exit 2
@@ -96,7 +97,7 @@ def cmd_browser(args: argparse.Namespace) -> int:
     try:
         try:
             # An empty tab first: the route is proven there before the app can send anything.
-            browser = launch_routed_browser(None, route.https_port, route.pin, host=route.host, browser=executable,
+            browser = launch_routed_browser(None, route.https_port, route.pin, host=route.host, browser=found,
                                             headless=args.headless, remote_debugging=True,
                                             http_port=route.http_port, ca_pem=route.ca_pem)
         except (BrowserNotFound, BrowserError) as exc:
@@ -191,8 +192,8 @@ def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer
         store.close()
         raise
     ca = str(server.certificate.ca_cert) if server.certificate else None
-    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file)
-          .rsplit("\n\n", 1)[0], file=info, flush=True)
+    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file,
+                 routing_help=False), file=info, flush=True)
     assert listening.https_port and listening.spki_pin and server.certificate
     host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")
     return server, store, _Route(listening.https_port, listening.spki_pin, host, listening.port,

@@ -199,3 +199,27 @@ def add_egress_options(parser: argparse.ArgumentParser, *, policy: bool = True) 
                                  "is a failure, for the strictest \"nothing phones home\" check (default any)")
     parser.add_argument("--full-urls", action="store_true",
                         help="list other hosts' URLs with their query strings (default: the query is left out)")
+
+
+def add_verdict_options(parser: argparse.ArgumentParser, *, within: float, quiet_after: str,
+                        expect_default: str | None) -> None:
+    """``--expect``, ``--within``, ``--field``, ``--junit`` and the egress options, as ``verify`` and
+    ``run`` share them.
+
+    ``quiet_after`` says when the quiet period starts (``the page loaded``); ``expect_default``
+    None makes judging optional (``run``: without ``--expect`` the exit status is the program's),
+    and the options that only mean something with a verdict say so.
+    """
+    judged = "" if expect_default is not None else "with --expect: "
+    parser.add_argument("--expect", default=expect_default, metavar="none|any|N",
+                        help="none (the opt-out check), any (one or more) or exactly N requests" +
+                             (f" (default {expect_default})" if expect_default else
+                              "; without it nothing is judged"))
+    parser.add_argument("--within", type=seconds, default=within, metavar="SECONDS",
+                        help=f"quiet period after {quiet_after}: stop once no request came for this long "
+                             "(default %(default)g)")
+    parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
+                        help=f"{judged}each request's payload must have PATH (dotted, e.g. providers.auth) equal "
+                             "to VALUE (JSON when it parses, else text); repeatable")
+    parser.add_argument("--junit", metavar="FILE", help=f"{judged}also write a JUnit XML report to FILE")
+    add_egress_options(parser)

@@ -90,8 +90,12 @@ class LinePrinter:
 
 
 def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None, *,
-           token: str | None = None, token_file: Path | None = None) -> str:
-    """The start banner: URLs, pin, routing flags, and the journal token when the journal wants one."""
+           token: str | None = None, token_file: Path | None = None, routing_help: bool = True) -> str:
+    """The start banner: URLs, pin, routing flags, and the journal token when the journal wants one.
+
+    Without ``routing_help`` (``browser``, which routes the browser itself) it ends after the listing:
+    no "route a real app" flags and no "waiting" line.
+    """
     lines = [f"{DISPLAY_NAME} {__version__}: mock of telemetry.refine.dev",
              f"  HTTP      {listening.http_url}/telemetry"]
     if listening.https_url and listening.spki_pin:
@@ -108,6 +112,8 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
     if token:
         lines += [f"  Token     {token}  (the journal wants 'Authorization: Bearer <token>'; kept in {token_file})"]
     lines += [f"  Database  {store.path}  (session {store.session})"]
+    if not routing_help:
+        return "\n".join(lines)
     if listening.https_port and listening.spki_pin:
         host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host
         lines += ["", "Route a real app's beacons here: start Chrome/Chromium/Edge with",

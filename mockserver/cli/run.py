@@ -16,10 +16,9 @@ from pathlib import Path
 from mockserver.cli.options import (
     PROG,
     CommandParsers,
-    add_egress_options,
     add_shared_argument,
+    add_verdict_options,
     port_number,
-    seconds,
 )
 from mockserver.core.text import plural
 from mockserver.records.egress import egress_lines
@@ -37,18 +36,11 @@ def add_command(subparsers: CommandParsers) -> None:
                     "NODE_OPTIONS and NODE_EXTRA_CA_CERTS; with --proxy-port, anything that honours HTTPS_PROXY), "
                     "show what it sent and which other hosts it contacted. Exit status: the verdict's when "
                     "--expect is given (0 pass, 1 fail), else the command's; 2 when it could not run.")
-    parser.add_argument("--expect", metavar="none|any|N",
-                        help="judge what the command sent: none (e.g. with REFINE_NO_TELEMETRY=true), any, or N")
-    parser.add_argument("--within", type=seconds, default=DEFAULT_WITHIN, metavar="SECONDS",
-                        help="after the command exits, wait until no request came for this long (default %(default)g)")
-    parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
-                        help="with --expect: each request's payload must have PATH equal to VALUE; repeatable")
-    parser.add_argument("--junit", metavar="FILE", help="with --expect: also write a JUnit XML report")
+    add_verdict_options(parser, within=DEFAULT_WITHIN, quiet_after="the command exits", expect_default=None)
     add_shared_argument(parser, parser, "--proxy-port", type=port_number, default=None, metavar="PORT",
                         help="also run the scoped proxy on PORT (0 = any free port) and point the command at it "
                              "(HTTPS_PROXY, HTTP_PROXY, NODE_USE_ENV_PROXY=1; loopback stays direct): curl, Python "
                              "and Node 24 are routed too, their CA in $TELEMETRY_INSPECTOR_CA_FILE")
-    add_egress_options(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ...",
                         help="the program and its arguments, after --")
     parser.set_defaults(handler=cmd_run)

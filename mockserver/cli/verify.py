@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_egress_options, seconds
+from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_verdict_options, seconds
 from mockserver.core.jsontext import dumps_strict
 from mockserver.records.lines import format_line
 from mockserver.records.verdict import (
@@ -40,16 +40,8 @@ def add_command(subparsers: CommandParsers) -> None:
                     "wait for the page to load and a quiet period, print every captured request decoded, and a "
                     "verdict. Exit 0 pass, 1 fail, 2 could not run.")
     parser.add_argument("url", metavar="URL", help="the app's page, e.g. http://localhost:5173/")
-    parser.add_argument("--expect", default="any", metavar="none|any|N",
-                        help="none (the opt-out check), any (default: one or more) or exactly N requests")
-    parser.add_argument("--within", type=seconds, default=DEFAULT_WITHIN, metavar="SECONDS",
-                        help="quiet period after the page loaded: stop once no request came for this long "
-                             "(default %(default)g)")
-    parser.add_argument("--field", action="append", default=[], metavar="PATH=VALUE",
-                        help="each request's payload must have PATH (dotted, e.g. providers.auth) equal to VALUE "
-                             "(JSON when it parses, else text); repeatable")
+    add_verdict_options(parser, within=DEFAULT_WITHIN, quiet_after="the page loaded", expect_default="any")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object on stdout")
-    parser.add_argument("--junit", metavar="FILE", help="also write a JUnit XML report to FILE")
     parser.add_argument("--server", metavar="URL",
                         help="capture with a running inspector (its HTTP or HTTPS URL) instead of an own mock; "
                              "everything it receives meanwhile counts")
@@ -60,7 +52,6 @@ def add_command(subparsers: CommandParsers) -> None:
     parser.add_argument("--browser", metavar="PATH", help=BROWSER_HELP)
     parser.add_argument("--load-timeout", type=seconds, default=DEFAULT_LOAD_TIMEOUT, metavar="SECONDS",
                         help="give up when the page has not loaded after this long (default %(default)g)")
-    add_egress_options(parser)
     parser.set_defaults(handler=cmd_verify)
 
 

@@ -414,19 +414,21 @@ class RoutedBrowser(BrowserProcess):
 
 
 def launch_routed_browser(url: str | None, https_port: int, spki_pin: str, *, host: str = "127.0.0.1",
-                          browser: str | None = None, headless: bool = False, remote_debugging: bool = False,
-                          extra_args: Iterable[str] = (), http_port: int | None = None,
-                          ca_pem: CaSource | None = None) -> BrowserProcess:
+                          browser: str | FoundBrowser | None = None, headless: bool = False,
+                          remote_debugging: bool = False, extra_args: Iterable[str] = (),
+                          http_port: int | None = None, ca_pem: CaSource | None = None) -> BrowserProcess:
     """Find a browser and start it routed to the mock, on a fresh temporary profile.
 
     ``https_port``/``spki_pin`` are ``Listening.https_port``/``Listening.spki_pin`` of a started
     :class:`~mockserver.serving.server.InspectorServer`, ``host`` where it listens. ``browser``
-    overrides the search (a path or command name). A Firefox also needs the inspector's HTTP port
-    (``http_port``) and its CA certificate (``ca_pem()`` returns the PEM; asked only for Firefox).
-    Returns the running :class:`RoutedBrowser` or :class:`~mockserver.reach.firefox.FirefoxBrowser`;
-    call ``.stop()`` to close it. Raises :class:`BrowserNotFound` or :class:`BrowserError` (one-line messages).
+    overrides the search (a path or command name), or is what :func:`locate_browser` found already
+    (not identified again: a neutral-named wrapper is asked ``--version`` once). A Firefox also needs
+    the inspector's HTTP port (``http_port``) and its CA certificate (``ca_pem()`` returns the PEM;
+    asked only for Firefox). Returns the running :class:`RoutedBrowser` or
+    :class:`~mockserver.reach.firefox.FirefoxBrowser`; call ``.stop()`` to close it. Raises
+    :class:`BrowserNotFound` or :class:`BrowserError` (one-line messages).
     """
-    found = locate_browser(browser)
+    found = browser if isinstance(browser, FoundBrowser) else locate_browser(browser)
     if found.family == "firefox":
         return launch_firefox(found.executable, url, https_port=https_port, http_port=http_port, ca_pem=ca_pem,
                               host=host, headless=headless, remote_debugging=remote_debugging,

@@ -23,8 +23,8 @@ from mockserver.reach.browser import (
     BrowserNotFound,
     BrowserProcess,
     check_url,
-    find_browser,
     launch_routed_browser,
+    locate_browser,
 )
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.records.egress import OtherRequest
@@ -149,9 +149,10 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
     """
     started = time.monotonic()
     try:
-        executable = find_browser(browser)
+        found = locate_browser(browser)
     except BrowserNotFound as exc:
         raise CouldNotRun(str(exc)) from exc
+    executable = found.executable
     reason = check_url(url)
     if reason:
         raise CouldNotRun(reason)
@@ -161,7 +162,7 @@ def run_verify(url: str, *, expectation: Expectation, fields: Sequence[FieldChec
         progress(f"capturing at {source.where}")
         try:
             routed = launch_routed_browser("about:blank", source.https_port, source.spki_pin, host=source.host,
-                                           browser=executable, headless=True, remote_debugging=True,
+                                           browser=found, headless=True, remote_debugging=True,
                                            http_port=source.http_port, ca_pem=source.ca_pem)
         except (BrowserNotFound, BrowserError) as exc:
             raise CouldNotRun(str(exc)) from exc

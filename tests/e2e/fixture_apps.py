@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import hashlib
 import http.server
 import json
 import os
@@ -98,39 +99,50 @@ def app_dir(app: AppKey) -> Path:
     return E2E_DIR / app_name(app)
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return -1.0
+# Content stamps, not time stamps: a fresh clone or checkout (new mtimes, same files) neither
+# reinstalls nor rebuilds, and a changed lockfile or source always does. The install stamp has the
+# name and form scripts/install-test-deps writes for the other fixtures (the lockfile's SHA-256).
+INSTALL_STAMP = Path("node_modules") / ".installed-lock.sha256"
+BUILD_STAMP = Path("dist") / ".built-from.sha256"
 
 
-def _newest_source_mtime(app: Path) -> float:
+def _digest(paths: list[Path]) -> str:
+    """One SHA-256 over the files' names and contents (a missing file counts as absent)."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(E2E_DIR)).encode() + b"\0")
+        with contextlib.suppress(FileNotFoundError):
+            digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _install_inputs(app: Path) -> str:
+    return hashlib.sha256((app / "package-lock.json").read_bytes()).hexdigest()
+
+
+def _build_inputs(app: Path) -> str:
     sources = [BUILD_SCRIPT, app / "package.json", app / "package-lock.json"]
-    sources += [p for p in SRC_DIR.rglob("*") if p.is_file()]
-    return max(_mtime(p) for p in sources)
+    sources += sorted(p for p in SRC_DIR.rglob("*") if p.is_file())
+    return _digest(sources)
 
 
-def _install_marker(app: Path) -> Path:
-    # npm (v7+) writes this hidden lockfile on every successful install / ci.
-    return app / "node_modules" / ".package-lock.json"
+def _stamp_says(stamp: Path, want: str) -> bool:
+    try:
+        return stamp.read_text(encoding="utf-8").strip() == want
+    except FileNotFoundError:
+        return False
 
 
 def _needs_install(app: Path) -> bool:
-    marker = _install_marker(app)
-    if not marker.exists():
-        return True
-    return _mtime(marker) < _mtime(app / "package-lock.json")
+    return not _stamp_says(app / INSTALL_STAMP, _install_inputs(app))
 
 
 def _needs_build(app: Path) -> bool:
     dist = app / "dist"
-    outputs = [dist / name for name in _DIST_FILES]
-    if not all(p.exists() for p in outputs):
+    if not all((dist / name).exists() for name in _DIST_FILES):
         return True
-    oldest_output = min(_mtime(p) for p in outputs)
-    newest_input = max(_newest_source_mtime(app), _mtime(_install_marker(app)))
-    return oldest_output < newest_input
+    return not _stamp_says(app / BUILD_STAMP, _build_inputs(app))
 
 
 def _run(cmd: list[str], cwd: Path, what: str) -> None:
@@ -174,10 +186,10 @@ def _check_pin(fixture: FixtureApp, directory: Path) -> None:
 def build(app: AppKey) -> Path:
     """Install (if needed) and build the fixture app ``app`` (a name in :data:`APPS`, or 4 or 5).
 
-    ``npm ci`` runs only when ``node_modules`` is missing or older than
-    ``package-lock.json``; the esbuild build runs only when ``dist/`` is missing
-    or older than its sources (``src/``, ``build.mjs``, ``package.json``, the
-    lockfile, or a fresh install). Safe to call from several threads or
+    ``npm ci`` runs only when ``node_modules`` was not installed from this very
+    lockfile; the esbuild build runs only when ``dist/`` is missing or was built
+    from other sources (``src/``, ``build.mjs``, ``package.json``, the lockfile):
+    both are content stamps, so a fresh checkout of the same files does neither. Safe to call from several threads or
     processes at once (an ``fcntl`` lock per app serialises the work).
 
     Returns the ``dist`` directory (containing ``index.html``).
@@ -194,8 +206,10 @@ def build(app: AppKey) -> Path:
         try:
             if _needs_install(directory):
                 _run([npm, "ci", "--no-audit", "--no-fund"], directory, f"npm ci for {name} fixture")
+                (directory / INSTALL_STAMP).write_text(_install_inputs(directory) + "\n", encoding="utf-8")
             if _needs_build(directory):
                 _run([npm, "run", "build"], directory, f"esbuild build for {name} fixture")
+                (directory / BUILD_STAMP).write_text(_build_inputs(directory) + "\n", encoding="utf-8")
         finally:
             fcntl.flock(lockfile, fcntl.LOCK_UN)
     dist = directory / "dist"

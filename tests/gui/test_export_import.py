@@ -42,7 +42,7 @@ def test_export_all_writes_exactly_what_the_exporter_writes(three, qtbot, tmp_pa
     expected = tmp_path / f"expected.{fmt}"
     export_records(three.store.query(), fmt, expected)
     assert out.read_bytes() == expected.read_bytes()
-    assert "Exported 3 records as" in three.statusBar().currentMessage()
+    assert "Exported 3 records as" in three.statusBar().full_message
 
 
 def test_export_dialog_selected_and_filtered_and_redacted(three, qtbot, tmp_path):
@@ -129,7 +129,7 @@ def test_import_har_from_the_file_menu_adds_exact_decoded_rows(window, qtbot, tm
     assert [r.received_at for r in records] == ["2026-11-26T08:00:01.250Z", "2026-11-26T08:00:02.250Z"]
     assert all(r.status == "ok" and r.request.headers["User-Agent"] == CHROME_UA for r in records)
     assert window.model.index(window.model.row_of(2), 0).data() == "2"
-    message = window.statusBar().currentMessage()
+    message = window.statusBar().full_message
     assert message.startswith("imported 2 into session") and "skipped 1" in message
     assert window.detail.beacon.id == records[0].id  # the first imported record is shown
     assert records[0].session != window.store.session  # its own session; live requests keep theirs

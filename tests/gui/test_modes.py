@@ -134,7 +134,7 @@ def test_composer_sends_the_exact_beacon_and_shows_the_url(window, qtbot):
     qtbot.waitUntil(lambda: window.model.total == 1, timeout=5000)
     record = window.store.get(1)
     assert window.detail.beacon.id == 1  # the sent record is shown
-    assert window.statusBar().currentMessage() == "Sent as #1: 200 OK"
+    assert window.statusBar().full_message == "Sent as #1: 200 OK"
     assert record.payload == expected and list(record.payload) == list(expected)  # keys in refine's order
     assert record.request.query == f"payload={wire}" and record.encoding == "latin-1"
     assert base64.b64decode(record.raw_payload) == json.dumps(expected, separators=(",", ":"),

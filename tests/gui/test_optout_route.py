@@ -86,7 +86,7 @@ def test_a_browser_the_window_started_passes_only_once_the_route_is_proven(windo
     monkeypatch.setenv("TELEMETRY_INSPECTOR_BROWSER", headless(tmp_path / "chromium-headless", chromium))
     launched = open_in_window(window, url, qtbot)
     assert launched.route == RouteCheck(True, "proven: a probe loaded in the browser reached this inspector")
-    assert window.statusBar().currentMessage().startswith(f"Opened chromium-headless at {url}: route proven, ")
+    assert window.statusBar().full_message.startswith(f"Opened chromium-headless at {url}: route proven, ")
     qtbot.waitUntil(loaded.is_set, timeout=30000)  # the app was opened after the proof
 
     panel = window.optout
@@ -125,7 +125,7 @@ def test_firefox_opened_by_the_window_proves_the_route_and_passes(window, firefo
     launched = open_in_window(window, url, qtbot)
     assert launched.browser.family == "firefox"  # named so: the wrapper is routed as Firefox, not Chromium
     assert launched.route == RouteCheck(True, "proven: a probe loaded in the browser reached this inspector")
-    assert window.statusBar().currentMessage().startswith(f"Opened firefox-headless at {url}: route proven, ")
+    assert window.statusBar().full_message.startswith(f"Opened firefox-headless at {url}: route proven, ")
     qtbot.waitUntil(loaded.is_set, timeout=30000)  # the app was opened after the proof
 
     panel = window.optout

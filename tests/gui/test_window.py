@@ -422,7 +422,7 @@ def test_send_helper_reaches_the_real_socket(window):
 
 
 def test_signals_do_not_eat_references_to_true(window, send_and_wait):
-    """PySide6 6.12's Signal.emit() drops a reference to True; inspector.qtcompat gives it back.
+    """PySide6 6.12's Signal.emit() drops a reference to True; the PySide6 pin keeps that release out.
 
     Without the repair a long session aborts with "bool_dealloc: deallocating True".
     """
@@ -445,7 +445,7 @@ def test_signals_do_not_eat_references_to_true(window, send_and_wait):
         after = sys.getrefcount(True)
     finally:
         gc.enable()
-    assert after >= before - 20  # unrepaired, this falls by hundreds
+    assert after >= before - 20  # on PySide6 6.12.0 this falls by hundreds
 
 
 def test_long_ids_and_other_days_widen_their_columns(make_window, db_path):
