@@ -6,11 +6,12 @@ serves until killed. KIND is one of:
 * ``naive``   – what one writes in five minutes: a Flask app answering the GIF on
   werkzeug's threaded development server (``app.run(threaded=True)``); no decoding,
   no storage.
-* ``ceiling`` – the inspector's own stack (cheroot, same thread count, same TLS
-  adapter, same Flask) answering the constant GIF with no work at all: the most
-  the full pipeline could reach on this stack.
+* ``ceiling`` – the inspector's former stack (cheroot, its thread count, backlog and
+  keep-alive settings, the standard library's TLS, the same Flask) answering the
+  constant GIF with no work at all: what the pipeline was measured against before it
+  moved to granian (the new stack's ceiling comes with the benchmark's update).
 * ``wsgi``    – cheroot with a bare WSGI function answering the GIF: the ceiling of
-  the HTTP server alone, without Flask (shown for reference).
+  that HTTP server alone, without Flask (shown for reference).
 
 The full pipeline itself is the real ``python3 -m mockserver serve`` (see
 ``throughput.py``); it is not started from here.
@@ -66,12 +67,15 @@ def _cert(home: Path) -> tuple[str, str]:
 
 
 def _serve_cheroot(app, https: bool, home: Path, port: int = 0) -> None:
-    """The inspector's own server factory (same threads, pool, keep-alive and TLS handling)."""
-    from mockserver.serving.server import make_wsgi_server
-    from mockserver.serving.tls import ensure_certificate
+    """cheroot as the inspector ran it (24 threads growing to 256, backlog 128, no keep-alive limit)."""
+    from cheroot import wsgi
+    from cheroot.ssl.builtin import BuiltinSSLAdapter
 
-    certificate = ensure_certificate(home / "tls") if https else None
-    server = make_wsgi_server("127.0.0.1", port, app, certificate=certificate)
+    server = wsgi.Server(("127.0.0.1", port), app, numthreads=24, max=256, server_name="telemetry-inspector",
+                         request_queue_size=128)
+    server.keep_alive_conn_limit = None  # type: ignore[assignment]  # cheroot reads None as no limit; its stub says int
+    if https:
+        server.ssl_adapter = BuiltinSSLAdapter(*_cert(home))
     server.prepare()
     print(f"LISTENING {server.bind_addr[1]}", flush=True)
     threading.Thread(target=server.serve, daemon=True).start()

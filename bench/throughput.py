@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = ("naive", "ceiling", "wsgi", "pipeline", "before")
 LABELS = {
     "naive": "naive mock: Flask GIF on werkzeug threaded",
-    "ceiling": "ceiling: cheroot + Flask, constant GIF",
+    "ceiling": "ceiling of the former stack: cheroot + Flask, constant GIF",
     "wsgi": "cheroot + bare WSGI, constant GIF",
     "pipeline": "full pipeline: `serve` (decode, enrich, check, SQLite commit)",
     "before": "the same `serve` from another checkout (`--before`)",

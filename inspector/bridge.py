@@ -1,6 +1,6 @@
 """StoreBridge: hands store events from server threads to the GUI thread.
 
-The store calls its listeners on whichever thread wrote (a cheroot worker, or
+The store calls its listeners on whichever thread wrote (a server thread, or
 the GUI thread for "Clear"). The listener here only appends to a deque and,
 at most once per batch, posts a queued call to the GUI thread
 (``QMetaObject.invokeMethod``, a queued connection, never a signal from the

@@ -364,7 +364,7 @@ def test_headers_are_capped_as_on_the_live_server(tmp_path):
     report = json.loads(done.stdout)
     assert (report["imported"], report["refused"], report["malformed"], report["skipped"]) == (1, 2, 0, 0)
     reason = ("refused: request line and headers over the 1024 KiB the server accepts "
-              "(it answers 413 and records nothing)")
+              "(it answers 431 and records nothing)")
     assert report["warnings"] == [f"entry 1: {reason}", f"entry 2: {reason}"]
     store = BeaconStore(db, start_session=False)
     try:

@@ -13,6 +13,7 @@ import stat
 import threading
 import time
 import urllib.request
+from http.client import HTTPMessage
 
 import pytest
 
@@ -35,8 +36,9 @@ def listening(server: InspectorServer) -> Listening:
 
 
 def raw(server: InspectorServer, method: str, path: str, headers: dict[str, str] | None = None,
-            port: int | None = None) -> tuple[int, dict[str, str], bytes]:
-    """One request with exactly these headers (http.client sends Host only if we do not)."""
+            port: int | None = None) -> tuple[int, HTTPMessage, bytes]:
+    """One request with exactly these headers (http.client sends Host only if we do not); the answer's
+    headers are looked up whatever their case."""
     conn = http_client.HTTPConnection("127.0.0.1", port or listening(server).port, timeout=10)
     try:
         conn.putrequest(method, path, skip_host="Host" in (headers or {}), skip_accept_encoding=True)
@@ -44,7 +46,7 @@ def raw(server: InspectorServer, method: str, path: str, headers: dict[str, str]
             conn.putheader(name, value)
         conn.endheaders()
         response = conn.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
+        return response.status, response.headers, response.read()
     finally:
         conn.close()
 

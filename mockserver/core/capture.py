@@ -49,6 +49,7 @@ class RawRequest:
     peer: str | None = None
     problem: str | None = None  # how its framing was broken (the body is then what arrived before)
     via_proxy: str | None = None  # how the inspector's proxy brought it ("CONNECT telemetry.refine.dev:443")
+    arrived_at: datetime | None = None  # when its head was in (the server says); None: when it is recorded
 
 
 def _query_size(query: str) -> int:
@@ -98,7 +99,7 @@ def _describe_jwe(body: str) -> tuple[list[str], list[str]]:
 
 def capture(raw: RawRequest, *, received_at: datetime | None = None, trust_proxy: bool = False) -> Beacon:
     """Decode, enrich and check one request. Never raises on bad input."""
-    moment = received_at or utc_now()
+    moment = received_at or raw.arrived_at or utc_now()
     kind = classify(raw.method, raw.path, raw.headers)
     problems: list[str] = [raw.problem] if raw.problem else []
     notes: list[str] = []

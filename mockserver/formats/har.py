@@ -29,7 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest
 from mockserver.core.clock import parse_iso, utc_now
 from mockserver.core.config import REFINE_HOST
-from mockserver.core.wire import MAX_HEADER_BYTES
+from mockserver.core.wire import MAX_HEADER_BYTES, head_size
 from mockserver.formats.har_export import INSPECTOR_FIELD
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.storage.recorder import Recorder
@@ -359,12 +359,11 @@ def _headers(pairs: list[tuple[str, str]], authority: str) -> dict[str, str]:
 def _head_size(method: str, path: str, query: str, headers: dict[str, str]) -> int:
     """Bytes of the request line and headers, as the live server counts them against MAX_HEADER_BYTES."""
     target = f"{path}?{query}" if query else path
-    size = len(f"{method} {target} HTTP/1.1\r\n\r\n".encode("utf-8", "surrogatepass"))
-    for name, value in headers.items():
-        size += len(f"{name}: {value}\r\n".encode("utf-8", "surrogatepass"))
-        if size > MAX_HEADER_BYTES:
-            break
-    return size
+    return head_size(_utf8(method), _utf8(target), ((_utf8(name), _utf8(value)) for name, value in headers.items()))
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _body(request: dict[str, Any], where: str, problem: Callable[[str], HarError]) -> bytes | str:
@@ -430,7 +429,7 @@ def entry_request(entry: Any, index: int = 0, file: str = "the HAR file") -> Raw
     headers = _headers(header_pairs, authority)
     if _head_size(method, path, query, headers) > MAX_HEADER_BYTES:
         return (f"refused: request line and headers over the {MAX_HEADER_BYTES // 1024} KiB the server accepts "
-                "(it answers 413 and records nothing)")
+                "(it answers 431 and records nothing)")
     return RawRequest(
         method=method,
         path=path,

@@ -44,6 +44,7 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
     probes = app.extensions["probes"] = ProbeLog()  # route probes: answered, never recorded
 
     refine = RefineEndpoints(recorder, country, probes)
+    app.extensions["fast_routes"] = frozenset(refine.fast_routes)  # (path, method): the server's beacon threads
     refine.add_routes(app)
     app.register_blueprint(journal_blueprint(store, shutdown, probes))
     refine.add_fallback_routes(app)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from flask import Flask, Response, request
@@ -94,7 +95,14 @@ def _raw_request() -> RawRequest:
         peer=request.remote_addr,
         problem=problem,
         via_proxy=PROXIED.lookup(environ),
+        arrived_at=_arrival(environ),
     )
+
+
+def _arrival(environ: dict[str, Any]) -> datetime | None:
+    """When the server's bridge had the request's head (recorded as its time), if it says."""
+    arrival = environ.get("mockserver.arrival")
+    return arrival if isinstance(arrival, datetime) else None
 
 
 _NOT_HEADERS = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
@@ -107,7 +115,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
 
     Headers are named exactly as ``dict(werkzeug.EnvironHeaders(environ))`` names
     them; an environ whose header keys would not round-trip that way (never made by
-    cheroot or werkzeug) gives None, and the request goes through Flask instead.
+    the server's bridge or werkzeug) gives None, and the request goes through Flask instead.
     Nothing has been read from the body when None is returned.
     """
     headers: dict[str, str] = {}
@@ -137,6 +145,7 @@ def _raw_request_from_environ(environ: dict[str, Any]) -> RawRequest | None:
         peer=environ.get("REMOTE_ADDR"),
         problem=problem,
         via_proxy=PROXIED.lookup(environ),
+        arrived_at=_arrival(environ),
     )
 
 

@@ -2,7 +2,10 @@
 
 Only this machine's programs reach it (the app puts a
 :class:`~mockserver.serving.access.JournalGuard` in front); refine's endpoints
-live in :mod:`mockserver.serving.endpoints`.
+live in :mod:`mockserver.serving.endpoints`. Long polls and event streams end
+when the server stops (``shutdown``) or, served by the server's bridge, when
+their client leaves (``environ["mockserver.cancel"]``); :func:`holding_kind`
+tells the bridge which requests those are, so it can cap them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,23 @@ LARGEST_ID = 2**63 - 1  # SQLite's largest integer
 _JOURNAL = {"provide_automatic_options": False}
 _ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 _DELETE_BY = ("kind", "status", "session", "ids")
+LONG_POLL, EVENT_STREAM = "long poll", "event stream"
+
+
+def holding_kind(path: str, method: str) -> str | None:
+    """Which of the journal's waiting requests this is (LONG_POLL, EVENT_STREAM), or None."""
+    if method not in ("GET", "HEAD") or not path.startswith(API):
+        return None
+    if path == f"{API}/wait" or path.startswith(f"{API}/probes/"):
+        return LONG_POLL
+    return EVENT_STREAM if path == f"{API}/events" else None
+
+
+def _cancel(shutdown: threading.Event) -> threading.Event:
+    """What ends this request's wait: the bridge's per-request event (set on a disconnect and when the
+    server stops), else ``shutdown``."""
+    cancel = request.environ.get("mockserver.cancel")
+    return cancel if isinstance(cancel, threading.Event) else shutdown
 
 
 class BadArgument(ValueError):
@@ -95,7 +115,7 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
         seconds = _seconds_arg("timeout", "10")
         reached, current = store.wait_for_count(
             target or 0, seconds, kind=_choice_arg("kind", KINDS), status=_choice_arg("status", STATUSES),
-            cancel=shutdown,
+            cancel=_cancel(shutdown),
         )
         return json_response({"reached": reached, "count": current, "wanted": target}, 200 if reached else 408)
 
@@ -105,7 +125,7 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
         last_event = request.headers.get("Last-Event-ID", "")
         if since is None:
             since = int(last_event) if last_event.isdigit() else store.last_id()
-        return Response(_event_stream(store, since, shutdown), mimetype="text/event-stream",
+        return Response(_event_stream(store, since, _cancel(shutdown)), mimetype="text/event-stream",
                         headers={**NO_STORE, "X-Accel-Buffering": "no"})
 
     @journal.get(f"{API}/probes/<nonce>")
@@ -113,7 +133,7 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
         if not NONCE.fullmatch(nonce):
             return error_response(f"a probe nonce is 32 hex digits, got {nonce[:40]!r}", 400)
         timeout = _int_arg("timeout", 0, 0, 30) or 0  # a short long-poll for a remote prover
-        return json_response({"nonce": nonce, "seen": probes.wait(nonce, timeout, cancel=shutdown)})
+        return json_response({"nonce": nonce, "seen": probes.wait(nonce, timeout, cancel=_cancel(shutdown))})
 
     # Journal paths are never telemetry: whatever the method, an unknown one is the API's 404.
     @journal.route(API, defaults={"rest": None}, methods=_ANY_METHOD, **_JOURNAL)
@@ -200,8 +220,8 @@ def _whole_number(name: str, raw: str) -> int:
     return int(text)
 
 
-def _event_stream(store: BeaconStore, since: int, shutdown: threading.Event) -> Iterator[str]:
-    """Server-sent events: one ``beacon`` event per new record, ids as event ids.
+def _event_stream(store: BeaconStore, since: int, cancel: threading.Event) -> Iterator[str]:
+    """Server-sent events: one ``beacon`` event per new record, ids as event ids, until ``cancel`` is set.
 
     It re-reads the store after each wake-up instead of queueing records, so
     a slow reader never loses one and never makes the server hold a backlog.
@@ -215,14 +235,14 @@ def _event_stream(store: BeaconStore, since: int, shutdown: threading.Event) -> 
     last = since
     try:
         yield "retry: 2000\n\n"
-        while not shutdown.is_set():
+        while not cancel.is_set():
             for beacon in store.query(since=last, limit=500):
                 last = beacon.id or last
                 yield f"id: {beacon.id}\nevent: beacon\ndata: {beacon.to_json()}\n\n"
             if store.last_id() > last:
                 continue
             waited = 0.0
-            while not changed.wait(0.5) and not shutdown.is_set():
+            while not changed.wait(0.5) and not cancel.is_set():
                 waited += 0.5
                 if waited >= SSE_HEARTBEAT:
                     yield ": keep-alive\n\n"

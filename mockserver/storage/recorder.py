@@ -45,7 +45,7 @@ class Recorder:
     def record(self, raw: RawRequest, *, received_at: datetime | None = None,
                session: int | None = None) -> Beacon:
         """Decode, check and commit one request; returns the stored record."""
-        moment = received_at or utc_now()
+        moment = received_at or raw.arrived_at or utc_now()
         try:
             beacon = capture(raw, received_at=moment, trust_proxy=self.trust_proxy)
         except Exception as exc:  # a decoder bug must not lose the request

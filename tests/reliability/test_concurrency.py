@@ -1,6 +1,6 @@
 """Concurrent keep-alive clients: every request recorded exactly once, counts exact.
 
-The real server (cheroot, HTTP and HTTPS listeners) over a file database, as
+The real server (granian, HTTP and HTTPS listeners) over a file database, as
 ``serve`` runs it; 8 clients × 500 requests on HTTP and 4 × 150 on HTTPS at
 the same time, each request carrying a unique marker.
 """

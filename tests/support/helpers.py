@@ -19,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,14 +35,18 @@ BROWSER_HEADERS = {"User-Agent": CHROME_UA, "Referer": "http://localhost:5173/"}
 
 
 def http(method: str, url: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-         context: ssl.SSLContext | None = None, timeout: float = 10) -> tuple[int, dict[str, str], bytes]:
-    """A real HTTP request; returns (status, headers, body) for any status."""
+         context: ssl.SSLContext | None = None, timeout: float = 10) -> tuple[int, Message, bytes]:
+    """A real HTTP request; returns (status, headers, body) for any status.
+
+    The headers are looked up whatever their case (``headers["Content-Type"]``, ``"X" in headers``),
+    as HTTP means them: the server sends every name in lower case.
+    """
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout, context=context) as resp:
-            return resp.status, dict(resp.headers), resp.read()
+            return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read()
+        return err.code, err.headers, err.read()
 
 
 class Journal:
