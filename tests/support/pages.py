@@ -4,27 +4,21 @@ non-loopback address (a host that is "elsewhere" for egress, yet answers here)."
 from __future__ import annotations
 
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 
 import pytest
 
+from tests.support.helpers import own_address
+
 
 def outward_address() -> str:
-    """This machine's own non-loopback IPv4 address (no packet is sent: UDP connect only picks a route).
-
-    Skips the test when the machine has none.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))
-        except OSError as exc:
-            pytest.skip(f"needs a non-loopback IPv4 address on this machine: {exc}")
-        address = str(probe.getsockname()[0])
-    if address.startswith("127."):
-        pytest.skip("needs a non-loopback IPv4 address on this machine")
-    return address
+    """This machine's own non-loopback IPv4 address (:func:`~tests.support.helpers.own_address`);
+    skips the test when the machine has none."""
+    found = own_address()
+    if found is None:
+        pytest.skip("this machine has no non-loopback address to stand in for another host")
+    return found
 
 
 class _Pages(http.server.BaseHTTPRequestHandler):
