@@ -20,8 +20,8 @@ import pytest
 from mockserver.reach.nodeegress import ENV_EGRESS_FILE, REPORT_CAP, parse_report
 from mockserver.reach.noderun import RoutedNode
 from mockserver.records.egress import OtherRequest
-from tests.support.helpers import answering_server, refused_port
-from tests.support.pages import outward_address
+from tests.support.helpers import refused_port
+from tests.support.pages import answering_server, outward_address
 from tests.test_noderun import ROOT, run_cli
 
 EGRESS_JS = ROOT / "tests" / "noderun" / "egress.js"

@@ -26,7 +26,8 @@ import pytest
 from mockserver.core.payloads import beacon_payload, btoa_json, js_stringify
 from mockserver.records.egress import is_browser_service, leaves_machine
 from mockserver.serving.server import InspectorServer
-from tests.support.helpers import Journal, answering_server, own_address
+from tests.support.helpers import Journal, own_address
+from tests.support.pages import answering_server
 from tests.test_browser import BEACON_PAGE, serve_dir
 
 ROOT = Path(__file__).resolve().parents[1]

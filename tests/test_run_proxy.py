@@ -19,8 +19,7 @@ import pytest
 from mockserver.core.payloads import beacon_payload, btoa_json
 from mockserver.reach.noderun import DIRECT, ENV_CA_FILE, RoutedNode
 from mockserver.serving.probe import UNPROVEN
-from tests.support.helpers import answering_server
-from tests.support.pages import outward_address
+from tests.support.pages import answering_server, outward_address
 from tests.test_noderun import run_cli
 from tests.test_noderun_egress import PREFIX, listing
 

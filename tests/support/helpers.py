@@ -20,7 +20,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import Message
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -193,33 +192,6 @@ def own_address() -> str | None:
         except OSError:
             return None
     return None if address.startswith(("127.", "0.")) else address
-
-
-class _Answer(BaseHTTPRequestHandler):
-    """``GET /any/path`` → 200 and the body ``answer from <path>``."""
-
-    def do_GET(self) -> None:
-        body = f"answer from {self.path}".encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def answering_server(address: str) -> Iterator[int]:
-    """A real HTTP server listening on ``address`` (a free port) while the block runs; yields its port."""
-    server = ThreadingHTTPServer((address, 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @contextmanager

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import http.server
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -21,14 +22,23 @@ def outward_address() -> str:
     return found
 
 
+Page = tuple[str, bytes]  # content type, body
+
+
+def _ok(_path: str) -> Page:
+    return "text/plain", b"ok"
+
+
 class _Pages(http.server.BaseHTTPRequestHandler):
-    pages: dict[str, tuple[str, bytes]] = {}
+    pages: dict[str, Page] = {}
     seen: list[str] | None = None
+    default: Callable[[str], Page] = staticmethod(_ok)
 
     def do_GET(self) -> None:
         if self.seen is not None:
             self.seen.append(self.path)
-        content_type, body = self.pages.get(self.path.split("?")[0], ("text/plain", b"ok"))
+        page = self.pages.get(self.path.split("?")[0])
+        content_type, body = page if page is not None else self.default(self.path)
         self.send_response(200)
         self.send_header("Content-Type", content_type)
         self.send_header("Access-Control-Allow-Origin", "*")
@@ -40,12 +50,14 @@ class _Pages(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def serve_pages(host: str, pages: dict[str, tuple[str, bytes]], seen: list[str] | None = None) -> Iterator[str]:
-    """Serve ``pages`` (path → content type, body; anything else is ``ok``) on ``host``; yields the base URL.
+def serve_pages(host: str, pages: dict[str, Page], seen: list[str] | None = None, *,
+                default: Callable[[str], Page] = _ok) -> Iterator[str]:
+    """Serve ``pages`` (path → content type, body; any other path gets ``default(path)``, ``ok``
+    unless given) on ``host``; yields the base URL.
 
     ``seen`` gets every path asked for, query included.
     """
-    handler = type("Pages", (_Pages,), {"pages": pages, "seen": seen})
+    handler = type("Pages", (_Pages,), {"pages": pages, "seen": seen, "default": staticmethod(default)})
     server = http.server.ThreadingHTTPServer((host, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -53,3 +65,14 @@ def serve_pages(host: str, pages: dict[str, tuple[str, bytes]], seen: list[str] 
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def answering_server(address: str) -> Iterator[int]:
+    """A real HTTP server on ``address`` (a free port) while the block runs, answering ``GET /any/path``
+    with 200 and ``answer from /any/path``; yields its port."""
+    def answer(path: str) -> Page:
+        return "text/plain", f"answer from {path}".encode()
+
+    with contextmanager(serve_pages)(address, {}, default=answer) as base:
+        yield int(base.rsplit(":", 1)[1])
