@@ -16,9 +16,10 @@ from collections.abc import Callable, Iterator
 import pytest
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from mockserver.reach.cdp import DevToolsConnection, DevToolsError, page_websocket_url
+from tests.support.websocket_server import websocket_servers
 
 Handler = Callable[[ServerConnection], None]
 CLOSED = "the browser closed the DevTools connection (did it exit?)"
@@ -27,18 +28,8 @@ CLOSED = "the browser closed the DevTools connection (did it exit?)"
 @pytest.fixture
 def devtools() -> Iterator[Callable[..., str]]:
     """Start a loopback WebSocket server running a handler; returns its ws:// URL."""
-    servers = []
-
-    def start(handler: Handler, process_request: Callable[[ServerConnection, Request], Response | None] | None = None
-              ) -> str:
-        server = serve(handler, "127.0.0.1", 0, process_request=process_request)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"ws://127.0.0.1:{server.socket.getsockname()[1]}/devtools/page/ABC"
-
-    yield start
-    for server in servers:
-        server.shutdown()
+    with websocket_servers("/devtools/page/ABC") as start:
+        yield start
 
 
 def commands(ws: ServerConnection) -> Iterator[dict]:

@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
-from websockets.sync.server import ServerConnection, serve
+from websockets.sync.server import ServerConnection
 
 from mockserver.core.firefox_prefs import NO_PROXY_FOR, QUIET_FIREFOX_PREFS, proxy_prefs, user_js
 from mockserver.reach.bidi import BidiError, BidiSession
@@ -22,6 +21,7 @@ from mockserver.reach.firefox import CERTUTIL_MISSING, FirefoxBrowser, find_cert
 from mockserver.reach.remote import RemoteError, RemoteInspector
 from mockserver.serving.egress import Egress, EgressLog
 from mockserver.serving.proxy import ScopedProxy
+from tests.support.websocket_server import websocket_servers
 
 CERTUTIL_LINE = ("Firefox needs certutil (the NSS tools) to trust the inspector's certificate in its profile: on "
                  "Debian/Ubuntu apt install libnss3-tools, on macOS brew install nss, on Windows the NSS tools' "
@@ -164,17 +164,8 @@ def test_the_egress_log_tells_a_listener_each_connection_as_it_closes():
 @pytest.fixture
 def bidi() -> Iterator[Callable[[Callable[[ServerConnection], None]], str]]:
     """A loopback WebSocket server running a handler; returns its ws:// URL."""
-    servers = []
-
-    def start(handler: Callable[[ServerConnection], None]) -> str:
-        server = serve(handler, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return f"ws://127.0.0.1:{server.socket.getsockname()[1]}/session"
-
-    yield start
-    for server in servers:
-        server.shutdown()
+    with websocket_servers("/session") as start:
+        yield start
 
 
 def firefox_like(seen: list[dict], answers: dict[str, dict]) -> Callable[[ServerConnection], None]:
