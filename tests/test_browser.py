@@ -11,7 +11,6 @@ import contextlib
 import functools
 import http.server
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -42,7 +41,14 @@ from mockserver.reach.browser import (
     locate_browser,
     routed_browser_args,
 )
-from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until, stand_in_browser, was_started
+from tests.support.helpers import (
+    REFINE_4_PAYLOAD,
+    interrupt,
+    killed_at_end,
+    read_until,
+    stand_in_browser,
+    was_started,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PIN = "68BsJgvCEQxDIns9kNNHYReU4gLU/1mm7h0Bd5eXlLA="
@@ -343,25 +349,6 @@ def test_a_browser_that_dies_at_start_is_a_clear_error(tmp_path, live_server):
 def browser_cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "mockserver", "browser", *args], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-@contextlib.contextmanager
-def killed_at_end(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """``proc``, killed on the way out if a failed check left it running."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
-    """Ctrl-C the command; (everything it printed on stdout, its stderr)."""
-    proc.send_signal(signal.SIGINT)
-    err = "".join(read_rest(proc.stderr))  # both pipes drained by reader threads: no deadlock on a full one
-    proc.wait(timeout=30)
-    return "".join(lines + read_rest(proc.stdout)), err
 
 
 def test_browser_command_prints_beacons_and_ctrl_c_closes_both(chromium, beacon_site):

@@ -10,7 +10,6 @@ while the telemetry verdict stays what it was.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 from mockserver.core.payloads import btoa_json
 from mockserver.reach.browser import launch_routed_browser
 from mockserver.reach.network import NetworkWatch
-from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
+from tests.support.helpers import REFINE_4_PAYLOAD, interrupt, killed_at_end, read_until
 from tests.support.pages import outward_address, serve_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -101,22 +100,15 @@ def test_a_page_with_no_other_hosts_passes_egress_none(chromium, tmp_path):
 
 
 def test_the_browser_command_prints_other_hosts_live_and_all_at_the_end(chromium, app_page, other_site):
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "browser", app_page, "--headless", "--port", "0",
-                             "--https-port", "0", "--db", ":memory:", "--browser", chromium], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with killed_at_end(subprocess.Popen([sys.executable, "-m", "mockserver", "browser", app_page, "--headless",
+                                         "--port", "0", "--https-port", "0", "--db", ":memory:", "--browser",
+                                         chromium], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)) as proc:
         live: list[str] = []
         while not {f"{other_site}/from-frame?… → 200", f"{other_site}/other?… → 200"} <= {
                 line.strip().split("GET ")[-1] for line in live}:
             live += read_until(proc.stdout, r"^Other     GET ")[1]
-        proc.send_signal(signal.SIGINT)
-        err = "".join(read_rest(proc.stderr))
-        proc.wait(timeout=30)
-        out = "".join(read_rest(proc.stdout))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = interrupt(proc, [])
     assert proc.returncode == 0, err
     assert "Other hosts contacted (2 hosts, 4 requests):" in out
     assert f"    GET {other_site}/frame.html → 200" in out

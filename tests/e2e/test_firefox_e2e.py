@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -28,7 +27,7 @@ from mockserver.core.payloads import btoa_json
 from mockserver.reach.browser import BrowserError, launch_routed_browser
 from mockserver.reach.firefox import FirefoxBrowser
 from mockserver.records.advice import CORE_4_AND_5
-from tests.support.helpers import REFINE_4_PAYLOAD, read_rest, read_until
+from tests.support.helpers import REFINE_4_PAYLOAD, interrupt, killed_at_end, read_until
 from tests.support.pages import outward_address, serve_pages
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,21 +241,14 @@ def test_the_browser_command_drives_firefox_and_ctrl_c_closes_it(firefox, tmp_pa
     page = tmp_path / "beacon.html"
     page.write_text(f"<script>new Image().src = 'https://telemetry.refine.dev/telemetry?payload="
                     f"{btoa_json(REFINE_4_PAYLOAD)}'</script>")
-    proc = subprocess.Popen([sys.executable, "-m", "mockserver", "browser", page.as_uri(), "--headless", "--port", "0",
-                             "--https-port", "0", "--db", ":memory:", "--browser", firefox], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with killed_at_end(subprocess.Popen([sys.executable, "-m", "mockserver", "browser", page.as_uri(), "--headless",
+                                         "--port", "0", "--https-port", "0", "--db", ":memory:", "--browser",
+                                         firefox], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE)) as proc:
         _, lines = read_until(proc.stdout, r" beacon .*refine 4\.58\.0 .*Firefox")
         assert any(line.startswith("Route     proven: a probe loaded in the browser reached this inspector")
                    for line in lines)
-        proc.send_signal(signal.SIGINT)
-        err = "".join(read_rest(proc.stderr))
-        proc.wait(timeout=30)
-        out = "".join(lines + read_rest(proc.stdout))
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        out, err = interrupt(proc, lines)
     assert proc.returncode == 0, err
     assert "stopped: 1 request captured" in out
     assert f"Browser   {firefox} (headless), temporary profile" in out

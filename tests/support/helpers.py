@@ -12,6 +12,7 @@ import os
 import queue
 import re
 import shutil
+import signal
 import ssl
 import subprocess
 import threading
@@ -202,3 +203,22 @@ def refused_port(address: str) -> Iterator[int]:
     with socket.socket() as spare:
         spare.bind((address, 0))
         yield int(spare.getsockname()[1])
+
+
+@contextmanager
+def killed_at_end(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+    """``proc``, killed on the way out if a failed check left it running."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> tuple[str, str]:
+    """Ctrl-C the command; (everything it printed on stdout, its stderr)."""
+    proc.send_signal(signal.SIGINT)
+    err = "".join(read_rest(proc.stderr))  # both pipes drained by reader threads: no deadlock on a full one
+    proc.wait(timeout=30)
+    return "".join(lines + read_rest(proc.stdout)), err
