@@ -83,6 +83,15 @@ def live_server(store, certificate_dir):
 
 
 @pytest.fixture
+def proxied(store, certificate_dir):
+    """The mock with its scoped proxy, on free loopback ports."""
+    server = InspectorServer(store, port=0, https_port=0, proxy_port=0, certificate_dir=certificate_dir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def journal(live_server):
     """A client of the live server's journal API, with wait_for / ensure_not_logged."""
     return Journal(live_server.listening.http_url)

@@ -42,15 +42,6 @@ PAYLOAD = beacon_payload("4.58.0", resources=7)
 BLOB = bytes(range(256)) * 64 + b"\r\n\r\nHTTP/1.1 200 OK\r\n"  # every byte value, and what looks like a head
 
 
-@pytest.fixture
-def proxied(store, certificate_dir) -> Iterator[InspectorServer]:
-    """The mock with its proxy, on free loopback ports."""
-    server = InspectorServer(store, port=0, https_port=0, proxy_port=0, certificate_dir=certificate_dir)
-    server.start()
-    yield server
-    server.stop()
-
-
 def _proxy_port(server: InspectorServer) -> int:
     assert server.listening and server.listening.proxy_port
     return server.listening.proxy_port

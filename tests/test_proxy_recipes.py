@@ -17,7 +17,6 @@ import os
 import platform
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -25,7 +24,6 @@ import pytest
 
 from mockserver.core.payloads import beacon_payload, btoa_json, js_stringify
 from mockserver.records.egress import is_browser_service, leaves_machine
-from mockserver.serving.server import InspectorServer
 from tests.support.helpers import Journal, own_address
 from tests.support.pages import answering_server
 from tests.test_browser import BEACON_PAGE, serve_dir
@@ -57,14 +55,6 @@ def node24() -> str:
     version = subprocess.run([str(NODE24), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     assert version == "v24.22.3", f"Node {version} installed, the test is written for the pinned 24.22.3"
     return str(NODE24)
-
-
-@pytest.fixture
-def proxied(store, certificate_dir) -> Iterator[InspectorServer]:
-    server = InspectorServer(store, port=0, https_port=0, proxy_port=0, certificate_dir=certificate_dir)
-    server.start()
-    yield server
-    server.stop()
 
 
 NODE24_SCRIPT = """
