@@ -43,7 +43,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def build(path: Path, records: int = 100_000, progress=print) -> Path:
     """Write ``records`` captured records into a new database at ``path``."""
     from mockserver.core.capture import RawRequest, capture
-    from mockserver.storage.store import _INSERT, BeaconStore, _row
+    from mockserver.storage.rows import INSERT, record_row
+    from mockserver.storage.store import BeaconStore
 
     from .mix import build_mix
 
@@ -61,7 +62,7 @@ def build(path: Path, records: int = 100_000, progress=print) -> Path:
                          None, "https", f"127.0.0.{1 + n % 200}")
         beacon = capture(raw, received_at=start + timedelta(seconds=n * 1.7))
         beacon.session = store.session
-        conn.execute(_INSERT, _row(beacon))
+        conn.execute(INSERT, record_row(beacon))
         if progress and n and n % 25_000 == 0:
             progress(f"  built {n:,} records")
     conn.execute("COMMIT")

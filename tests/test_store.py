@@ -137,3 +137,84 @@ def test_a_session_that_is_not_made_current(store):
     assert store.session == live and imported == live + 1
     assert heard == []
     assert [(s.id, s.label) for s in store.sessions()] == [(live, ""), (imported, "import: x.har")]
+
+
+class _Calls:
+    """What submit()'s callbacks were given, and on which thread, in order."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.calls: list[tuple[int | None, str | None, str]] = []
+        self.all_in = threading.Event()
+        self.expected = 0
+
+    def then(self, beacon, error) -> None:
+        import threading
+
+        self.calls.append((beacon.id, None if error is None else str(error), threading.current_thread().name))
+        if len(self.calls) >= self.expected:
+            self.all_in.set()
+
+
+def test_submit_commits_before_it_calls_back_and_listeners_hear_it_first(tmp_path):
+    store = BeaconStore(tmp_path / "j.sqlite3")
+    calls = _Calls()
+    calls.expected = 3
+    heard = []
+    committed_when_heard = []
+    store.subscribe(lambda e: (heard.append(e.beacon.id),
+                               committed_when_heard.append(BeaconStore(store.path, start_session=False).count())))
+    for project in ("a", "b", "c"):
+        store.submit(_beacon(project), calls.then)
+    assert calls.all_in.wait(10)
+    assert [(i, e, t) for i, e, t in calls.calls] == [(1, None, "store-committer"), (2, None, "store-committer"),
+                                                      (3, None, "store-committer")]
+    assert heard == [1, 2, 3]
+    # another connection already sees each record when its listener hears of it: committed first
+    assert all(seen >= record for record, seen in zip(heard, committed_when_heard, strict=True))
+    assert [b.payload["projectId"] for b in store.query()] == ["a", "b", "c"]
+    store.close()
+
+
+def test_an_append_commits_submitted_records_with_its_own_and_calls_them_back(store):
+    calls = _Calls()
+    calls.expected = 2
+    with store._write_lock:  # the committer is held off: both submitted records wait in the queue
+        store.submit(_beacon("x"), calls.then)
+        store.submit(_beacon("y"), calls.then)
+    stored = store.append(_beacon("z"))
+    assert calls.all_in.wait(10)
+    assert sorted(i for i, _, _ in calls.calls) == [i for i in (1, 2, 3) if i != stored.id]
+    assert store.count() == 3
+
+
+def test_a_failed_annotate_is_that_records_error_only(store):
+    calls = _Calls()
+    calls.expected = 2
+
+    def broken(beacon):
+        raise ValueError("check failed")
+
+    with store._write_lock:  # one group
+        store.submit(_beacon("bad"), calls.then, annotate=broken)
+        store.submit(_beacon("good"), calls.then)
+    assert calls.all_in.wait(10)
+    assert sorted(calls.calls, key=lambda c: c[1] or "") == [(1, None, "store-committer"),
+                                                             (None, "check failed", "store-committer")]
+    assert [b.payload["projectId"] for b in store.query()] == ["good"]
+
+
+def test_submit_after_close_calls_back_with_an_error_and_close_commits_the_queue(tmp_path):
+    store = BeaconStore(tmp_path / "j.sqlite3")
+    calls = _Calls()
+    calls.expected = 1
+    with store._write_lock:  # still queued when close() begins
+        store.submit(_beacon("queued"), calls.then)
+    store.close()
+    assert calls.calls == [(1, None, "store-committer")]
+    late = _Calls()
+    late.expected = 1
+    store.submit(_beacon("late"), late.then)
+    assert late.calls[0][0] is None and "closed" in late.calls[0][1]
+    assert BeaconStore(tmp_path / "j.sqlite3", start_session=False).count() == 1

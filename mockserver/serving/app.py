@@ -63,7 +63,10 @@ def create_app(store: BeaconStore, *, trust_proxy: bool = False, country: str = 
 
     # Flask's documented way to add WSGI middleware (mypy sees wsgi_app as a method):
     app.wsgi_app = JournalGuard(app.wsgi_app, journal_token)  # type: ignore[method-assign]
-    app.wsgi_app = BeaconFastPath(app, refine.fast_routes, _answer_error)  # type: ignore[method-assign]
+    fast_path = BeaconFastPath(app, refine, _answer_error)
+    app.wsgi_app = fast_path  # type: ignore[method-assign]
+    # refine's endpoints answered with no thread waiting on each (the server's event loop calls it)
+    app.extensions["submit_beacon"] = fast_path.submit
     return app
 
 

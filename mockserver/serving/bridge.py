@@ -4,9 +4,13 @@
   (:data:`~mockserver.core.capture.MAX_BODY` + 1 bytes): a client trickling its body holds
   no thread. A body that stops before its end is handed to the app as far as it arrived,
   so the request is recorded as invalid with what was wrong (see :class:`_BrokenBody`).
+* **refine's endpoints hold no thread**: the app's ``submit`` decodes the request on the loop and
+  hands it to the store's group commit; the committer hands the answer back to the loop in bursts
+  (:class:`_LoopInbox`), and only then is it sent.
 * **Two pools of threads** (granian's embedded server allows its ASGI apps one blocking thread,
-  its own): refine's endpoints run on one, everything else (the journal API, unknown paths)
-  on the other, so long polls and event streams can never take a beacon's thread.
+  its own): refine's endpoints run on one when the app does not take them that way (an app with
+  request hooks), everything else (the journal API, unknown paths) on the other, so long polls and
+  event streams can never take a beacon's thread.
 * **Long polls and event streams are capped**, each kind at its own limit, decided on the loop
   without a thread: beyond it, 503 with ``Retry-After``. A client that disconnects sets its
   request's ``environ["mockserver.cancel"]`` (a :class:`threading.Event` the journal watches),
@@ -43,6 +47,9 @@ Scope = Mapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# Takes a request whose answer comes later: then(answer) is called once, from any thread, with a WSGI app
+# to answer it with; False when it is not taken.
+Submit = Callable[[dict[str, Any], Callable[[WsgiApp], None]], bool]
 _QUOTED_SLASH = re.compile(rb"%2F", re.IGNORECASE)
 _HEAD_TOO_LARGE = f"the request line and headers are over {MAX_HEADER_BYTES // 1024} KiB\n".encode()
 _DONE = object()
@@ -73,8 +80,10 @@ class WsgiBridge:
     def __init__(self, app: WsgiApp, *, fast_routes: Collection[tuple[str, str]],
                  holding: Callable[[str, str], str | None], limits: Mapping[str, int],
                  beacon_threads: int, other_threads: int, shutdown: threading.Event,
-                 body_deadline: float = BODY_DEADLINE) -> None:
+                 body_deadline: float = BODY_DEADLINE, submit: Submit | None = None) -> None:
         self.app = app
+        self.submit = submit
+        self._inbox: _LoopInbox | None = None
         self.fast_routes = frozenset(fast_routes)
         self.holding = holding
         self.limits = dict(limits)
@@ -137,7 +146,8 @@ class WsgiBridge:
             await _inspector_error(send, exc, "reading a request")
             return
         if (environ["PATH_INFO"], environ["REQUEST_METHOD"]) in self.fast_routes:
-            await self._run(self.beacons, environ, send, cancel)
+            if not await self._answer_submitted(environ, send):
+                await self._run(self.beacons, environ, send, cancel)
             return
         # Everything else may wait (the journal): cancelled when the server stops, and a long poll or
         # stream also when its client leaves.
@@ -152,13 +162,38 @@ class WsgiBridge:
                 watcher.cancel()
             self._cancels.discard(cancel)
 
+    async def _answer_submitted(self, environ: dict[str, Any], send: Send) -> bool:
+        """Answer one of refine's endpoints with no thread waiting for it: the request is decoded here and
+        committed by the store's committer, which hands the answer back (see :class:`_LoopInbox`). False
+        when the app did not take it (then it runs on the beacon threads)."""
+        if self.submit is None:
+            return False
+        loop = asyncio.get_running_loop()
+        if self._inbox is None:
+            self._inbox = _LoopInbox(loop)
+        inbox, answered = self._inbox, loop.create_future()
+        what = f"{environ['REQUEST_METHOD']} {environ['PATH_INFO']}"
+        try:
+            if not self.submit(environ, lambda answer: inbox.put(answered, answer)):
+                return False
+            # Not shielded: a client that leaves cancels only this wait; its record is committed all the same.
+            status, headers, whole, stream = _call_app(await answered, environ)
+        except Exception as exc:  # noqa: BLE001 - the app's own handlers answer its errors; never a 500
+            await _inspector_error(send, exc, what)
+            return True
+        if stream is not None:  # refine's answers have a length; a stream would be the app's bug
+            whole = b"".join(stream)
+        await _answer(send, status, headers, whole)
+        return True
+
     async def _read_body(self, scope: Scope, receive: Receive) -> io.BytesIO:
         """The body as far as it arrived (at most MAX_BODY + 1 bytes), within the deadline."""
         headers = scope["headers"]
         chunked = any(name == b"transfer-encoding" for name, _ in headers)
         if not chunked and not any(name == b"content-length" for name, _ in headers):
-            end = await receive()  # no body: hyper has its (empty) end already
-            return io.BytesIO(end.get("body", b""))
+            # No body (hyper frames a request without either header as empty): nothing to receive, which
+            # saves a round trip through granian for each GET.
+            return io.BytesIO(b"")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.body_deadline
         parts: list[bytes] = []
@@ -216,6 +251,33 @@ class WsgiBridge:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await loop.run_in_executor(pool, _close, stream)
+
+
+class _LoopInbox:
+    """Answers handed to the loop from other threads: one wake-up of the loop per burst, not one per answer
+    (each ``call_soon_threadsafe`` writes to the loop's self-pipe)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._lock = threading.Lock()
+        self._items: list[tuple[asyncio.Future[Any], Any]] = []
+        self._scheduled = False
+
+    def put(self, future: asyncio.Future[Any], value: Any) -> None:
+        """From any thread: ``future``'s result is to be ``value``."""
+        with self._lock:
+            self._items.append((future, value))
+            if self._scheduled:
+                return
+            self._scheduled = True
+        self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            items, self._items, self._scheduled = self._items, [], False
+        for future, value in items:
+            if not future.done():  # its client left and its wait was cancelled
+                future.set_result(value)
 
 
 def _call_app(app: WsgiApp, environ: dict[str, Any]) -> tuple[int, list[tuple[bytes, bytes]], bytes,

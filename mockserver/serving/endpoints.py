@@ -10,6 +10,7 @@ and answered 404; the route probe is answered, never recorded.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -162,10 +163,11 @@ class BeaconFastPath:
     hooks) goes to Flask unchanged. ``inner`` is the Flask WSGI app behind it.
     """
 
-    def __init__(self, app: Flask, routes: dict[tuple[str, str], Any], on_error: Any) -> None:
+    def __init__(self, app: Flask, refine: RefineEndpoints, on_error: Callable[[Exception, str, str], Any]) -> None:
         self.app = app
         self.inner = app.wsgi_app
-        self.routes = routes
+        self.refine = refine
+        self.routes = refine.fast_routes
         self.on_error = on_error
 
     def _hooked(self) -> bool:
@@ -173,6 +175,31 @@ class BeaconFastPath:
         return any(any(funcs.values()) for funcs in (
             app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs,
             app.url_value_preprocessors)) or bool(app.teardown_appcontext_funcs)
+
+    def submit(self, environ: dict[str, Any], then: Callable[[Any], None]) -> bool:
+        """Answer ``environ`` without a thread waiting for it, when it is one of refine's endpoints.
+
+        The request is read (its body is already in ``wsgi.input``), decoded and handed to the store's
+        group commit; ``then(answer)`` runs once it is committed, on the store's committer thread, with
+        what :meth:`__call__` would have answered as a WSGI app (a Response, or a :class:`_Constant`).
+        False, with nothing read, when the request is not taken here: call this middleware instead.
+        """
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
+        reply = self.refine.replies.get((path, method))
+        if reply is None or environ.get("SCRIPT_NAME") or self._hooked():
+            return False
+
+        def answered(result: Response | _Constant | Exception) -> None:
+            then(self.on_error(result, method, path) if isinstance(result, Exception) else result)
+
+        try:
+            raw = _raw_request_from_environ(environ)
+            if raw is None:
+                return False
+            self.refine.submit(raw, reply, answered)
+        except Exception as exc:  # noqa: BLE001 - the same answers Flask's error handlers give
+            then(self.on_error(exc, method, path))
+        return True
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         answer = self.routes.get((environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")))
@@ -185,10 +212,10 @@ class BeaconFastPath:
             response = answer(raw)
         except Exception as exc:  # noqa: BLE001 - the same answers Flask's error handlers give
             response = self.on_error(exc, environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""))
-        if isinstance(response, _Constant):
-            start_response(response.status, list(response.headers))
-            return [response.body]
         return response(environ, start_response)
+
+
+Reply = Callable[[Beacon, int], "Response | _Constant"]  # a recorded request (and its cut status) → the answer
 
 
 class RefineEndpoints:
@@ -202,16 +229,40 @@ class RefineEndpoints:
         self.gif = _Constant.of(lambda: Response(GIF, status=200, mimetype="image/gif", headers={**CORS, **NO_STORE}))
         self.ok = _Constant.of(lambda: json_response({"ok": True}, headers=CORS))
         self.where = _Constant.of(lambda: json_response({"country": country}, headers=CORS))
-        # The exact (path, method) pairs BeaconFastPath answers without Flask.
+        # The exact (path, method) pairs BeaconFastPath answers without Flask, and how each is answered
+        # once recorded.
+        self.replies: dict[tuple[str, str], Reply] = {
+            ("/telemetry", "GET"): self.gif_reply, ("/telemetry", "POST"): self.gif_reply,
+            ("/cli", "POST"): self.ok_reply, ("/superplate", "POST"): self.ok_reply,
+            ("/send", "POST"): self.ok_reply, ("/projects", "POST"): self.project_reply,
+            ("/location", "GET"): self.where_reply}
         self.fast_routes: dict[tuple[str, str], Callable[[RawRequest], Response | _Constant]] = {
-            ("/telemetry", "GET"): self.telemetry, ("/telemetry", "POST"): self.telemetry,
-            ("/cli", "POST"): self.accepted, ("/superplate", "POST"): self.accepted,
-            ("/send", "POST"): self.accepted, ("/projects", "POST"): self.projects,
-            ("/location", "GET"): self.location}
+            route: functools.partial(self.answer, reply) for route, reply in self.replies.items()}
 
     def record(self, raw: RawRequest) -> tuple[Beacon, int]:
         """Record a request; returns (record, HTTP status for a cut request)."""
         return self.recorder.record(raw), oversize_status(raw)
+
+    def answer(self, reply: Reply, raw: RawRequest) -> Response | _Constant:
+        """Record ``raw`` (waiting for the commit), then answer it with ``reply``."""
+        beacon, too_big = self.record(raw)
+        return reply(beacon, too_big)
+
+    def submit(self, raw: RawRequest, reply: Reply, then: Callable[[Response | _Constant | Exception], None]) -> None:
+        """Record ``raw`` without waiting; ``then(answer)`` (or ``then(error)``) runs once it is committed,
+        on the store's committer thread."""
+        too_big = oversize_status(raw)
+
+        def committed(beacon: Beacon, error: BaseException | None) -> None:
+            if error is not None:
+                then(error if isinstance(error, Exception) else RuntimeError(str(error)))
+                return
+            try:
+                then(reply(beacon, too_big))
+            except Exception as exc:  # noqa: BLE001 - answered as Flask's error handlers would
+                then(exc)
+
+        self.recorder.submit(raw, committed)
 
     @staticmethod
     def refused(beacon: Beacon, too_big: int) -> Response | None:
@@ -224,31 +275,23 @@ class RefineEndpoints:
             return Response(text, status=400, mimetype="text/plain", headers={**CORS, **NO_STORE})
         return None
 
-    def telemetry(self, raw: RawRequest) -> Response | _Constant:
+    def gif_reply(self, beacon: Beacon, too_big: int) -> Response | _Constant:
         """``/telemetry``: the browser beacon, answered with the GIF."""
-        beacon, too_big = self.record(raw)
-        answer = self.refused(beacon, too_big)
-        if answer is not None:
-            return answer
-        return self.gif
+        return self.refused(beacon, too_big) or self.gif
 
-    def accepted(self, raw: RawRequest) -> Response | _Constant:
+    def ok_reply(self, beacon: Beacon, too_big: int) -> Response | _Constant:
         """``/cli``, ``/superplate``, ``/send``: ``{"ok": true}``."""
-        beacon, too_big = self.record(raw)
         return self.refused(beacon, too_big) or self.ok
 
-    def projects(self, raw: RawRequest) -> Response | _Constant:
+    def project_reply(self, beacon: Beacon, too_big: int) -> Response | _Constant:
         """``/projects``: a fresh projectId."""
-        beacon, too_big = self.record(raw)
         answer = self.refused(beacon, too_big)
         if answer is not None:
             return answer
-        project_id = str(uuid.uuid4())
-        return json_response({"projectId": project_id}, headers=CORS)
+        return json_response({"projectId": str(uuid.uuid4())}, headers=CORS)
 
-    def location(self, raw: RawRequest) -> Response | _Constant:
+    def where_reply(self, beacon: Beacon, too_big: int) -> Response | _Constant:
         """``/location``: the configured country."""
-        beacon, too_big = self.record(raw)
         return self.refused(beacon, too_big) or self.where
 
     def add_routes(self, app: Flask) -> None:
@@ -256,21 +299,21 @@ class RefineEndpoints:
 
         @app.route("/telemetry", methods=["GET", "POST"], **_RECORDED)
         def telemetry() -> Response:
-            return _response(self.telemetry(_raw_request()))
+            return _response(self.answer(self.gif_reply, _raw_request()))
 
         @app.route("/cli", methods=["POST"], **_RECORDED)
         @app.route("/superplate", methods=["POST"], **_RECORDED)
         @app.route("/send", methods=["POST"], **_RECORDED)
         def accepted() -> Response:
-            return _response(self.accepted(_raw_request()))
+            return _response(self.answer(self.ok_reply, _raw_request()))
 
         @app.route("/projects", methods=["POST"], **_RECORDED)
         def projects() -> Response:
-            return _response(self.projects(_raw_request()))
+            return _response(self.answer(self.project_reply, _raw_request()))
 
         @app.route("/location", methods=["GET"], **_RECORDED)
         def location() -> Response:
-            return _response(self.location(_raw_request()))
+            return _response(self.answer(self.where_reply, _raw_request()))
 
     def add_fallback_routes(self, app: Flask) -> None:
         """Everything else, recorded and never hidden; and the route probe, answered but not recorded."""
@@ -301,7 +344,7 @@ class RefineEndpoints:
 class _Constant:
     """An answer that is the same bytes every time, kept with the Response that makes it.
 
-    Flask's views return ``make()``; the fast path writes ``status``,
+    Flask's views return ``make()``; the fast path calls it as a WSGI app, which writes ``status``,
     ``headers`` and ``body`` (taken from such a Response once) directly.
     """
 
@@ -317,6 +360,11 @@ class _Constant:
     @classmethod
     def of(cls, make: Callable[[], Response]) -> _Constant:
         return cls(make)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        """As a WSGI app: the same bytes, without building a Response."""
+        start_response(self.status, list(self.headers))
+        return [self.body]
 
 
 def _response(answer: Response | _Constant) -> Response:

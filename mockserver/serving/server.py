@@ -160,7 +160,8 @@ class InspectorServer:
                 https_port = self._bind(self.https_port, "https").port
             self._bridge = WsgiBridge(self.app, fast_routes=self.app.extensions["fast_routes"], holding=holding_kind,
                                       limits=self.limits, beacon_threads=BEACON_THREADS,
-                                      other_threads=sum(self.limits.values()) + SPARE_THREADS, shutdown=shutdown)
+                                      other_threads=sum(self.limits.values()) + SPARE_THREADS, shutdown=shutdown,
+                                      submit=self.app.extensions.get("submit_beacon"))
             self._servers = EmbeddedServers(self._bridge, self._listeners, header_timeout=self.header_timeout,
                                             max_header_bytes=HYPER_HEAD_BUFFER)
             proxy_port = self._start_proxy(http.port, https_port)

@@ -8,13 +8,14 @@ committed before the call returns.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 
 from mockserver.core.beacon import Beacon, RequestInfo
 from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest, capture, classify
 from mockserver.core.checks import DuplicateDetector, PreflightLinker
 from mockserver.core.clock import iso_utc, utc_now
-from mockserver.storage.store import BeaconStore
+from mockserver.storage.store import BeaconStore, Committed
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,31 @@ class Recorder:
     def record(self, raw: RawRequest, *, received_at: datetime | None = None,
                session: int | None = None) -> Beacon:
         """Decode, check and commit one request; returns the stored record."""
+        beacon, annotate, at = self._prepare(raw, received_at, session)
+        # Under the store's write lock: two beacons racing in from a
+        # StrictMode double mount are still compared with each other, and a
+        # preflight is stored (with its id) before the request it announced.
+        stored = self.store.append(beacon, annotate=annotate)
+        if stored.kind == "preflight":
+            self.preflights.remember(stored, at)
+        return stored
+
+    def submit(self, raw: RawRequest, then: Committed) -> None:
+        """What :meth:`record` does, without waiting: ``then(record, error)`` runs on the store's committer
+        thread once the record is committed (``error`` None) or could not be (see ``BeaconStore.submit``)."""
+        beacon, annotate, at = self._prepare(raw, None, None)
+
+        def committed(stored: Beacon, error: BaseException | None) -> None:
+            if error is None and stored.kind == "preflight":
+                self.preflights.remember(stored, at)
+            then(stored, error)
+
+        self.store.submit(beacon, committed, annotate=annotate)
+
+    def _prepare(self, raw: RawRequest, received_at: datetime | None,
+                 session: int | None) -> tuple[Beacon, Callable[[Beacon], None], float]:
+        """The record of ``raw`` (decoded, enriched, checked), the checks against earlier records that run
+        just before its insert, and its arrival as a timestamp."""
         moment = received_at or raw.arrived_at or utc_now()
         try:
             beacon = capture(raw, received_at=moment, trust_proxy=self.trust_proxy)
@@ -63,10 +89,4 @@ class Recorder:
                 if note:
                     b.notes.append(note)
 
-        # Under the store's write lock: two beacons racing in from a
-        # StrictMode double mount are still compared with each other, and a
-        # preflight is stored (with its id) before the request it announced.
-        stored = self.store.append(beacon, annotate=annotate)
-        if stored.kind == "preflight":
-            self.preflights.remember(stored, at)
-        return stored
+        return beacon, annotate, at

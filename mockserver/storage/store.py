@@ -9,7 +9,6 @@ slow listener never holds up other writers.
 from __future__ import annotations
 
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -25,61 +24,17 @@ from mockserver.core.config import is_data_dir
 from mockserver.core.text import one_line
 from mockserver.records.view import IdIn, Rule, column_rules, where_sql
 from mockserver.storage.files import create_private_file, make_private_dir, restrict_to_owner
-
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-_SUMMARY_COLUMNS = Summary._fields[1:]  # everything but id, which is the row id
-
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at TEXT NOT NULL,
-    label TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS beacons (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    {", ".join(f"{c} {'INTEGER' if c == 'session' else 'TEXT'}" for c in _SUMMARY_COLUMNS)},
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS beacons_kind ON beacons(kind);
-CREATE INDEX IF NOT EXISTS beacons_status ON beacons(status);
-CREATE INDEX IF NOT EXISTS beacons_session ON beacons(session);
-CREATE INDEX IF NOT EXISTS beacons_summary ON beacons(id, {", ".join(_SUMMARY_COLUMNS)});
-"""
-# beacons_summary covers summaries(): listing 100,000 rows reads ~25 MB of index
-# instead of every ~3.5 KB row page (~350 MB; 1.1 s with a cold page cache,
-# 0.4 s with the index: see the README's Benchmarks).
-_SUMMARY_SOURCE = "beacons INDEXED BY beacons_summary"
-
-
-_INSERT = (
-    f"INSERT INTO beacons ({', '.join(_SUMMARY_COLUMNS)}, record) "
-    f"VALUES ({', '.join('?' * (len(_SUMMARY_COLUMNS) + 1))})"
+from mockserver.storage.rows import (
+    INSERT,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SUMMARY_COLUMNS,
+    SUMMARY_SOURCE,
+    record_row,
+    utf8_row,
 )
 
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _row(beacon: Beacon) -> tuple[Any, ...]:
-    """The INSERT parameters for ``beacon``: its summary columns and its JSON."""
-    summary = beacon.summary()
-    values = [v if v is None or c == "session" else str(v) for c, v in zip(_SUMMARY_COLUMNS, summary[1:], strict=True)]
-    # The row id is the record id; the stored JSON leaves it null and
-    # readers fill it in, so one INSERT is all a record takes.
-    return (*values, beacon.to_json())
-
-
-def _utf8_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``row`` made storable when it holds a lone surrogate (JSON may carry ``"\\ud800"``).
-
-    SQLite text is UTF-8, which cannot hold one. The record's JSON already has
-    the ``\\udXXX`` escape (``Beacon.to_json``), so it reads back exactly; the
-    at-a-glance columns show U+FFFD instead.
-    """
-    return tuple(_SURROGATE.sub("\ufffd", v) if isinstance(v, str) else v for v in row)
-
+log = logging.getLogger(__name__)
 
 CHECK_AT_OPEN_BYTES = 32 * 2**20
 CHECK_DELAY = 3.0  # seconds after opening before a large file's background check starts
@@ -97,11 +52,13 @@ def _quick_check(conn: sqlite3.Connection) -> str | None:
 class _Pending:
     """One append waiting in the group commit queue."""
 
-    __slots__ = ("beacon", "annotate", "row", "stored", "done", "error")
+    __slots__ = ("beacon", "annotate", "row", "stored", "done", "error", "then")
 
-    def __init__(self, beacon: Beacon, annotate: Callable[[Beacon], None] | None) -> None:
+    def __init__(self, beacon: Beacon, annotate: Callable[[Beacon], None] | None,
+                 then: Committed | None = None) -> None:
         self.beacon = beacon
         self.annotate = annotate
+        self.then = then  # submit()'s callback; None for append(), whose caller waits
         self.row: tuple[Any, ...] | None = None
         self.stored = False
         self.done = False
@@ -143,6 +100,7 @@ class SessionInfo:
 
 
 Listener = Callable[[StoreEvent], None]
+Committed = Callable[[Beacon, BaseException | None], None]  # submit()'s callback: the record, or why it is not stored
 
 
 class BeaconStore:
@@ -154,6 +112,8 @@ class BeaconStore:
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[_Pending] = []
+        self._submitted = threading.Condition(self._queue_lock)  # wakes the committer thread
+        self._committer: threading.Thread | None = None
         self._changed = threading.Condition()
         self._listeners: list[Listener] = []
         self._local = threading.local()
@@ -226,7 +186,7 @@ class BeaconStore:
         # NORMAL in WAL: a commit is in the OS once it returns, so it survives
         # the process being killed; only a power cut can lose the last commits.
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(SCHEMA)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _check_pages(self) -> None:
@@ -342,10 +302,68 @@ class BeaconStore:
                 with self._queue_lock:
                     batch, self._queue = self._queue, []
                 self._commit(batch)
+            else:
+                batch = []
+        self._finish(batch)  # submitted records this thread committed along with its own
         if item.error is not None:
             raise item.error
         self._notify(StoreEvent("appended", beacon=beacon))
         return beacon
+
+    def submit(self, beacon: Beacon, then: Committed, annotate: Callable[[Beacon], None] | None = None) -> None:
+        """Queue ``beacon`` for the next group commit and return at once; ``then(beacon, error)`` runs once
+        its transaction committed (``error`` None) or failed (a StoreError, or what ``annotate`` raised).
+
+        The same group commit as :meth:`append`, for callers that must not block (the server's event
+        loop): a committer thread, started on first use, commits whatever is queued, then calls each
+        ``then`` and the listeners on its own thread. ``then`` must not block either.
+        """
+        if self.damaged:
+            then(beacon, StoreError(self.damaged))
+            return
+        if self.session is None and beacon.session is None:
+            self.new_session()
+        with self._queue_lock:
+            if self._closed:
+                error = StoreError(f"database {self.path}: the journal is closed")
+            else:
+                error = None
+                self._queue.append(_Pending(beacon, annotate, then))
+                if self._committer is None:
+                    self._committer = threading.Thread(target=self._commit_submitted, name="store-committer",
+                                                       daemon=True)
+                    self._committer.start()
+                self._submitted.notify()
+        if error is not None:
+            then(beacon, error)
+
+    def _commit_submitted(self) -> None:
+        """The committer thread: commit the queue whenever it holds something, until the store closes."""
+        while True:
+            with self._queue_lock:
+                while not self._queue and not self._closed:
+                    self._submitted.wait()
+                if not self._queue:  # closed, and nothing left
+                    return
+            with self._write_lock:
+                with self._queue_lock:
+                    batch, self._queue = self._queue, []
+                if batch:
+                    self._commit(batch)
+            self._finish(batch)
+
+    def _finish(self, batch: list[_Pending]) -> None:
+        """After a commit: the callbacks of submitted records, and the listeners for the stored ones
+        (an append()'s caller tells them itself)."""
+        for item in batch:
+            if item.then is None:
+                continue
+            if item.error is None:
+                self._notify(StoreEvent("appended", beacon=item.beacon))
+            try:
+                item.then(item.beacon, item.error)
+            except Exception:  # a caller's callback must never stop the committer
+                log.exception("a submitted record's callback failed")
 
     def _insert(self, item: _Pending) -> None:
         """Annotate, serialise and INSERT one queued record (under the write lock)."""
@@ -355,12 +373,12 @@ class BeaconStore:
                 beacon.session = self.session
             if item.annotate is not None:
                 item.annotate(beacon)
-            item.row = _row(beacon)
+            item.row = record_row(beacon)
         try:
-            cur = self._conn.execute(_INSERT, item.row)
+            cur = self._conn.execute(INSERT, item.row)
         except UnicodeEncodeError:
-            item.row = _utf8_row(item.row)
-            cur = self._conn.execute(_INSERT, item.row)
+            item.row = utf8_row(item.row)
+            cur = self._conn.execute(INSERT, item.row)
         assert cur.lastrowid is not None  # set by every INSERT
         beacon.id = cur.lastrowid
         item.stored = True
@@ -468,15 +486,15 @@ class BeaconStore:
 
     def rows(self, where: Sequence[Rule] = (), *, limit: int | None = None) -> list[tuple[Summary, Beacon]]:
         """Records matching ``where`` with their stored at-a-glance columns, oldest first."""
-        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}, record", where, limit)
+        sql, params = self._select_sql(f"id, {', '.join(SUMMARY_COLUMNS)}, record", where, limit)
         with self._reader() as conn:
             return [(Summary(r[0], *r[1:-1]), _load(r[0], r[-1])) for r in conn.execute(sql, params).fetchall()]
 
     def summaries(self, *, since: int | None = None, session: int | None = None,
                   limit: int | None = None) -> list[Summary]:
         """At-a-glance rows, oldest first, without parsing any record's JSON."""
-        sql, params = self._select_sql(f"id, {', '.join(_SUMMARY_COLUMNS)}",
-                                       column_rules(session=session, after_id=since), limit, _SUMMARY_SOURCE)
+        sql, params = self._select_sql(f"id, {', '.join(SUMMARY_COLUMNS)}",
+                                       column_rules(session=session, after_id=since), limit, SUMMARY_SOURCE)
         # Most columns repeat (a handful of browsers, versions, hosts): one string
         # per distinct value, made row by row from the cursor, keeps 100,000 rows
         # in ~30 MB instead of ~115 MB at no cost in time (see the README's Benchmarks).
@@ -555,9 +573,13 @@ class BeaconStore:
                 log.exception("store listener failed")
 
     def close(self) -> None:
-        """Wake waiters and close the connection."""
-        with self._changed:
+        """Commit what was submitted, wake waiters and close the connection."""
+        with self._queue_lock:
             self._closed = True
+            self._submitted.notify()
+        if self._committer is not None:
+            self._committer.join()
+        with self._changed:
             self._changed.notify_all()
         with self._write_lock:
             self._conn.close()

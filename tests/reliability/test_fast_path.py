@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from werkzeug.test import Client
+from werkzeug.test import Client, EnvironBuilder
 from werkzeug.wrappers import Response as WResponse
 
 from bench.mix import build_mix
@@ -31,32 +32,52 @@ UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 class Twin:
-    """The same app twice: one served as create_app returns it, one Flask-only."""
+    """The same app three times: served as create_app returns it (its WSGI fast path), Flask only, and
+    through the fast path's ``submit`` (what the server's event loop calls: no thread waits)."""
 
     def __init__(self) -> None:
         self.fast_store, self.flask_store = BeaconStore(":memory:"), BeaconStore(":memory:")
+        self.submitted_store = BeaconStore(":memory:")
         fast_app, flask_app = create_app(self.fast_store), create_app(self.flask_store)
+        submitted_app = create_app(self.submitted_store)
         assert isinstance(fast_app.wsgi_app, BeaconFastPath) and isinstance(flask_app.wsgi_app, BeaconFastPath)
-        self.fast = Client(fast_app, WResponse)
-        self.flask = Client(flask_app.wsgi_app.inner, WResponse)
+        # No cookie jar: the third way (EnvironBuilder) has none, and a jar replaces a sent Cookie header.
+        self.fast = Client(fast_app, WResponse, use_cookies=False)
+        self.flask = Client(flask_app.wsgi_app.inner, WResponse, use_cookies=False)
+        self.submitted_app = submitted_app
+        self.submitted_routes = 0  # how many requests submit() took
 
     def close(self) -> None:
-        self.fast_store.close()
-        self.flask_store.close()
+        for store in (self.fast_store, self.flask_store, self.submitted_store):
+            store.close()
+
+    def submitted(self, method: str, url: str, **kwargs) -> WResponse:
+        """The answer through ``submit`` (or, when it does not take the request, the app as WSGI)."""
+        environ = EnvironBuilder(path=url, method=method, **kwargs).get_environ()
+        answers: list = []
+        answered = threading.Event()
+        taken = self.submitted_app.extensions["submit_beacon"](environ, lambda a: (answers.append(a), answered.set()))
+        if not taken:
+            return WResponse.from_app(self.submitted_app, environ)
+        self.submitted_routes += 1
+        assert answered.wait(10)
+        return WResponse.from_app(answers[0], environ)
 
     def same(self, method: str, url: str, **kwargs) -> WResponse:
         a = self.fast.open(url, method=method, **kwargs)
         b = self.flask.open(url, method=method, **kwargs)
-        assert (a.status, a.headers.to_wsgi_list()) == (b.status, b.headers.to_wsgi_list())
-        assert UUID.sub(b"<uuid>", a.get_data()) == UUID.sub(b"<uuid>", b.get_data())
-        fast, flask = self.fast_store.query(), self.flask_store.query()
-        assert len(fast) == len(flask)
+        c = self.submitted(method, url, **kwargs)
+        for other in (b, c):
+            assert (a.status, a.headers.to_wsgi_list()) == (other.status, other.headers.to_wsgi_list())
+            assert UUID.sub(b"<uuid>", a.get_data()) == UUID.sub(b"<uuid>", other.get_data())
+        fast, flask, submitted = self.fast_store.query(), self.flask_store.query(), self.submitted_store.query()
+        assert len(fast) == len(flask) == len(submitted)
         if fast:
-            x, y = fast[-1].to_dict(), flask[-1].to_dict()
-            for record in (x, y):  # when it arrived, and how long after an earlier duplicate
+            x, y, z = fast[-1].to_dict(), flask[-1].to_dict(), submitted[-1].to_dict()
+            for record in (x, y, z):  # when it arrived, and how long after an earlier duplicate
                 record.pop("received_at")
                 record["notes"] = [EARLIER.sub("? s earlier", n) for n in record["notes"]]
-            assert x == y
+            assert x == y == z
         return a
 
 
@@ -68,8 +89,10 @@ def twin():
 
 
 def test_the_benchmark_mix_is_answered_and_recorded_identically(twin):
-    for r in build_mix(120):
+    mix = build_mix(120)
+    for r in mix:
         twin.same(r.method, r.path, headers=r.headers, data=r.body or None)
+    assert twin.submitted_routes == len(mix)  # every one of refine's endpoints, none through Flask
 
 
 @pytest.mark.parametrize(("method", "url", "kwargs"), [
@@ -114,6 +137,9 @@ def test_request_hooks_send_every_request_through_flask():
     app.after_request(lambda r: seen.append(r.status_code) or r)
     app.test_client().get(f"/telemetry?payload={btoa_json(REFINE_4_PAYLOAD)}")
     assert seen == [200]
+    environ = EnvironBuilder(path="/telemetry", query_string=f"payload={btoa_json(REFINE_4_PAYLOAD)}").get_environ()
+    assert app.extensions["submit_beacon"](environ, seen.append) is False  # not taken: Flask runs the hooks
+    assert seen == [200] and store.count() == 1
     store.close()
 
 
