@@ -56,7 +56,12 @@ class Twin:
         environ = EnvironBuilder(path=url, method=method, **kwargs).get_environ()
         answers: list = []
         answered = threading.Event()
-        taken = self.submitted_app.extensions["submit_beacon"](environ, lambda a: (answers.append(a), answered.set()))
+
+        def then(answer) -> None:
+            answers.append(answer)
+            answered.set()
+
+        taken = self.submitted_app.extensions["submit_beacon"](environ, then)
         if not taken:
             return WResponse.from_app(self.submitted_app, environ)
         self.submitted_routes += 1
