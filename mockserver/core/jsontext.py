@@ -144,5 +144,21 @@ def loads_strict(text: str) -> tuple[Any, list[OutOfRange]]:
     beyond a double) is kept as the string of its original text, and listed.
     A lone surrogate escape (``"\\ud800"``) stays in the value.
     """
-    value = json.loads(text, parse_constant=_reject_constant, parse_float=_parse_float, parse_int=_parse_int)
+    kept: list[Any] = []
+
+    def parse_float(number: str) -> Any:
+        value = _parse_float(number)
+        if type(value) is _KeptText:
+            kept.append(value)
+        return value
+
+    def parse_int(number: str) -> Any:
+        value = _parse_int(number)
+        if type(value) is _KeptText:
+            kept.append(value)
+        return value
+
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=parse_float, parse_int=parse_int)
+    if not kept:  # the usual case: no walk over the whole value to find none
+        return value, []
     return _collect_kept(value)
