@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import math
 import re
 import shutil
 import ssl
@@ -102,14 +103,20 @@ def lua_script(mix: list[Request]) -> str:
     ]) + "\n"
 
 
+def wrk_seconds(seconds: float) -> int:
+    """The duration wrk runs for ``seconds``: its ``-d`` takes whole seconds only (at least 1)."""
+    return max(1, math.ceil(seconds))
+
+
 def run_wrk(url: str, mix: list[Request], *, seconds: float, connections: int, threads: int,
             script_dir: Path) -> LoadResult:
-    """Run wrk against ``url`` for ``seconds`` with the mix."""
+    """Run wrk against ``url`` for ``seconds`` with the mix (rounded up to whole seconds, at least 1:
+    wrk's ``-d`` takes no fractions; the rate is from the duration wrk reports)."""
     assert WRK, "wrk is not installed"
     script = script_dir / "mix.lua"
     if not script.exists():
         script.write_text(lua_script(mix))
-    out = subprocess.run([WRK, "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s",
+    out = subprocess.run([WRK, "-t", str(threads), "-c", str(connections), "-d", f"{wrk_seconds(seconds)}s",
                           "--timeout", "10s", "-s", str(script), url],
                          capture_output=True, text=True, timeout=seconds + 60)
     found = re.search(r"^BENCH (\{.*\})$", out.stdout, re.M)

@@ -1,11 +1,18 @@
-"""Ingestion throughput: ``serve`` (the full pipeline) against a naive mock and the stack's ceiling.
+"""Ingestion throughput: ``serve`` (the full pipeline) against a naive mock, the stack's ceiling and more.
 
-Every target runs as its own process, one at a time, fresh for each measurement,
-while the load generator runs in another. Rounds interleave the targets (in a
-rotating order) so a noisy neighbour on the machine hurts them all alike; the
-table reports medians over the rounds.
+The targets (see :data:`LABELS`): the naive mock; the ceiling of today's stack (granian's
+embedded server, the inspector's bridge, Flask answering a constant GIF); granian with a bare
+ASGI callable (the stack alone); the former stack (cheroot + Flask, a reference); the full
+pipeline (``serve``); and ``serve --workers 1`` and ``--workers 2`` when this checkout's
+``serve`` has that option (:func:`serve_has_workers`). Every target runs as its own process,
+fresh for each measurement, while the load generator runs in another. Rounds interleave the
+targets (in a rotating order) so a noisy neighbour on the machine hurts them all alike; the
+table reports medians over the rounds and ratios paired within a round.
 
-For the pipeline the database is a real file in a temporary folder, and the
+CPU time per request is the server's process tree (:func:`bench.process.tree_usage`): the
+parent and, for ``--workers``, every worker process below it.
+
+For the pipeline rows the database is a real file in a temporary folder, and the
 stored records are counted straight from SQLite before and after each run:
 every answered request must be there (zero loss), and nothing may be there
 that was never sent.
@@ -13,6 +20,7 @@ that was never sent.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import sqlite3
@@ -26,17 +34,23 @@ from typing import Any
 
 from .load import WRK, LoadResult, run_python, run_wrk
 from .mix import Request
-from .process import stop_process
+from .process import stop_tree, tree_usage
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS = ("naive", "ceiling", "wsgi", "pipeline", "before")
+TARGETS = ("naive", "ceiling", "asgi", "cheroot", "pipeline", "workers1", "workers2", "before")
 LABELS = {
-    "naive": "naive mock: Flask GIF on werkzeug threaded",
-    "ceiling": "ceiling of the former stack: cheroot + Flask, constant GIF",
-    "wsgi": "cheroot + bare WSGI, constant GIF",
-    "pipeline": "full pipeline: `serve` (decode, enrich, check, SQLite commit)",
+    "naive": "naive mock: Flask GIF on werkzeug's threaded server (no decoding, no storage)",
+    "ceiling": "ceiling of today's stack: granian embedded + the inspector's bridge + Flask, constant GIF",
+    "asgi": "the stack alone: granian embedded + a bare ASGI callable, constant GIF",
+    "cheroot": "former stack (reference): cheroot + Flask, constant GIF",
+    "pipeline": "full pipeline: `serve` (decode, enrich, check, SQLite commit before the answer)",
+    "workers1": "`serve --workers 1`",
+    "workers2": "`serve --workers 2`",
     "before": "the same `serve` from another checkout (`--before`)",
 }
+COMPARED = ("naive", "ceiling", "asgi", "cheroot", "before")  # the pipeline ÷ each of these
+WORKERS = {"workers1": 1, "workers2": 2}  # serve --workers N
+STORED = ("pipeline", "workers1", "workers2", "before")  # targets with a journal: loss is counted
 BEFORE: dict[str, Path] = {}  # "tree": a checkout whose `serve` runs as the "before" target
 
 
@@ -50,7 +64,7 @@ class Run:
     load: LoadResult
     stored_ok: int | None = None
     stored_invalid: int | None = None
-    cpu_us: float | None = None  # the server process's CPU time (user + system) per answered request
+    cpu_us: float | None = None  # the server's CPU time (user + system, its process tree) per answered request
     switches: float | None = None  # its threads' context switches per answered request
 
     @property
@@ -79,7 +93,8 @@ class Server:
     extra: dict[str, int] = field(default_factory=dict)
 
     def stop(self) -> None:
-        stop_process(self.proc)
+        """Stop it (SIGTERM, then SIGKILL), and any worker process of it still there after that."""
+        stop_tree(self.proc)
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -90,12 +105,14 @@ def _env(home: Path) -> dict[str, str]:
 def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
     """Start one target on free loopback ports; return once it listens."""
     home = work / "home"
-    if kind in ("pipeline", "before"):
+    if kind in STORED:
         tree = BEFORE["tree"] if kind == "before" else ROOT
         db = work / f"{tag}.sqlite3"
         log = work / f"{tag}.out"
         args = [sys.executable, "-m", "mockserver", "serve", "--port", "0", "--db", str(db)]
         args += ["--https-port", "0"] if scheme == "https" else ["--no-https"]
+        if kind in WORKERS:
+            args += ["--workers", str(WORKERS[kind])]
         with open(log, "w") as out:
             proc: subprocess.Popen[str] = subprocess.Popen(
                 args, cwd=tree, env={**_env(home), "PYTHONPATH": str(tree)}, stdout=out, stderr=subprocess.STDOUT,
@@ -124,26 +141,23 @@ def start_target(kind: str, scheme: str, work: Path, tag: str) -> Server:
     return Server(proc, int(found.group(1)))
 
 
-def process_usage(pid: int) -> tuple[float, int] | None:
-    """(CPU seconds, context switches) of process ``pid`` and all its threads so far; None off Linux.
+def serve_has_workers(tree: Path = ROOT) -> bool:
+    """True when ``serve --help`` in the checkout ``tree`` lists ``--workers``."""
+    out = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--help"], cwd=tree, capture_output=True,
+                         text=True, env={**os.environ, "PYTHONPATH": str(tree)}, timeout=60)
+    return "--workers" in out.stdout
 
-    CPU per request is steadier than requests per second on a shared machine:
-    a neighbour's load slows a run down but adds little CPU time to it.
-    """
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        switches = 0
-        for task in os.listdir(f"/proc/{pid}/task"):
-            try:
-                for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
-                    if "ctxt_switches:" in line:  # voluntary and nonvoluntary
-                        switches += int(line.split()[1])
-            except OSError:  # a thread that ended meanwhile
-                continue
-        return seconds, switches
-    except (OSError, ValueError, IndexError):
-        return None
+
+def available(targets: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The targets this machine and checkout can run, and why each other one is left out."""
+    skipped: dict[str, str] = {}
+    if any(kind in WORKERS for kind in targets) and not serve_has_workers():
+        for kind in WORKERS:
+            skipped[kind] = ("not measured: `python3 -m mockserver serve --help` does not list `--workers` "
+                             "in this checkout")
+    if "cheroot" in targets and importlib.util.find_spec("cheroot") is None:
+        skipped["cheroot"] = "not measured: cheroot is not installed (it comes with `pip install -e '.[test]'`)"
+    return tuple(kind for kind in targets if kind not in skipped), skipped
 
 
 def stored_counts(db: Path) -> tuple[int, int]:
@@ -183,9 +197,9 @@ def measure(kind: str, scheme: str, round_no: int, mix: list[Request], work: Pat
         if warmup:
             load(warmup)
         before = settled_counts(server.db) if server.db else None
-        usage_before = process_usage(server.proc.pid)
+        usage_before = tree_usage(server.proc.pid)
         result = load(seconds)
-        usage_after = process_usage(server.proc.pid)
+        usage_after = tree_usage(server.proc.pid)
         run = Run(kind, scheme, round_no, result)
         if usage_before and usage_after and result.answered:
             run.cpu_us = 1e6 * (usage_after[0] - usage_before[0]) / result.answered
@@ -225,47 +239,69 @@ def _median_or_none(values: list[float | None]) -> float | None:
     return statistics.median(present) if present else None
 
 
+def _row(mine: list[Run]) -> dict[str, Any]:
+    """Medians and totals of one target's runs in one scheme."""
+    stored = mine[0].stored_ok is not None
+    return {
+        "median_rps": statistics.median(r.load.rps for r in mine),
+        "rps": [round(r.load.rps) for r in mine],
+        "median_p50_ms": statistics.median(r.load.latency_p50_ms for r in mine),
+        "median_p99_ms": statistics.median(r.load.latency_p99_ms for r in mine),
+        "median_cpu_us": _median_or_none([r.cpu_us for r in mine]),
+        "median_switches": _median_or_none([r.switches for r in mine]),
+        "socket_errors": sum(r.load.socket_errors for r in mine),
+        "answered": sum(r.load.answered for r in mine),
+        "answered_2xx": sum(r.load.ok_2xx for r in mine),
+        "lost": sum(r.lost or 0 for r in mine) if stored else None,
+        "phantom": sum(r.phantom or 0 for r in mine) if stored else None,
+        "stored": sum((r.stored_ok or 0) + (r.stored_invalid or 0) for r in mine) if stored else None,
+        "unanswered_in_flight": sum(r.load.sent - r.load.answered for r in mine),
+    }
+
+
+def compare(runs: list[Run], table: dict[str, dict[str, Any]], scheme: str, top: str, bottom: str) -> dict:
+    """``top`` ÷ ``bottom`` in ``scheme``: the ratio of the median req/s, the median of the ratios
+    within each round (paired: robust to drift between rounds), and ``bottom``'s CPU time per
+    request ÷ ``top``'s (above 1: ``top`` spends less per request). Empty when either is missing."""
+    if top not in table or bottom not in table:
+        return {}
+    by_round = {r.round: r.load.rps for r in runs if r.scheme == scheme and r.target == bottom}
+    paired = [r.load.rps / by_round[r.round] for r in runs
+              if r.scheme == scheme and r.target == top and by_round.get(r.round)]
+    out: dict[str, float] = {"ratio": table[top]["median_rps"] / table[bottom]["median_rps"]}
+    if paired:
+        out["paired_median"] = statistics.median(paired)
+    cpu_top, cpu_bottom = table[top]["median_cpu_us"], table[bottom]["median_cpu_us"]
+    if cpu_top and cpu_bottom:
+        out["cpu_ratio"] = cpu_bottom / cpu_top
+    return out
+
+
 def summarise(runs: list[Run]) -> dict:
-    """Medians per target and scheme, ratios, loss totals."""
+    """Per scheme: each target's medians and loss totals; ``pipeline_ratio*`` on each compared target
+    (the pipeline ÷ it), ``vs_naive*`` on each ``--workers`` row, and ``workers_scaling`` (N = 2 ÷ N = 1)."""
     out: dict = {}
     for scheme in sorted({r.scheme for r in runs}):
         table: dict[str, dict[str, Any]] = {}
         for kind in TARGETS:
             mine = [r for r in runs if r.scheme == scheme and r.target == kind]
-            if not mine:
-                continue
-            table[kind] = {
-                "median_rps": statistics.median(r.load.rps for r in mine),
-                "rps": [round(r.load.rps) for r in mine],
-                "median_p50_ms": statistics.median(r.load.latency_p50_ms for r in mine),
-                "median_p99_ms": statistics.median(r.load.latency_p99_ms for r in mine),
-                "median_cpu_us": _median_or_none([r.cpu_us for r in mine]),
-                "median_switches": _median_or_none([r.switches for r in mine]),
-                "socket_errors": sum(r.load.socket_errors for r in mine),
-                "answered": sum(r.load.answered for r in mine),
-                "answered_2xx": sum(r.load.ok_2xx for r in mine),
-                "lost": sum(r.lost or 0 for r in mine) if mine[0].lost is not None else None,
-                "phantom": sum(r.phantom or 0 for r in mine) if mine[0].phantom is not None else None,
-                "stored": sum((r.stored_ok or 0) + (r.stored_invalid or 0) for r in mine)
-                if mine[0].stored_ok is not None else None,
-                "unanswered_in_flight": sum(r.load.sent - r.load.answered for r in mine),
-            }
-        pipe = table.get("pipeline", {}).get("median_rps")
-        for kind in ("naive", "ceiling", "wsgi", "before"):
-            if pipe and kind in table:
-                table[kind]["pipeline_ratio"] = pipe / table[kind]["median_rps"]
-                # the same ratio per round (paired), then the median: robust to drift between rounds
-                paired = []
-                for r in runs:
-                    if r.scheme == scheme and r.target == "pipeline":
-                        other = [o for o in runs if o.scheme == scheme and o.target == kind and o.round == r.round]
-                        if other and other[0].load.rps:
-                            paired.append(r.load.rps / other[0].load.rps)
-                if paired:
-                    table[kind]["pipeline_ratio_paired_median"] = statistics.median(paired)
-                cpu_pipe, cpu_other = table["pipeline"]["median_cpu_us"], table[kind]["median_cpu_us"]
-                if cpu_pipe and cpu_other:  # the same ratio from CPU time per request
-                    table[kind]["pipeline_cpu_ratio"] = cpu_other / cpu_pipe
+            if mine:
+                table[kind] = _row(mine)
+        for kind in COMPARED:
+            ratio = compare(runs, table, scheme, "pipeline", kind)
+            if ratio:
+                table[kind]["pipeline_ratio"] = ratio["ratio"]
+                table[kind]["pipeline_ratio_paired_median"] = ratio.get("paired_median")
+                table[kind]["pipeline_cpu_ratio"] = ratio.get("cpu_ratio")
+        for kind in WORKERS:
+            ratio = compare(runs, table, scheme, kind, "naive")
+            if ratio:
+                table[kind]["vs_naive"] = ratio["ratio"]
+                table[kind]["vs_naive_paired_median"] = ratio.get("paired_median")
+                table[kind]["vs_naive_cpu_ratio"] = ratio.get("cpu_ratio")
+        scaling = compare(runs, table, scheme, "workers2", "workers1")
+        if scaling:
+            table["workers_scaling"] = scaling
         out[scheme] = table
     return out
 
