@@ -115,6 +115,8 @@ def test_beacons_from_many_connections_are_stored_and_printed_once(workers):
     assert [i for i, _, _ in stored] == list(range(1, 161))
     assert sorted(m for _, m, _ in stored) == sorted(markers)
     assert collections.Counter(s for _, _, s in stored) == {"http": 80, "https": 80}
+    assert {path.name: oct(path.stat().st_mode & 0o777) for path in db.parent.glob("journal.sqlite3*")} == {
+        "journal.sqlite3": "0o600"}  # private; the WAL was merged back when the last writer closed
     assert serve.texts("stderr")[-1] == "stopped: 160 requests captured in session 1"
 
 
