@@ -90,8 +90,10 @@ class LinePrinter:
 
 
 def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None, *,
-           token: str | None = None, token_file: Path | None = None, routing_help: bool = True) -> str:
-    """The start banner: URLs, pin, routing flags, and the journal token when the journal wants one.
+           token: str | None = None, token_file: Path | None = None, routing_help: bool = True,
+           workers: list[int] | None = None) -> str:
+    """The start banner: URLs, pin, routing flags, the journal token when the journal wants one, and the
+    worker processes' ids (``serve --workers``).
 
     Without ``routing_help`` (``browser``, which routes the browser itself) it ends after the listing:
     no "route a real app" flags and no "waiting" line.
@@ -112,6 +114,9 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
     if token:
         lines += [f"  Token     {token}  (the journal wants 'Authorization: Bearer <token>'; kept in {token_file})"]
     lines += [f"  Database  {store.path}  (session {store.session})"]
+    if workers:
+        lines += [f"  Workers   {len(workers)} processes sharing the ports and the journal "
+                  f"(pids {', '.join(map(str, workers))})"]
     if not routing_help:
         return "\n".join(lines)
     if listening.https_port and listening.spki_pin:

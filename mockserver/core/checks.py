@@ -113,12 +113,25 @@ class DuplicateDetector:
         self._last: dict[tuple[Any, ...], tuple[Beacon, float]] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(beacon: Beacon) -> tuple[Any, ...]:
+        client, request = beacon.client, beacon.request
+        return (client.get("ip"), client.get("user_agent"), request.method, request.path, request.query,
+                request.body)
+
+    def learn(self, beacon: Beacon, at: float) -> None:
+        """Remember a record stored elsewhere (another process's) without checking it, unless a later
+        record (a larger id, or one not stored yet) is remembered for the same payload and client."""
+        key = self._key(beacon)
+        with self._lock:
+            seen = self._last.get(key)
+            if seen is None or (seen[0].id is not None and beacon.id is not None and seen[0].id < beacon.id):
+                self._last[key] = (beacon, at)
+
     def check_and_remember(self, beacon: Beacon, at: float) -> str | None:
         """A note if the same payload came from this client within the window;
         then remember this one for the next."""
-        client, request = beacon.client, beacon.request
-        key = (client.get("ip"), client.get("user_agent"), request.method, request.path, request.query,
-               request.body)
+        key = self._key(beacon)
         with self._lock:
             seen = self._last.get(key)
             if len(self._last) > 10_000:  # bound memory: keys older than the window are useless
@@ -173,6 +186,16 @@ class PreflightLinker:
             if len(self._waiting) > 10_000:  # bound memory: old preflights announce nothing now
                 self._waiting = {k: v for k, v in self._waiting.items() if at - v[1] <= self.window}
             self._waiting[self._key(preflight, *what)] = (preflight, at)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a preflight still waits for the request it announced."""
+        return bool(self._waiting)
+
+    def forget(self, preflight_id: int) -> None:
+        """A preflight's request was linked elsewhere (another process): it announces nothing more here."""
+        with self._lock:
+            self._waiting = {k: v for k, v in self._waiting.items() if v[0].id != preflight_id}
 
     def link(self, beacon: Beacon, at: float) -> None:
         """Set ``beacon.preflight`` (and a note) when a preflight announced it."""

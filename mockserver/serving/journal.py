@@ -66,8 +66,10 @@ def journal_blueprint(store: BeaconStore, shutdown: threading.Event, probes: Pro
 
     @journal.get(f"{API}/health", **_JOURNAL)
     def health() -> Response:
+        # serve --workers: which of how many processes answered (set by mockserver.serving.worker)
+        worker, workers = current_app.extensions.get("worker", (1, 1))
         health = {"status": "ok", "version": __version__, "session": store.session,
-                  "database": store.path, "time": iso_utc(utc_now())}
+                  "database": store.path, "time": iso_utc(utc_now()), "worker": worker, "workers": workers}
         # Set by InspectorServer once bound: lets `verify --server` find the
         # HTTPS side and its pin whatever ports were chosen.
         listening = current_app.extensions.get("listening")

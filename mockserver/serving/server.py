@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,7 @@ from mockserver.serving.embedded import EmbeddedServers, Listener, bind_listener
 from mockserver.serving.journal import EVENT_STREAM, LONG_POLL, holding_kind
 from mockserver.serving.proxy import ScopedProxy
 from mockserver.serving.tls import CertificateFiles, ensure_certificate
+from mockserver.storage.recorder import Recorder
 from mockserver.storage.store import BeaconStore
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,14 @@ class ServerError(Exception):
     def __init__(self, reason: str, flag_advice: str = "") -> None:
         super().__init__(f"{reason} ({flag_advice})" if flag_advice else reason)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class ListenerSockets:
+    """Listening sockets bound elsewhere (``serve --workers``' parent) for an :class:`InspectorServer`."""
+
+    http: socket.socket
+    https: socket.socket | None = None
 
 
 @dataclass(frozen=True)
@@ -97,15 +107,23 @@ class InspectorServer:
                  certificate_dir: Path | None = None, require_token: bool | None = None,
                  token_dir: Path | None = None, proxy_port: int | None = None,
                  max_long_polls: int = MAX_LONG_POLLS, max_event_streams: int = MAX_EVENT_STREAMS,
-                 header_timeout: float = HEADER_TIMEOUT) -> None:
+                 header_timeout: float = HEADER_TIMEOUT, listen_on: ListenerSockets | None = None,
+                 recorder: Recorder | None = None) -> None:
         """``require_token`` (default: when ``host`` is not loopback) makes the journal want the token
         kept in ``token_dir`` (default: the data folder), made there on first use. ``proxy_port``
         (0 = any free port) also starts the scoped proxy (:mod:`mockserver.serving.proxy`), loopback only;
         ``egress`` lists what it passed to other hosts. ``max_long_polls`` and ``max_event_streams`` cap
         the journal's waiting requests open at once (each kind; beyond, 503 with Retry-After);
-        ``header_timeout`` is the seconds a connection has to send a request's head, and may stay idle."""
+        ``header_timeout`` is the seconds a connection has to send a request's head, and may stay idle.
+        ``listen_on``: sockets already bound and listening (a worker of ``serve --workers``), served
+        instead of binding ``port`` and ``https_port``, and closed on stop; ``recorder``: the app's
+        (default: a new one over ``store``)."""
         self.store = store
         self.host = host
+        self._given = listen_on
+        if listen_on is not None:
+            port = listen_on.http.getsockname()[1]
+            https_port = listen_on.https.getsockname()[1] if listen_on.https is not None else None
         self.port = port
         self.https_port = https_port
         self.proxy_port = proxy_port
@@ -115,7 +133,7 @@ class InspectorServer:
             require_token = not is_loopback(host)
         self.journal_token: str | None = ensure_token(token_dir) if require_token else None
         self.token_file: Path | None = token_path(token_dir) if require_token else None
-        self.app = create_app(store, trust_proxy=trust_proxy, journal_token=self.journal_token)
+        self.app = create_app(store, trust_proxy=trust_proxy, journal_token=self.journal_token, recorder=recorder)
         self.certificate_dir = certificate_dir
         self.limits = {LONG_POLL: max_long_polls, EVENT_STREAM: max_event_streams}
         self.header_timeout = header_timeout
@@ -131,10 +149,8 @@ class InspectorServer:
         return is_loopback(self.host)
 
     def _bind(self, port: int, scheme: str) -> Listener:
-        try:
-            sock = bind_listener(self.host, port)
-        except OSError as exc:
-            raise ServerError(*_bind_error(self.host, port, scheme, exc)) from exc
+        given = None if self._given is None else self._given.https if scheme == "https" else self._given.http
+        sock = given or bind_socket(self.host, port, scheme)
         if scheme == "https":
             assert self.certificate is not None
             listener = Listener(sock, self.certificate.cert, self.certificate.key)
@@ -222,6 +238,15 @@ class InspectorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def bind_socket(host: str, port: int, scheme: str) -> socket.socket:
+    """A listening socket on ``host:port`` for ``scheme`` (http or https); ServerError (one line) if the port
+    cannot be used."""
+    try:
+        return bind_listener(host, port)
+    except OSError as exc:
+        raise ServerError(*_bind_error(host, port, scheme, exc)) from exc
 
 
 def _bind_error(host: str, port: int, scheme: str, exc: OSError) -> tuple[str, str]:

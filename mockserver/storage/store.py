@@ -81,7 +81,8 @@ class StoreError(Exception):
 @dataclass(frozen=True)
 class StoreEvent:
     """What listeners hear: ``appended`` (with the record), ``deleted`` (with the ids that went),
-    ``cleared`` (every record went) or ``session``."""
+    ``cleared`` (every record went), ``session``, or ``changed`` (another process wrote to the journal:
+    read it again; see :mod:`mockserver.storage.watch`)."""
 
     type: str
     beacon: Beacon | None = None
@@ -106,8 +107,12 @@ Committed = Callable[[Beacon, BaseException | None], None]  # submit()'s callbac
 class BeaconStore:
     """Durable, thread-safe journal of captured requests."""
 
-    def __init__(self, path: str | Path = ":memory:", *, start_session: bool = True) -> None:
+    def __init__(self, path: str | Path = ":memory:", *, start_session: bool = True, shared: bool = False) -> None:
+        """``shared``: other processes append to the same file (``serve --workers``); every commit is then a
+        write transaction, so a record's ``annotate`` (see :meth:`append`) runs while no other process can
+        commit."""
         self.path = str(path)
+        self.shared = shared
         self.memory = self.path == ":memory:"
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
@@ -385,11 +390,11 @@ class BeaconStore:
 
     def _commit(self, batch: list[_Pending]) -> None:
         """Insert ``batch`` in one transaction (a single record: one autocommit INSERT,
-        as before group commit). If the transaction fails, each record is retried on
+        as before group commit, unless ``shared``). If the transaction fails, each record is retried on
         its own, so one record's failure is only its own. Sets ``done``/``error``."""
         conn = self._conn
         try:
-            if len(batch) > 1:
+            if len(batch) > 1 or self.shared:
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                     for item in batch:
@@ -561,6 +566,10 @@ class BeaconStore:
                 self._listeners = [x for x in self._listeners if x is not listener]
 
         return unsubscribe
+
+    def announce(self, event: StoreEvent) -> None:
+        """Tell listeners and waiters of a change this store did not make (another process's commit)."""
+        self._notify(event)
 
     def _notify(self, event: StoreEvent) -> None:
         with self._changed:
