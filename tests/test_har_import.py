@@ -283,7 +283,7 @@ def test_dates_out_of_range_or_unreadable_are_a_warning_and_the_import_time(tmp_
         "entry 2: startedDateTime 'yesterday' is not an ISO 8601 date; recorded with the import time",
         "entry 3: no startedDateTime; recorded with the import time",
     ]
-    assert done.stderr.splitlines() == [f"warning: {w}" for w in report["warnings"]]
+    assert done.stderr.splitlines() == [f"telemetry-inspector import: warning: {w}" for w in report["warnings"]]
     store = BeaconStore(db, start_session=False)
     try:
         records = store.query()
@@ -425,7 +425,7 @@ def test_every_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, content
     db = tmp_path / "j.sqlite3"
     done = run_import(db, path)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == f"import: {path} is not a HAR file: {message}\n"
+    assert done.stderr == f"telemetry-inspector import: {path} is not a HAR file: {message}\n"
     assert not db.exists()
 
 
@@ -475,7 +475,8 @@ def test_an_entry_over_the_limit_refuses_the_file_in_one_line(tmp_path, capsys, 
     db = tmp_path / "j.sqlite3"
     assert cli.main(["import", str(path), "--db", str(db)]) == 2
     size = f"{path.stat().st_size / 1024:.1f}".removesuffix(".0")
-    assert capsys.readouterr().err == (f"import: {path}: entry 1 is over 4 KiB of JSON, the most one entry may take "
+    assert capsys.readouterr().err == (f"telemetry-inspector import: {path}: entry 1 is over 4 KiB of JSON, the most "
+                                       "one entry may take "
                                        f"(the file is {size} KiB); nothing was imported\n")
     assert not db.exists()
 

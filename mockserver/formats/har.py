@@ -29,7 +29,9 @@ from urllib.parse import urlsplit, urlunsplit
 from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest
 from mockserver.core.clock import parse_iso, utc_now
 from mockserver.core.config import REFINE_HOST
+from mockserver.core.text import size_text
 from mockserver.core.wire import MAX_HEADER_BYTES, head_size
+from mockserver.formats import MAX_HAR_ENTRY_CHARS
 from mockserver.formats.har_export import INSPECTOR_FIELD
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.storage.recorder import Recorder
@@ -43,20 +45,12 @@ from mockserver.storage.store import BeaconStore
 # written and progress has a total; the second pass records. Memory is
 # bounded by the largest entry (MAX_ENTRY_CHARS), not by the file.
 
-MAX_ENTRY_CHARS = 64 * 1024 * 1024  # one entry's JSON text; DevTools keeps response bodies far smaller
+MAX_ENTRY_CHARS = MAX_HAR_ENTRY_CHARS  # read from here at run time (the tests lower it)
 _CHUNK = 1024 * 1024  # bytes read at a time
 _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # A value that ends this close to the end of what was read may go on in the next chunk ("1." + "5").
 _LOOKAHEAD = 3
-
-
-def size_text(size: int) -> str:
-    """A byte count as people read it: ``64 MiB``, ``4.5 KiB``, ``12 bytes``."""
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
 
 
 class HarError(Exception):
