@@ -363,9 +363,10 @@ def test_headers_are_capped_as_on_the_live_server(tmp_path):
     done = run_import(db, _write(tmp_path, {"log": {"entries": entries}}, "big.har"), "--json")
     report = json.loads(done.stdout)
     assert (report["imported"], report["refused"], report["malformed"], report["skipped"]) == (1, 2, 0, 0)
-    reason = ("refused: request line and headers over the 1024 KiB the server accepts "
-              "(it answers 431 and records nothing)")
-    assert report["warnings"] == [f"entry 1: {reason}", f"entry 2: {reason}"]
+    assert report["refused_by"] == {"headers": 1, "target": 0, "head": 1}
+    assert report["warnings"] == [
+        "entry 1: refused: request line and headers over 1024 KiB (the live server answers 431 and records nothing)",
+        "entry 2: refused: more than 100 headers (the live server answers 431 and records nothing)"]
     store = BeaconStore(db, start_session=False)
     try:
         [record] = store.query()
