@@ -118,3 +118,10 @@ def test_the_one_form_and_its_one_line():
     assert command_message("send", "could not send") == "telemetry-inspector send: could not send"
     assert command_message(None, "no display") == "telemetry-inspector: no display"
     assert command_message("import", "a\nb\r\n  c\u2028d ") == "telemetry-inspector import: a b c d"
+
+
+def test_a_warning_has_the_same_form(serve_process):
+    serve = serve_process("--host", "0.0.0.0")
+    assert serve.texts("stderr")[0] == (
+        "telemetry-inspector serve: warning: listening on 0.0.0.0: other machines can send requests to this "
+        "inspector; its journal answers only requests with the token below")
