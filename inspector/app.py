@@ -15,8 +15,9 @@ import sys
 from argparse import Namespace
 from pathlib import Path
 
-from inspector.platform_check import PROGRAM, display_problem, offscreen_note
+from inspector.platform_check import display_problem, offscreen_note
 from mockserver.core.config import DISPLAY_NAME, ENV_HOME, data_dir
+from mockserver.core.text import command_message
 from mockserver.serving.server import InspectorServer
 from mockserver.storage.store import BeaconStore, StoreError
 
@@ -86,8 +87,9 @@ def build_window(store: BeaconStore, server: InspectorServer | None, *, settings
     return window
 
 
-def _error(message: str) -> None:
-    print(f"{PROGRAM}: {message}", file=sys.stderr)
+def _say(message: str) -> None:
+    """An error or a note on stderr, in the form every command uses (the window has no command name)."""
+    print(command_message(None, message), file=sys.stderr)
 
 
 def run(args: Namespace) -> int:
@@ -98,16 +100,16 @@ def run(args: Namespace) -> int:
     """
     problem = display_problem()  # before Qt: a platform that cannot start makes Qt abort the process
     if problem:
-        print(problem, file=sys.stderr)
+        _say(problem)
         return 2
     note = offscreen_note()
     if note:
-        print(note, file=sys.stderr)
+        _say(note)
 
     try:
         store = BeaconStore(args.db)
     except StoreError as exc:
-        _error(str(exc))
+        _say(str(exc))
         _show_fatal("Cannot open the database", str(exc))
         return 1
 

@@ -22,9 +22,9 @@ from pathlib import Path
 
 PROGRAM = "telemetry-inspector"
 HEADLESS = f"use '{PROGRAM} serve' without a screen"
-NO_DISPLAY = (f"{PROGRAM}: no display: DISPLAY and WAYLAND_DISPLAY are unset; {HEADLESS}, "
+NO_DISPLAY = (f"no display: DISPLAY and WAYLAND_DISPLAY are unset; {HEADLESS}, "
               f"or run the window under Xvfb (xvfb-run -a {PROGRAM})")
-OFFSCREEN_NOTE = (f"{PROGRAM}: note: QT_QPA_PLATFORM=offscreen draws the window where nobody can see it; "
+OFFSCREEN_NOTE = ("note: QT_QPA_PLATFORM=offscreen draws the window where nobody can see it; "
                   f"unset it to see the window; {HEADLESS}, or run the window under Xvfb for screenshots")
 
 # Libraries Qt's X11 and Wayland plugins load (readelf -d on PySide6's plugins and
@@ -68,7 +68,8 @@ _BROKEN = re.compile(r"^(?P<path>/[^:]+): (?P<why>.+)$")
 
 def display_problem(environ: Mapping[str, str] | None = None, platform: str | None = None,
                     plugin_dir: Path | None = None) -> str | None:
-    """Why Qt could not open a window here, as one line that names the fix (None when it can).
+    """Why Qt could not open a window here, as one line that names the fix (None when it can), printed
+    after the program's name (:func:`mockserver.core.text.command_message`).
 
     ``environ`` defaults to ``os.environ``, ``platform`` to ``sys.platform`` (only
     Linux is checked), ``plugin_dir`` to PySide6's ``Qt/plugins/platforms``. The display
@@ -123,7 +124,7 @@ def _check_plugin(kind: str, folder: Path) -> str | None:
     if plugin is None:
         alternative = "set DISPLAY to use X11 (XWayland)" if kind == "wayland" else \
             "reinstall it: pip install --force-reinstall pyside6-essentials"
-        return f"{PROGRAM}: PySide6 has no {label} plugin in {folder}; {alternative}, or {HEADLESS}"
+        return f"PySide6 has no {label} plugin in {folder}; {alternative}, or {HEADLESS}"
     try:
         ctypes.CDLL(str(plugin), mode=os.RTLD_LAZY | os.RTLD_LOCAL)  # what QLibrary does; resolves RPATH and all
     except OSError as exc:
@@ -138,13 +139,13 @@ def library_problem(label: str, loader_error: str) -> str:
         soname = os.path.basename(missing["lib"])
         package = DEBIAN_PACKAGES.get(soname)
         fix = f"sudo apt-get install {package}" if package else f"install the package that provides {soname}"
-        return f"{PROGRAM}: Qt's {label} plugin needs {soname}, which is not installed; {fix} (or {HEADLESS})"
+        return f"Qt's {label} plugin needs {soname}, which is not installed; {fix} (or {HEADLESS})"
     broken = _BROKEN.match(loader_error)
     if broken and os.path.basename(broken["path"]) in DEBIAN_PACKAGES:
         path, package = broken["path"], DEBIAN_PACKAGES[os.path.basename(broken["path"])]
-        return (f"{PROGRAM}: Qt's {label} plugin cannot load {path} ({broken['why']}); remove that file "
+        return (f"Qt's {label} plugin cannot load {path} ({broken['why']}); remove that file "
                 f"or reinstall it: sudo apt-get install --reinstall {package} (or {HEADLESS})")
-    return (f"{PROGRAM}: Qt's {label} plugin cannot be loaded ({loader_error}); "
+    return (f"Qt's {label} plugin cannot be loaded ({loader_error}); "
             f"reinstall PySide6: pip install --force-reinstall pyside6-essentials (or {HEADLESS})")
 
 
@@ -167,7 +168,7 @@ def _xcb_problem(env: Mapping[str, str], folder: Path) -> str | None:
     finally:
         xcb.xcb_disconnect(connection)
     if failed:
-        return (f"{PROGRAM}: cannot open the X display {display} (no X server there, or it refused the "
+        return (f"cannot open the X display {display} (no X server there, or it refused the "
                 f"connection); fix DISPLAY, or {HEADLESS}")
     return None
 
@@ -181,7 +182,7 @@ def _wayland_problem(env: Mapping[str, str], folder: Path) -> str | None:
         return None  # an inherited socket: connecting here would use it up before Qt gets it
     name = env.get("WAYLAND_DISPLAY") or "wayland-0"
     if not os.path.isabs(name) and not env.get("XDG_RUNTIME_DIR"):  # libwayland would print its own error
-        return (f"{PROGRAM}: cannot connect to the Wayland display {name}: XDG_RUNTIME_DIR is unset; "
+        return (f"cannot connect to the Wayland display {name}: XDG_RUNTIME_DIR is unset; "
                 f"set it, or set DISPLAY to use X11; or {HEADLESS}")
     wayland = ctypes.CDLL("libwayland-client.so.0")
     wayland.wl_display_connect.restype = ctypes.c_void_p
@@ -189,7 +190,7 @@ def _wayland_problem(env: Mapping[str, str], folder: Path) -> str | None:
     wayland.wl_display_disconnect.argtypes = [ctypes.c_void_p]
     connection = wayland.wl_display_connect(os.fsencode(name))
     if not connection:
-        return (f"{PROGRAM}: cannot connect to the Wayland display {name} (check WAYLAND_DISPLAY and "
+        return (f"cannot connect to the Wayland display {name} (check WAYLAND_DISPLAY and "
                 f"XDG_RUNTIME_DIR), or set DISPLAY to use X11; or {HEADLESS}")
     wayland.wl_display_disconnect(connection)
     return None

@@ -70,7 +70,7 @@ def test_an_option_the_command_does_not_take_is_refused_before_it(command, capsy
             continue
         assert main([*flag_args(flag, value), command, *rest]) == 2
         err = capsys.readouterr().err
-        assert err == (f"telemetry-inspector: {flag} does not apply to '{command}' "
+        assert err == (f"telemetry-inspector {command}: {flag} does not apply to {command} "
                        f"(see telemetry-inspector {command} --help)\n")
 
 
@@ -95,11 +95,11 @@ def test_the_window_takes_every_top_level_option():
 
 @pytest.mark.parametrize("argv, message", [
     (["--theme", "system", "screenshot", "--out", "x.png"],
-     "telemetry-inspector: --theme system does not apply to 'screenshot' (choose light or dark)"),
+     "telemetry-inspector screenshot: --theme system does not apply to screenshot (choose light or dark)"),
     (["--db", "a.sqlite3", "screenshot", "--demo", "--out", "x.png"],
-     "telemetry-inspector screenshot: --demo and --db cannot go together (see --help)"),
+     "telemetry-inspector screenshot: --demo and --db cannot go together (see telemetry-inspector screenshot --help)"),
     (["--theme", "dark", "export", "--out", "-"],
-     "telemetry-inspector: --theme does not apply to 'export' (see telemetry-inspector export --help)"),
+     "telemetry-inspector export: --theme does not apply to export (see telemetry-inspector export --help)"),
 ])
 def test_other_refusals_are_one_line(argv, message, capsys):
     assert main(argv) == 2

@@ -283,7 +283,7 @@ def test_dates_out_of_range_or_unreadable_are_a_warning_and_the_import_time(tmp_
         "entry 2: startedDateTime 'yesterday' is not an ISO 8601 date; recorded with the import time",
         "entry 3: no startedDateTime; recorded with the import time",
     ]
-    assert done.stderr.splitlines() == [f"warning: {w}" for w in report["warnings"]]
+    assert done.stderr.splitlines() == [f"telemetry-inspector import: warning: {w}" for w in report["warnings"]]
     store = BeaconStore(db, start_session=False)
     try:
         records = store.query()
@@ -363,9 +363,10 @@ def test_headers_are_capped_as_on_the_live_server(tmp_path):
     done = run_import(db, _write(tmp_path, {"log": {"entries": entries}}, "big.har"), "--json")
     report = json.loads(done.stdout)
     assert (report["imported"], report["refused"], report["malformed"], report["skipped"]) == (1, 2, 0, 0)
-    reason = ("refused: request line and headers over the 1024 KiB the server accepts "
-              "(it answers 431 and records nothing)")
-    assert report["warnings"] == [f"entry 1: {reason}", f"entry 2: {reason}"]
+    assert report["refused_by"] == {"headers": 1, "target": 0, "head": 1}
+    assert report["warnings"] == [
+        "entry 1: refused: request line and headers over 1024 KiB (the live server answers 431 and records nothing)",
+        "entry 2: refused: more than 100 headers (the live server answers 431 and records nothing)"]
     store = BeaconStore(db, start_session=False)
     try:
         [record] = store.query()
@@ -425,7 +426,7 @@ def test_every_bad_input_is_one_line_exit_2_and_nothing_stored(tmp_path, content
     db = tmp_path / "j.sqlite3"
     done = run_import(db, path)
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr == f"import: {path} is not a HAR file: {message}\n"
+    assert done.stderr == f"telemetry-inspector import: {path} is not a HAR file: {message}\n"
     assert not db.exists()
 
 
@@ -475,7 +476,8 @@ def test_an_entry_over_the_limit_refuses_the_file_in_one_line(tmp_path, capsys, 
     db = tmp_path / "j.sqlite3"
     assert cli.main(["import", str(path), "--db", str(db)]) == 2
     size = f"{path.stat().st_size / 1024:.1f}".removesuffix(".0")
-    assert capsys.readouterr().err == (f"import: {path}: entry 1 is over 4 KiB of JSON, the most one entry may take "
+    assert capsys.readouterr().err == (f"telemetry-inspector import: {path}: entry 1 is over 4 KiB of JSON, the most "
+                                       "one entry may take "
                                        f"(the file is {size} KiB); nothing was imported\n")
     assert not db.exists()
 

@@ -133,7 +133,8 @@ def test_egress_none_fails_with_the_telemetry_part_unchanged(address):
 @pytest.mark.parametrize(("args", "message"), [
     (["--egress", "none"],
      f"{PREFIX}--egress none is judged beside the telemetry verdict: add --expect none, any or N"),
-    (["--egress", "some"], "telemetry-inspector run: argument --egress: must be any or none, got 'some' (see --help)"),
+    (["--egress", "some"],
+     f"{PREFIX}argument --egress: must be any or none, got 'some' (see telemetry-inspector run --help)"),
 ])
 def test_egress_usage_errors_are_one_line(args, message):
     result = run_cli(*args, "--", "true")

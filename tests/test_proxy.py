@@ -483,7 +483,7 @@ def test_serve_refuses_a_proxy_beyond_loopback(tmp_path):
                            "--port", "0", "--no-https", "--proxy-port", "0"], cwd=Path(__file__).resolve().parents[1],
                           capture_output=True, text=True, timeout=60, env=env)
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == ("telemetry-inspector: the proxy listens on loopback only (127.0.0.1 or ::1), not on "
+    assert done.stderr == ("telemetry-inspector serve: the proxy listens on loopback only (127.0.0.1 or ::1), not on "
                            "0.0.0.0 (--proxy-port needs --host 127.0.0.1 or ::1)\n")
 
 

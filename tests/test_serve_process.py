@@ -73,7 +73,7 @@ def test_a_child_that_exits_fails_the_wait_with_its_output(serve_process, tmp_pa
         serve_process("--db", str(tmp_path / "bad.sqlite3"))
     message = str(failure.value)
     assert message.startswith("serve printed no 'Waiting for requests; Ctrl-C stops.' on stderr: "
-                              "the process's output ended\n[stderr] telemetry-inspector: ")
+                              "the process's output ended\n[stderr] telemetry-inspector serve: ")
     assert "is not a usable inspector database" in message
 
 

@@ -175,7 +175,7 @@ def test_serve_port_in_use_exits_2_with_one_line(tmp_path):
         result = subprocess.run([sys.executable, "-m", "mockserver", "serve", "--port", str(port), "--no-https",
                                  "--db", ":memory:"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
-    assert result.stderr == (f"telemetry-inspector: HTTP port {port} on 127.0.0.1 is already in use "
+    assert result.stderr == (f"telemetry-inspector serve: HTTP port {port} on 127.0.0.1 is already in use "
                              "(pick another with --port, or 0 for a free one)\n")
     assert result.stdout == ""
 

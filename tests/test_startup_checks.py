@@ -46,8 +46,8 @@ def test_a_display_with_no_x_server_is_one_line_and_exit_2():
 
 def test_no_display_at_all_is_one_line_and_exit_2():
     result = start_window()
-    assert (result.returncode, result.stderr) == (2, NO_DISPLAY + "\n")
-    assert ("telemetry-inspector: no display: DISPLAY and WAYLAND_DISPLAY are unset; "
+    assert (result.returncode, result.stderr) == (2, f"telemetry-inspector: {NO_DISPLAY}\n")
+    assert ("no display: DISPLAY and WAYLAND_DISPLAY are unset; "
                           f"{SERVE}, or run the window under Xvfb (xvfb-run -a telemetry-inspector)") == NO_DISPLAY
 
 
@@ -89,7 +89,7 @@ def test_a_missing_library_of_the_plugin_is_named(tmp_path):
 ])
 def test_a_missing_known_library_names_its_debian_package(soname, package):
     error = f"{soname}: cannot open shared object file: No such file or directory"  # glibc's dlerror()
-    assert library_problem("X11", error) == (f"telemetry-inspector: Qt's X11 plugin needs {soname}, which is not "
+    assert library_problem("X11", error) == (f"Qt's X11 plugin needs {soname}, which is not "
                                              f"installed; sudo apt-get install {package} (or {SERVE})")
 
 
@@ -101,10 +101,10 @@ def test_a_real_x_server_passes(tmp_path):
 
 def test_wayland_without_its_plugin_and_no_x_fallback(tmp_path):
     assert display_problem({"WAYLAND_DISPLAY": "wayland-0"}, "linux", plugin_dir=tmp_path) == (
-        f"telemetry-inspector: PySide6 has no Wayland plugin in {tmp_path}; set DISPLAY to use X11 (XWayland), "
+        f"PySide6 has no Wayland plugin in {tmp_path}; set DISPLAY to use X11 (XWayland), "
         f"or {SERVE}")
     assert display_problem({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"}, "linux", plugin_dir=tmp_path) == (
-        f"telemetry-inspector: PySide6 has no Wayland plugin in {tmp_path}; set DISPLAY to use X11 (XWayland), "
+        f"PySide6 has no Wayland plugin in {tmp_path}; set DISPLAY to use X11 (XWayland), "
         f"or {SERVE}")
 
 
@@ -125,7 +125,7 @@ def test_platforms_that_need_no_display_and_other_systems_are_left_to_qt():
 
 def test_offscreen_is_not_offered_as_a_way_to_see_the_window():
     assert offscreen_note({"QT_QPA_PLATFORM": "offscreen"}) == (
-        "telemetry-inspector: note: QT_QPA_PLATFORM=offscreen draws the window where nobody can see it; "
+        "note: QT_QPA_PLATFORM=offscreen draws the window where nobody can see it; "
         f"unset it to see the window; {SERVE}, or run the window under Xvfb for screenshots")
     assert offscreen_note({"DISPLAY": ":0"}) is None and offscreen_note({"QT_QPA_PLATFORM": "xcb"}) is None
     assert "offscreen" not in NO_DISPLAY
@@ -140,5 +140,5 @@ def test_run_without_a_display_prints_one_line_and_opens_nothing(monkeypatch, ca
         monkeypatch.delenv(name, raising=False)
     args = Namespace(host="127.0.0.1", port=0, https_port=None, db=str(tmp_path / "x.sqlite3"), trust_proxy=False)
     assert run(args) == 2
-    assert capsys.readouterr().err == NO_DISPLAY + "\n"
+    assert capsys.readouterr().err == f"telemetry-inspector: {NO_DISPLAY}\n"
     assert not (tmp_path / "x.sqlite3").exists()  # nothing was opened

@@ -12,8 +12,9 @@ import urllib.parse
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, TextIO
 
-from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_egress_options, add_server_options
+from mockserver.cli.options import BROWSER_HELP, CommandParsers, add_egress_options, add_server_options
 from mockserver.cli.serve import run_until_stopped, stop_capture, stop_on_signals
+from mockserver.core.text import command_message
 
 if TYPE_CHECKING:
     from mockserver.cli.output import LinePrinter
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from mockserver.serving.server import InspectorServer
     from mockserver.storage.store import BeaconStore
 
-BROWSER = f"{PROG} browser"
 
 
 class _Route(NamedTuple):
@@ -149,7 +149,7 @@ def _watch_other_hosts(browser: BrowserProcess, args: argparse.Namespace, info: 
     try:
         browser.watch_network(own_hosts=frozenset(own), on_request=say)
     except BrowserError as exc:
-        print(f"{BROWSER}: other hosts will not be listed: {exc}", file=sys.stderr, flush=True)
+        print(command_message("browser", f"other hosts will not be listed: {exc}"), file=sys.stderr, flush=True)
 
 
 def _print_other_hosts(others: list[OtherRequest], full_urls: bool, info: TextIO) -> None:
@@ -163,7 +163,7 @@ def _print_other_hosts(others: list[OtherRequest], full_urls: bool, info: TextIO
 
 def _refuse(reason: str) -> int:
     """Say why ``browser`` cannot go on (one line on stderr); exit status 2."""
-    print(f"{BROWSER}: {reason}", file=sys.stderr, flush=True)
+    print(command_message("browser", reason), file=sys.stderr, flush=True)
     return 2
 
 
@@ -210,7 +210,7 @@ def _follow_journal(remote: RemoteInspector, printer: LinePrinter, stop: threadi
         try:
             remote.follow(lambda beacon: printer(StoreEvent("appended", beacon=beacon)), stop, since)
         except RemoteError as exc:  # say so and stop, rather than go on showing nothing
-            print(f"{BROWSER}: lost the inspector: {exc}", file=sys.stderr, flush=True)
+            print(command_message("browser", f"lost the inspector: {exc}"), file=sys.stderr, flush=True)
             lost.set()
             stop.set()
 

@@ -36,14 +36,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     try:
         store = open_existing_store(args.db)
     except SelectionError as exc:
-        raise UsageError(f"diff: {exc}") from None
+        raise UsageError(str(exc)) from None
     try:
         a, b = store.get(args.first), store.get(args.second)
     finally:
         store.close()
     missing = [f"#{i}" for i, r in ((args.first, a), (args.second, b)) if r is None]
     if missing:
-        raise UsageError(f"diff: no record {' or '.join(missing)} in {args.db}")
+        raise UsageError(f"no record {' or '.join(missing)} in {args.db}")
     assert a is not None and b is not None
     changes = diff_records(a, b)
     if args.json:

@@ -66,13 +66,13 @@ def cmd_export(args: argparse.Namespace) -> int:
                                  ids=parse_ids(args.ids) if args.ids else None)
         store = open_existing_store(args.db)
     except SelectionError as exc:
-        raise UsageError(f"export: {exc}") from None
+        raise UsageError(str(exc)) from None
     progress = StderrProgress("exporting")
     try:
         missing = selection.missing_ids(store)
         if missing:
             shown = ", ".join(f"#{i}" for i in missing[:10]) + (" …" if len(missing) > 10 else "")
-            raise UsageError(f"export: no record {shown} in {args.db}; nothing written")
+            raise UsageError(f"no record {shown} in {args.db}; nothing written")
         redactor = Redactor() if args.redact else None
         selection = searching(selection, args.search, redactor)
         total = selection.estimate(store)
@@ -93,7 +93,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             count = export_records(selection.records(store), fmt, args.out, redactor=redactor, total=total,
                                    progress=progress)
     except ExportError as exc:
-        raise UsageError(f"export: {exc}") from None
+        raise UsageError(str(exc)) from None
     except Cancelled:  # pragma: no cover - the CLI's progress never cancels
         return 2
     except BrokenPipeError:  # `export --out - | head`: the reader had enough

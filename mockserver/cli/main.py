@@ -1,11 +1,13 @@
 """``telemetry-inspector``: the GUI by default, and headless subcommands.
 
-Every error a user can cause is one line on stderr and exit status 2.
+Every error a user can cause is one line on stderr, ``telemetry-inspector COMMAND: message``
+(:func:`mockserver.core.text.command_message`), and exit status 2.
 The GUI is imported only when asked for (through :mod:`mockserver.cli.gui`),
 so every subcommand here runs without Qt. Each command is a module of this
 package with ``add_command(commands)``, which sets ``handler`` on its parser;
 a handler returns the exit status. Command modules load what their handler
-needs when it runs, so building the parser stays cheap.
+needs when it runs, so building the parser stays cheap: it loads neither the
+server, Flask nor the journal (``tests/test_cli_imports.py``).
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from mockserver import __version__
 from mockserver.cli import browser, diff, export, gui, import_har, run, screenshot, send, serve, verify
 from mockserver.cli.options import PROG, Parser, TopParser, UsageError, add_server_options, add_shared_argument
 from mockserver.core.config import DISPLAY_NAME
-from mockserver.serving.server import ServerError
-from mockserver.storage.store import StoreError
+from mockserver.core.text import command_message
+
+# The errors of the library a handler lets through because they are the user's to fix (a port in use, a
+# journal that cannot be opened), by module and name: one line, exit 2. Looked up in sys.modules once one
+# was raised, so that building the parser never loads the server: a module not loaded raised nothing.
+REPORTED_ERRORS = (("mockserver.serving.server", "ServerError"), ("mockserver.storage.store", "StoreError"))
 
 # In the order ``--help`` lists them.
 COMMANDS = (serve, browser, verify, run, export, import_har, send, diff, screenshot)
@@ -63,21 +69,31 @@ def main(argv: Sequence[str] | None = None, *, leave_at_once: bool = False) -> i
     command in :data:`LEAVE_AT_ONCE` returns, its output flushed.
     """
     parser = build_parser()
+    command: str | None = None
     try:
         args = parser.parse_args(argv)
+        command = getattr(args, "subcommand", None)
         handler = getattr(args, "handler", gui.run_window)
         status: int = handler(args)
-        if leave_at_once and getattr(args, "subcommand", None) in LEAVE_AT_ONCE:
+        if leave_at_once and command in LEAVE_AT_ONCE:
             _leave(status)
         return status
     except UsageError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    except (StoreError, ServerError) as exc:
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        print(exc.line(command), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if not isinstance(exc, _reported_errors()):
+            raise
+        print(command_message(command, str(exc)), file=sys.stderr)
+        return 2
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The classes of :data:`REPORTED_ERRORS` among the modules loaded so far."""
+    found = (getattr(sys.modules.get(module), name, None) for module, name in REPORTED_ERRORS)
+    return tuple(error for error in found if isinstance(error, type) and issubclass(error, Exception))
 
 
 def _leave(status: int) -> NoReturn:

@@ -1,7 +1,8 @@
 """The command line's shared parts: its parsers, option types and the options several commands take.
 
 Every error a user can cause in an argument is one line on stderr and exit status 2
-(:class:`UsageError`, raised by :class:`Parser` and by the command handlers).
+(:class:`UsageError`, raised by :class:`Parser` and by the command handlers), in the form
+:func:`mockserver.core.text.command_message` gives every message: ``telemetry-inspector COMMAND: message``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mockserver.core.config import (
     ENV_HOME,
     default_db,
 )
+from mockserver.core.text import command_message
 
 # --browser of `browser` and `verify`.
 BROWSER_HELP = ("a Chromium-family browser (Chrome, Chromium, Edge, Brave, Opera, Vivaldi) or Firefox (routed "
@@ -30,19 +32,39 @@ PROG = "telemetry-inspector"
 
 
 class UsageError(Exception):
-    """Bad arguments: reported as one line, exit 2."""
+    """Bad input the user can fix: one line on stderr, exit 2.
+
+    ``message`` is the text after the prefix; ``command`` the command it is about (None: the one the
+    command line names, else none). :meth:`line` is what is printed.
+    """
+
+    def __init__(self, message: str, command: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.command = command
+
+    def line(self, command: str | None = None) -> str:
+        """The line printed: ``telemetry-inspector COMMAND: message`` (``command`` when none was given)."""
+        return command_message(self.command or command, self.message)
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad argument is one clear line (and exit 2), not a usage dump."""
+    """argparse, but a bad argument is one clear line (and exit 2), not a usage dump:
+    ``telemetry-inspector serve: argument --port: … (see telemetry-inspector serve --help)``."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: defaults of the options this parser shares with the top level (see add_shared_argument)
         self.shared_defaults: dict[str, Any] = {}
 
+    @property
+    def command(self) -> str | None:
+        """The command this parser reads (``serve``), None for the top level: argparse names a command's
+        parser ``telemetry-inspector serve``."""
+        return self.prog.removeprefix(PROG).strip() or None
+
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        raise UsageError(f"{message} (see {self.prog} --help)", self.command)
 
 
 #: what ``add_subparsers`` gives each command module's ``add_command`` (its parsers are ``Parser``)
@@ -60,21 +82,34 @@ class TopParser(Parser):
     commands: CommandParsers
 
     # Ignored override: argparse's overloads; the CLI calls only this form.
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:  # argparse would say so at the top level: the command's own parser does, in its name
+            self._target(parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _target(self, parsed: argparse.Namespace) -> Parser:
+        """The parser of the command ``parsed`` names (this one for none)."""
+        command = getattr(parsed, "subcommand", None)
+        return self.commands.choices[command] if command else self
+
+    # Ignored override: argparse's overloads; the CLI calls only this form.
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
         parsed, extras = super().parse_known_args(args, namespace)
         command = getattr(parsed, "subcommand", None)
-        target: Parser = self.commands.choices[command] if command else self
+        target = self._target(parsed)
         for dest in self.shared_defaults:
             if hasattr(parsed, dest) and dest not in target.shared_defaults:
-                raise UsageError(f"{PROG}: {self._flag_for(dest, getattr(parsed, dest))} does not apply to "
-                                 f"'{command}' (see {PROG} {command} --help)")
+                raise UsageError(f"{self._flag_for(dest, getattr(parsed, dest))} does not apply to {command} "
+                                 f"(see {PROG} {command} --help)", command)
         for action in target._actions:
             value = getattr(parsed, action.dest, None)
             if action.dest in self.shared_defaults and action.choices and hasattr(parsed, action.dest) \
                     and value not in action.choices:  # given before the command: checked by the top level only
-                raise UsageError(f"{PROG}: {self._flag_for(action.dest, value)} {value} does not apply to "
-                                 f"'{command}' (choose {' or '.join(map(str, action.choices))})")
+                raise UsageError(f"{self._flag_for(action.dest, value)} {value} does not apply to {command} "
+                                 f"(choose {' or '.join(map(str, action.choices))})", command)
         self._check_exclusive(target, parsed, command)
         for dest, default in target.shared_defaults.items():
             if not hasattr(parsed, dest):
@@ -94,8 +129,8 @@ class TopParser(Parser):
             given = [a for a in group._group_actions
                      if hasattr(parsed, a.dest) and getattr(parsed, a.dest) != a.default]
             if len(given) > 1 and any(a.dest in target.shared_defaults for a in given):
-                raise UsageError(f"{PROG} {command}: {given[0].option_strings[0]} and "
-                                 f"{given[1].option_strings[0]} cannot go together (see --help)")
+                raise UsageError(f"{given[0].option_strings[0]} and {given[1].option_strings[0]} cannot go "
+                                 f"together (see {PROG} {command} --help)", command)
 
 
 def whole_number(low: int, high: int | None = None, *, what: str, hint: str = "") -> Callable[[str], int]:

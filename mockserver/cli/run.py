@@ -12,18 +12,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mockserver.cli.options import (
-    PROG,
-    CommandParsers,
-    add_shared_argument,
-    add_verdict_options,
-    port_number,
-)
-from mockserver.core.text import plural
-from mockserver.records.egress import egress_lines
-from mockserver.records.lines import format_line
-from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, Verdict, judge, write_junit
+from mockserver.cli.options import CommandParsers, add_shared_argument, add_verdict_options, port_number
+from mockserver.core.text import command_message, plural
+
+if TYPE_CHECKING:
+    from mockserver.records.verdict import Expectation, Verdict
 
 DEFAULT_WITHIN = 1.0
 
@@ -50,17 +45,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``run``: the verdict's exit status with ``--expect``, else the command's."""
     from mockserver.cli.output import LinePrinter
     from mockserver.reach.noderun import RoutedNode, run_child, wait_quiet
+    from mockserver.records.egress import egress_lines
+    from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, judge
     from mockserver.serving.probe import PROBE_WAIT
     from mockserver.serving.server import ServerError
     from mockserver.storage.store import StoreError
 
-    prog = f"{PROG} run"
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
 
     def say(text: str) -> None:
-        print(f"{prog}: {text}", file=sys.stderr, flush=True)
+        print(command_message("run", text), file=sys.stderr, flush=True)
 
     if not command:
         say("no command given: telemetry-inspector run [--expect none] -- npx refine build")
@@ -157,6 +153,9 @@ def _unproven(program: str, *, proxied: bool, intercepted: int) -> str:
 def _write_junit(path: str, command: Sequence[str], expectation: Expectation, verdict: Verdict | None,
                  started: float, *, say: Callable[[str], None], error: str | None = None) -> bool:
     """Write ``run``'s JUnit report; False (after saying why) when it cannot be written."""
+    from mockserver.records.lines import format_line
+    from mockserver.records.verdict import write_junit
+
     output = "\n".join(format_line(b) for b in verdict.beacons) if verdict is not None else ""
     try:
         write_junit(Path(path).expanduser(), name=f"{' '.join(command)} (expect {expectation})",

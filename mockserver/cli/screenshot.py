@@ -66,19 +66,19 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     try:
         gui = picture_renderer()
     except ImportError as exc:
-        raise UsageError(f"screenshot: the window cannot be loaded here ({exc}); install pyside6-essentials") \
+        raise UsageError(f"the window cannot be loaded here ({exc}); install pyside6-essentials") \
             from None
     try:
         view = shown_view(args.view, args.compare)
     except ValueError as exc:
-        raise UsageError(f"screenshot: {exc}") from None
+        raise UsageError(str(exc)) from None
     try:
         size = gui.parse_size(args.size)
         out = gui.render(args.out, size=size, demo=args.demo, db=None if args.demo else args.db,
                          select=args.select, theme=args.theme, redact=args.redact, view=view,
                          compare=args.compare, presentation=args.presentation)
     except gui.ScreenshotError as exc:
-        raise UsageError(f"screenshot: {exc}") from None
+        raise UsageError(str(exc)) from None
     source = "demo data" if args.demo else args.db
     extras = "".join(f", {x}" for x, on in (("redacted", args.redact), ("presentation mode", args.presentation))
                      if on)

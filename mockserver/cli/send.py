@@ -11,10 +11,9 @@ import sys
 
 from mockserver.cli.options import CommandParsers, UsageError, whole_number
 from mockserver.core.checks import PROVIDERS
-from mockserver.core.config import is_loopback
+from mockserver.core.config import DEFAULT_URL, is_loopback
 from mockserver.core.payloads import BROWSER, DEFAULT_PROVIDERS, DEFAULT_RESOURCES, DEFAULT_VERSION, ENCODINGS
-from mockserver.core.text import printable
-from mockserver.reach.compose import DEFAULT_TO
+from mockserver.core.text import command_message, printable
 
 
 def _providers(text: str) -> list[str]:
@@ -36,7 +35,7 @@ def add_command(subparsers: CommandParsers) -> None:
                     "(key order, JSON.stringify, btoa/Buffer, no URL-encoding), and send it. "
                     "Exit 0 when the target answered 2xx, 1 when refine would send nothing (btoa refuses a "
                     "character above U+00FF) or the target refused it, 2 for bad arguments or no connection.")
-    parser.add_argument("--to", default=DEFAULT_TO, metavar="BASE_URL",
+    parser.add_argument("--to", default=DEFAULT_URL, metavar="BASE_URL",
                         help="base URL of the mock (default %(default)s, the local inspector); /telemetry is "
                              "appended")
     parser.add_argument("--version", dest="refine_version", default=DEFAULT_VERSION, metavar="V",
@@ -69,22 +68,22 @@ def cmd_send(args: argparse.Namespace) -> int:
         print(f"not sent: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
-        raise UsageError(f"send: {exc}") from None
+        raise UsageError(str(exc)) from None
     try:
         scheme, host, _, _ = check_base_url(args.to)
     except SendError as exc:
-        raise UsageError(f"send: {exc}") from None
+        raise UsageError(str(exc)) from None
 
     print(f"payload  {printable(request.json_text)}")
     print(f"request  {request.method} {printable(request.url(args.to))}")
     if args.dry_run:
         return 0
     if not is_loopback(host):
-        print(f"warning: sending to {host}, not this machine", file=sys.stderr)
+        print(command_message("send", f"warning: sending to {host}, not this machine"), file=sys.stderr)
     try:
         result = send(request, args.to)
     except SendError as exc:
-        print(f"telemetry-inspector: send: {exc}", file=sys.stderr)
+        print(command_message("send", str(exc)), file=sys.stderr)
         return 2
     detail = ""
     if result.status >= 400:

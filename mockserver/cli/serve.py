@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from mockserver.cli.options import PROG, CommandParsers, UsageError, add_server_options, whole_number
 from mockserver.core.config import is_loopback
-from mockserver.core.text import plural
+from mockserver.core.text import command_message, plural
 
 MAX_WORKERS = 64
 
@@ -69,8 +69,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise
     info = sys.stderr if args.json else sys.stdout
     if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: other machines can send requests to this inspector; "
-              "its journal answers only requests with the token below", file=sys.stderr)
+        print(command_message("serve", f"warning: listening on {args.host}: other machines can send requests "
+                              "to this inspector; its journal answers only requests with the token below"),
+              file=sys.stderr)
     ca = str(server.certificate.ca_cert) if server.certificate else None
     print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
     try:

@@ -12,21 +12,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from mockserver.cli.options import BROWSER_HELP, PROG, CommandParsers, add_verdict_options, seconds
+from mockserver.cli.options import BROWSER_HELP, CommandParsers, add_verdict_options, seconds
 from mockserver.core.jsontext import dumps_strict
-from mockserver.records.lines import format_line
-from mockserver.records.verdict import (
-    Expectation,
-    ExpectationError,
-    FieldCheck,
-    Verdict,
-    describe_beacon,
-    requests_text,
-    write_junit,
-)
+from mockserver.core.text import command_message
 
 if TYPE_CHECKING:
     from mockserver.reach.verify import VerifyResult
+    from mockserver.records.verdict import Verdict
 
 DEFAULT_WITHIN = 5.0
 DEFAULT_LOAD_TIMEOUT = 30.0
@@ -56,6 +48,9 @@ def add_command(subparsers: CommandParsers) -> None:
 
 
 def _print_human(result: VerifyResult, out: TextIO, full_urls: bool = False) -> None:
+    from mockserver.records.lines import format_line
+    from mockserver.records.verdict import describe_beacon, requests_text
+
     verdict = result.verdict
     out.write(f"\n{requests_text(verdict.count, verdict.preflights)} to telemetry.refine.dev from {result.url}\n")
     for beacon in verdict.beacons:
@@ -74,16 +69,17 @@ def _print_human(result: VerifyResult, out: TextIO, full_urls: bool = False) -> 
 def cmd_verify(args: argparse.Namespace) -> int:
     """``verify``: exit 0 pass, 1 fail, 2 could not run."""
     from mockserver.reach.verify import CouldNotRun, run_verify
+    from mockserver.records.lines import format_line
+    from mockserver.records.verdict import Expectation, ExpectationError, FieldCheck, describe_beacon
 
-    prog = f"{PROG} verify"
     started = time.monotonic()
     test_name = f"{args.url} (expect {args.expect})"
 
     def progress(text: str) -> None:
-        print(f"{prog}: {text}", file=sys.stderr, flush=True)
+        print(command_message("verify", text), file=sys.stderr, flush=True)
 
     def could_not_run(reason: str) -> int:
-        print(f"{prog}: {reason}", file=sys.stderr, flush=True)
+        print(command_message("verify", reason), file=sys.stderr, flush=True)
         if args.json:
             failure = {"verdict": "ERROR", "passed": False, "error": reason, "url": args.url}
             print(dumps_strict(failure, ensure_ascii=True), flush=True)
@@ -121,7 +117,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             lines += [format_line(beacon), *describe_beacon(beacon)]
         error = _write_junit_safely(args.junit, test_name, verdict, result.seconds, output="\n".join(lines))
         if error:
-            print(f"{prog}: {error}", file=sys.stderr)
+            print(command_message("verify", error), file=sys.stderr)
             return 2
     return verdict.exit_code
 
@@ -134,6 +130,8 @@ def _writable(path: str) -> bool:
 
 def _write_junit_safely(path: str, name: str, verdict: Verdict | None, seconds: float, *,
                         error: str | None = None, output: str = "") -> str | None:
+    from mockserver.records.verdict import write_junit
+
     try:
         write_junit(Path(path).expanduser(), name=name, verdict=verdict, seconds=seconds, error=error,
                     output=output, suite="telemetry-inspector verify")

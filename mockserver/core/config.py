@@ -19,6 +19,7 @@ REFINE_HOST = "telemetry.refine.dev"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8787
 DEFAULT_HTTPS_PORT = 8788
+DEFAULT_URL = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"  # the local inspector, as `send --to` defaults to it
 
 ENV_HOME = "TELEMETRY_INSPECTOR_HOME"  # data folder (database, certificate); made 0700
 ENV_DB = "TELEMETRY_INSPECTOR_DB"  # database path, or :memory:

@@ -29,7 +29,9 @@ from urllib.parse import urlsplit, urlunsplit
 from mockserver.core.capture import MAX_BODY, MAX_QUERY, RawRequest
 from mockserver.core.clock import parse_iso, utc_now
 from mockserver.core.config import REFINE_HOST
-from mockserver.core.wire import MAX_HEADER_BYTES, head_size
+from mockserver.core.text import size_text
+from mockserver.core.wire import MAX_HEADER_BYTES, MAX_HEADER_LINES, MAX_TARGET_BYTES, head_size
+from mockserver.formats import MAX_HAR_ENTRY_CHARS
 from mockserver.formats.har_export import INSPECTOR_FIELD
 from mockserver.formats.progress import ProgressCallback, report
 from mockserver.storage.recorder import Recorder
@@ -43,7 +45,7 @@ from mockserver.storage.store import BeaconStore
 # written and progress has a total; the second pass records. Memory is
 # bounded by the largest entry (MAX_ENTRY_CHARS), not by the file.
 
-MAX_ENTRY_CHARS = 64 * 1024 * 1024  # one entry's JSON text; DevTools keeps response bodies far smaller
+MAX_ENTRY_CHARS = MAX_HAR_ENTRY_CHARS  # read from here at run time (the tests lower it)
 _CHUNK = 1024 * 1024  # bytes read at a time
 _DECODER = json.JSONDecoder()
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -51,16 +53,21 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _LOOKAHEAD = 3
 
 
-def size_text(size: int) -> str:
-    """A byte count as people read it: ``64 MiB``, ``4.5 KiB``, ``12 bytes``."""
-    for unit, scale in (("MiB", 1024 * 1024), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f}".removesuffix(".0") + f" {unit}"
-    return f"{size} bytes"
-
-
 class HarError(Exception):
     """The file cannot be imported as HAR; the message is one line."""
+
+
+# What the live server refuses before anything is recorded (core.wire), in the order it checks: the
+# reason's key, what the import summary says of the entries refused for it, and the server's answer.
+REFUSALS = (
+    ("headers", f"more than {MAX_HEADER_LINES} headers", 431),
+    ("target", f"a request target over {MAX_TARGET_BYTES:,} bytes", 414),
+    ("head", f"request line and headers over {MAX_HEADER_BYTES // 1024} KiB", 431),
+)
+#: the warning of an entry refused for each reason, and back
+REFUSED_WARNINGS = {key: f"refused: {what} (the live server answers {status} and records nothing)"
+                    for key, what, status in REFUSALS}
+_REFUSAL_OF = {text: key for key, text in REFUSED_WARNINGS.items()}
 
 
 @dataclass
@@ -74,7 +81,9 @@ class ImportResult:
     invalid: int = 0  # of the imported, how many did not decode
     skipped: int = 0  # requests to other hosts
     malformed: int = 0  # entries without a usable request (unreadable URL, bad base64 body)
-    refused: int = 0  # request line and headers over the server's cap: it would have recorded nothing
+    refused: int = 0  # requests the live server would have refused (REFUSALS): it would have recorded nothing
+    # of the refused, how many for each reason (REFUSALS' keys, in its order)
+    refused_by: dict[str, int] = field(default_factory=lambda: {key: 0 for key, _, _ in REFUSALS})
     ids: list[int] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -89,7 +98,9 @@ class ImportResult:
         if self.malformed:
             text += f", {self.malformed} malformed"
         if self.refused:
-            text += f", {self.refused} over the {MAX_HEADER_BYTES // 1024} KiB header cap"
+            reasons = ", ".join(f"{self.refused_by[key]} with {what}" for key, what, _ in REFUSALS
+                                if self.refused_by[key])
+            text += f", refused {self.refused} as the live server would ({reasons})"
         return text + f" of {self.entries} entries in {self.file}"
 
 
@@ -356,10 +367,32 @@ def _headers(pairs: list[tuple[str, str]], authority: str) -> dict[str, str]:
     return headers
 
 
-def _head_size(method: str, path: str, query: str, headers: dict[str, str]) -> int:
-    """Bytes of the request line and headers, as the live server counts them against MAX_HEADER_BYTES."""
-    target = f"{path}?{query}" if query else path
-    return head_size(_utf8(method), _utf8(target), ((_utf8(name), _utf8(value)) for name, value in headers.items()))
+def _header_lines(pairs: list[tuple[str, str]]) -> int:
+    """How many header lines the request carried over HTTP/1.1, as hyper counts them against
+    MAX_HEADER_LINES: each pair but HTTP/2's pseudo-headers, its Cookie crumbs as one line (RFC 9113
+    8.2.3), and Host once."""
+    names = [name.lower() for name, _ in pairs if not name.startswith(":") and name.lower() != "host"]
+    cookies = names.count("cookie")
+    return len(names) - cookies + (1 if cookies else 0) + 1
+
+
+def _target_bytes(target: str) -> int:
+    """Bytes of the request target as a browser sends it: a character outside ASCII percent-encoded."""
+    return len(target) + sum(3 * len(_utf8(char)) - 1 for char in target if ord(char) > 0x7F)
+
+
+def server_refusal(method: str, target: str, pairs: list[tuple[str, str]], headers: dict[str, str]) -> str | None:
+    """The key (in REFUSALS) of why the live server would refuse this request before recording it, or None.
+
+    ``pairs`` are the headers as the HAR lists them, ``headers`` as the server's WSGI layer joins them.
+    """
+    if _header_lines(pairs) > MAX_HEADER_LINES:
+        return "headers"
+    if _target_bytes(target) > MAX_TARGET_BYTES:
+        return "target"
+    if head_size(_utf8(method), _utf8(target), ((_utf8(n), _utf8(v)) for n, v in headers.items())) > MAX_HEADER_BYTES:
+        return "head"
+    return None
 
 
 def _utf8(text: str) -> bytes:
@@ -389,10 +422,10 @@ def entry_request(entry: Any, index: int = 0, file: str = "the HAR file") -> Raw
 
     Returns ``"other host"`` for a request whose URL is not on
     telemetry.refine.dev (whatever else the entry says), ``"malformed: …"``
-    for one that cannot be read and ``"refused: …"`` for one the live
-    server would have refused (request line and headers over
-    MAX_HEADER_BYTES). Raises :class:`HarError` for a field of the wrong
-    type: the file is not HAR then.
+    for one that cannot be read and one of :data:`REFUSED_WARNINGS` for one
+    the live server would have refused before recording it (too many
+    headers, too long a target, a head over MAX_HEADER_BYTES). Raises
+    :class:`HarError` for a field of the wrong type: the file is not HAR then.
     """
     def problem(text: str) -> HarError:
         return HarError(f"{file} is not a HAR file: entry {index}: {text}")
@@ -427,9 +460,9 @@ def entry_request(entry: Any, index: int = 0, file: str = "the HAR file") -> Raw
         authority = authority[:-1]
     method, path = method.upper(), parts.path or "/"
     headers = _headers(header_pairs, authority)
-    if _head_size(method, path, query, headers) > MAX_HEADER_BYTES:
-        return (f"refused: request line and headers over the {MAX_HEADER_BYTES // 1024} KiB the server accepts "
-                "(it answers 431 and records nothing)")
+    refusal = server_refusal(method, f"{path}?{query}" if query else path, header_pairs, headers)
+    if refusal is not None:
+        return REFUSED_WARNINGS[refusal]
     return RawRequest(
         method=method,
         path=path,
@@ -503,7 +536,10 @@ def _record_entries(store: BeaconStore, har: HarFile, *, progress: ProgressCallb
         if raw == "other host":
             result.skipped += 1
         elif isinstance(raw, str):
-            result.refused += raw.startswith("refused:")
+            refusal = _REFUSAL_OF.get(raw)
+            if refusal is not None:
+                result.refused += 1
+                result.refused_by[refusal] += 1
             result.malformed += raw.startswith("malformed:")
             result.warnings.append(f"entry {index}: {raw}")
         else:

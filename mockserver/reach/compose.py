@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from mockserver import __version__
 from mockserver.core.beacon import COMPOSER_AGENT
-from mockserver.core.config import DEFAULT_HOST, DEFAULT_PORT, tls_dir
+from mockserver.core.config import DEFAULT_URL, tls_dir
 from mockserver.core.payloads import (
     BROWSER,
     DEFAULT_PROVIDERS,
@@ -38,7 +38,7 @@ from mockserver.core.payloads import (
     js_stringify,
 )
 
-DEFAULT_TO = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+DEFAULT_TO = DEFAULT_URL
 BEACON_PATH = "/telemetry"
 
 

@@ -232,3 +232,19 @@ def test_an_import_of_nothing_adds_no_session_and_an_entry_over_the_limit_is_one
     assert window.last_error == (f"Cannot import: {big}: entry 0 is over 2 KiB of JSON, the most one entry may "
                                  f"take (the file is {size} KiB); nothing was imported")
     assert [s.id for s in window.store.sessions()] == sessions and window.store.count() == 0
+
+
+def test_the_window_counts_entries_the_live_server_would_refuse(window, qtbot, tmp_path):
+    url = f"https://telemetry.refine.dev/telemetry?payload={btoa_json(REFINE5)}"
+    crowded = [{"name": f"x-h{n}", "value": "1"} for n in range(100)]  # with Host: 101 header lines
+    entries = [{"startedDateTime": "2026-11-26T08:00:00.000Z", "request": {"method": "GET", "url": u, "headers": h}}
+               for u, h in ((url, []), (url, crowded), (url + "A" * 65_535, []))]
+    path = tmp_path / "limits.har"
+    path.write_text(json.dumps({"log": {"entries": entries}}))
+    job = wait_job(qtbot, window.import_har(str(path)))
+    assert (job.result.imported, job.result.refused, job.result.refused_by) == (1, 2, {"headers": 1, "target": 1,
+                                                                                      "head": 0})
+    assert window.statusBar().full_message == (
+        f"imported 1 into session {job.result.session}, skipped 0 (not telemetry.refine.dev), refused 2 as the live "
+        f"server would (1 with more than 100 headers, 1 with a request target over 65,534 bytes) of 3 entries in "
+        f"{path} (entry 1: refused: more than 100 headers (the live server answers 431 and records nothing) …)")

@@ -85,7 +85,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     lines = run.stderr.splitlines()
     assert len(lines) == 1, run.stderr
     if message is not None:
-        assert lines[0] == message.format(tmp=tmp_path)
+        assert lines[0] == "telemetry-inspector " + message.format(tmp=tmp_path)
     assert not (tmp_path / "x.png").exists()
 
 
@@ -125,7 +125,8 @@ def test_the_saved_line_names_the_view_saved(tmp_path, args, view):
 
 def test_compare_with_another_view_is_refused(tmp_path):
     run = shot("--demo", "--view", "opt-out", "--compare", "4,5", "--out", str(tmp_path / "x.png"))
-    assert (run.returncode, run.stderr) == (2, "screenshot: --compare shows the compare view, not --view opt-out\n")
+    assert (run.returncode, run.stderr) == (
+        2, "telemetry-inspector screenshot: --compare shows the compare view, not --view opt-out\n")
     assert not (tmp_path / "x.png").exists()
 
 

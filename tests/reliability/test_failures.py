@@ -35,7 +35,7 @@ from tests.reliability.support import beacon_path, connection, marker_of, run_se
 def assert_one_line_exit_2(result: subprocess.CompletedProcess, *needles: str) -> None:
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
-    assert result.stderr.startswith("telemetry-inspector: ") and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("telemetry-inspector serve: ") and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr
     for needle in needles:
         assert needle in result.stderr
