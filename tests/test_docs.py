@@ -151,6 +151,14 @@ def test_sh_commands_are_found_wherever_a_shell_starts_one():
                                       (5, ["verify", "http://localhost:5173/"])]
 
 
+def test_only_assignments_before_the_program_are_the_environment():
+    text = "```sh
+A=1 telemetry-inspector verify http://x/ --field version=4.58.0 --field a=b
+```
+"
+    assert docs.sh_commands(text) == [(2, ["verify", "http://x/", "--field", "version=4.58.0", "--field", "a=b"])]
+
+
 def test_broken_links_and_anchors_are_found():
     assert docs.link_problems(FIXTURE) == [
         "tests/data/docs/fixture.md:48: #no-such-heading: no heading #no-such-heading in fixture.md",

@@ -16,6 +16,7 @@ Every check returns its problems as ``FILE:LINE: what`` lines (none: all good).
 from __future__ import annotations
 
 import html.parser
+import itertools
 import os
 import re
 import shlex
@@ -246,7 +247,7 @@ def sh_commands(text: str) -> list[tuple[int, list[str]]]:
                 if word not in _SEPARATORS:
                     segment.append(word)
                     continue
-                program = [w for w in segment if not _ASSIGNMENT.match(w)]
+                program = list(itertools.dropwhile(_ASSIGNMENT.match, segment))  # FOO=1 only before the program
                 if program[:1] == ["telemetry-inspector"]:
                     found.append((n, program[1:]))
                 segment = []
