@@ -152,10 +152,7 @@ def test_sh_commands_are_found_wherever_a_shell_starts_one():
 
 
 def test_only_assignments_before_the_program_are_the_environment():
-    text = "```sh
-A=1 telemetry-inspector verify http://x/ --field version=4.58.0 --field a=b
-```
-"
+    text = "```sh\nA=1 telemetry-inspector verify http://x/ --field version=4.58.0 --field a=b\n```\n"
     assert docs.sh_commands(text) == [(2, ["verify", "http://x/", "--field", "version=4.58.0", "--field", "a=b"])]
 
 
