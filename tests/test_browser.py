@@ -143,8 +143,8 @@ def test_a_mac_app_bundle_means_its_executable(tmp_path):
 # -- which browser it is -----------------------------------------------------------
 
 INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; "
-           "README \"Through a proxy\") or use the hosts file and a trusted certificate "
-           "(README \"The hosts file and a trusted certificate\")")
+           "docs/routing.md, \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(docs/routing.md, \"The hosts file and a trusted certificate\")")
 
 
 @pytest.mark.parametrize(("name", "version", "family", "seen"), [

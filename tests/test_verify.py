@@ -296,8 +296,8 @@ def test_verify_could_not_run_still_writes_json_and_junit(tmp_path):
 
 
 INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; "
-           "README \"Through a proxy\") or use the hosts file and a trusted certificate "
-           "(README \"The hosts file and a trusted certificate\")")
+           "docs/routing.md, \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(docs/routing.md, \"The hosts file and a trusted certificate\")")
 
 
 @pytest.mark.parametrize(("version", "refusal"), [

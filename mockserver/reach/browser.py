@@ -109,8 +109,8 @@ CHROMIUM_VERSION = re.compile(r"^(Chromium|Google Chrome|Microsoft Edge|Brave Br
 FIREFOX_VERSION = re.compile(r"\bFirefox\b")
 VERSION_TIMEOUT = 5.0
 INSTEAD = ("route it through the proxy (serve --proxy-port N, then set the browser's HTTPS proxy to "
-           "127.0.0.1:N; README \"Through a proxy\") or use the hosts file and a trusted certificate "
-           "(README \"The hosts file and a trusted certificate\")")
+           "127.0.0.1:N; docs/routing.md, \"Through a proxy\") or use the hosts file and a trusted certificate "
+           "(docs/routing.md, \"The hosts file and a trusted certificate\")")
 
 
 @dataclass(frozen=True)
