@@ -184,5 +184,6 @@ def test_an_unknown_browser_is_refused_in_one_line_and_never_started(window, qtb
         f"Cannot open a routed browser: TELEMETRY_INSPECTOR_BROWSER {kiosk}: not Chrome, Chromium, Edge, Brave, "
         "Opera, Vivaldi or Firefox (Kiosk Shell 2.1); to inspect another browser, route it through the proxy "
         "(serve --proxy-port N, then set the browser's HTTPS proxy to 127.0.0.1:N; "
-        "docs/routing.md, \"Through a proxy\") or use the hosts file and a trusted certificate (docs/routing.md, \"The hosts file and a trusted certificate\")")
+        "docs/routing.md, \"Through a proxy\") or use the hosts file and a trusted certificate "
+        "(docs/routing.md, \"The hosts file and a trusted certificate\")")
     assert window.browsers == [] and not was_started(kiosk)
