@@ -68,10 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         raise
     info = sys.stderr if args.json else sys.stdout
-    if not is_loopback(args.host):
-        print(command_message("serve", f"warning: listening on {args.host}: other machines can send requests "
-                              "to this inspector; its journal answers only requests with the token below"),
-              file=sys.stderr)
+    warn_beyond_loopback(args.host)
     ca = str(server.certificate.ca_cert) if server.certificate else None
     print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
     try:
@@ -117,9 +114,7 @@ def serve_with_workers(args: argparse.Namespace) -> int:
         store.close()
         raise
     info = sys.stderr if args.json else sys.stdout
-    if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: other machines can send requests to this inspector; "
-              "its journal answers only requests with the token below", file=sys.stderr)
+    warn_beyond_loopback(args.host)
     ca = str(pool.certificate.ca_cert) if pool.certificate else None
     print(banner(listening, store, ca, token=pool.journal_token, token_file=pool.token_file, workers=pool.pids),
           file=info, flush=True)
@@ -143,6 +138,14 @@ def stop_capture(server: InspectorServer | None, store: BeaconStore, unsubscribe
     captured = store.count(session=store.session)
     store.close()
     print(f"stopped: {plural(captured, 'request')} captured in session {store.session}", file=info, flush=True)
+
+
+def warn_beyond_loopback(host: str) -> None:
+    """The one-line warning on stderr when ``host`` lets other machines in."""
+    if not is_loopback(host):
+        print(command_message("serve", f"warning: listening on {host}: other machines can send requests "
+                              "to this inspector; its journal answers only requests with the token below"),
+              file=sys.stderr)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
