@@ -88,10 +88,10 @@ def serve_with_workers(args: argparse.Namespace) -> int:
     from mockserver.storage.watch import JournalWatcher
 
     if args.db == ":memory:":
-        raise UsageError(f"{PROG} serve: --workers {args.workers} needs a --db file, not :memory: (see --help)")
+        raise UsageError(f"--workers {args.workers} needs a --db file, not :memory: (see {PROG} serve --help)")
     if args.proxy_port is not None:  # which connections the proxy brought is known in its own process only
-        raise UsageError(f"{PROG} serve: --workers {args.workers} and --proxy-port cannot go together: the "
-                         "proxy needs the single-process serve (see --help)")
+        raise UsageError(f"--workers {args.workers} and --proxy-port cannot go together: the "
+                         f"proxy needs the single-process serve (see {PROG} serve --help)")
     store = BeaconStore(args.db)  # first: schema, WAL and the session exist before any worker opens the file
     try:
         pool = WorkerPool(store, args.workers, host=args.host, port=args.port, https_port=args.https_port,
