@@ -232,15 +232,17 @@ def test_a_worker_that_dies_is_reported_and_serve_exits_2(workers):
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--workers", "0"], "telemetry-inspector serve: argument --workers: workers must be 1-64, got 0 (see --help)"),
+    (["--workers", "0"], "telemetry-inspector serve: argument --workers: workers must be 1-64, got 0 "
+                         "(see telemetry-inspector serve --help)"),
     (["--workers", "abc"], "telemetry-inspector serve: argument --workers: workers is a whole number, got 'abc' "
-                           "(see --help)"),
-    (["--workers", "65"], "telemetry-inspector serve: argument --workers: workers must be 1-64, got 65 (see --help)"),
+                           "(see telemetry-inspector serve --help)"),
+    (["--workers", "65"], "telemetry-inspector serve: argument --workers: workers must be 1-64, got 65 "
+                          "(see telemetry-inspector serve --help)"),
     (["--workers", "2", "--db", ":memory:"],
-     "telemetry-inspector serve: --workers 2 needs a --db file, not :memory: (see --help)"),
+     "telemetry-inspector serve: --workers 2 needs a --db file, not :memory: (see telemetry-inspector serve --help)"),
     (["--workers", "3", "--db", "j.sqlite3", "--proxy-port", "0"],
      "telemetry-inspector serve: --workers 3 and --proxy-port cannot go together: the proxy needs the "
-     "single-process serve (see --help)"),
+     "single-process serve (see telemetry-inspector serve --help)"),
 ])
 def test_bad_workers_arguments_are_one_line_and_exit_2(args, message, tmp_path):
     args = [str(tmp_path / a) if a.endswith(".sqlite3") else a for a in args]
@@ -257,5 +259,5 @@ def test_a_port_in_use_is_one_line_and_no_worker_starts(serve_process, tmp_path)
                            "--no-https", "--db", str(tmp_path / "j.sqlite3")], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={**os.environ, "TELEMETRY_INSPECTOR_HOME": str(tmp_path)})
     assert (done.returncode, done.stdout) == (2, "")
-    assert done.stderr == (f"telemetry-inspector: HTTP port {taken.port} on 127.0.0.1 is already in use "
+    assert done.stderr == (f"telemetry-inspector serve: HTTP port {taken.port} on 127.0.0.1 is already in use "
                            "(pick another with --port, or 0 for a free one)\n")

@@ -68,10 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store.close()
         raise
     info = sys.stderr if args.json else sys.stdout
-    if not is_loopback(args.host):
-        print(command_message("serve", f"warning: listening on {args.host}: other machines can send requests "
-                              "to this inspector; its journal answers only requests with the token below"),
-              file=sys.stderr)
+    warn_beyond_loopback(args.host)
     ca = str(server.certificate.ca_cert) if server.certificate else None
     print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
     try:
@@ -91,10 +88,10 @@ def serve_with_workers(args: argparse.Namespace) -> int:
     from mockserver.storage.watch import JournalWatcher
 
     if args.db == ":memory:":
-        raise UsageError(f"{PROG} serve: --workers {args.workers} needs a --db file, not :memory: (see --help)")
+        raise UsageError(f"--workers {args.workers} needs a --db file, not :memory: (see {PROG} serve --help)")
     if args.proxy_port is not None:  # which connections the proxy brought is known in its own process only
-        raise UsageError(f"{PROG} serve: --workers {args.workers} and --proxy-port cannot go together: the "
-                         "proxy needs the single-process serve (see --help)")
+        raise UsageError(f"--workers {args.workers} and --proxy-port cannot go together: the "
+                         f"proxy needs the single-process serve (see {PROG} serve --help)")
     store = BeaconStore(args.db)  # first: schema, WAL and the session exist before any worker opens the file
     try:
         pool = WorkerPool(store, args.workers, host=args.host, port=args.port, https_port=args.https_port,
@@ -117,9 +114,7 @@ def serve_with_workers(args: argparse.Namespace) -> int:
         store.close()
         raise
     info = sys.stderr if args.json else sys.stdout
-    if not is_loopback(args.host):
-        print(f"warning: listening on {args.host}: other machines can send requests to this inspector; "
-              "its journal answers only requests with the token below", file=sys.stderr)
+    warn_beyond_loopback(args.host)
     ca = str(pool.certificate.ca_cert) if pool.certificate else None
     print(banner(listening, store, ca, token=pool.journal_token, token_file=pool.token_file, workers=pool.pids),
           file=info, flush=True)
@@ -143,6 +138,14 @@ def stop_capture(server: InspectorServer | None, store: BeaconStore, unsubscribe
     captured = store.count(session=store.session)
     store.close()
     print(f"stopped: {plural(captured, 'request')} captured in session {store.session}", file=info, flush=True)
+
+
+def warn_beyond_loopback(host: str) -> None:
+    """The one-line warning on stderr when ``host`` lets other machines in."""
+    if not is_loopback(host):
+        print(command_message("serve", f"warning: listening on {host}: other machines can send requests "
+                              "to this inspector; its journal answers only requests with the token below"),
+              file=sys.stderr)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
