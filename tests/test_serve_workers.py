@@ -223,7 +223,7 @@ def test_a_worker_that_dies_is_reported_and_serve_exits_2(workers):
     serve, _ = workers
     pids = _workers(serve)
     os.kill(pids[1], signal.SIGKILL)
-    serve.wait_for_line(rf"^telemetry-inspector: worker 2 \(pid {pids[1]}\) was killed by signal 9; "
+    serve.wait_for_line(rf"^telemetry-inspector serve: worker 2 \(pid {pids[1]}\) was killed by signal 9; "
                         "stopping the others$", stream="stderr", timeout=60)
     serve.proc.wait(timeout=60)
     assert serve.stop() == 2

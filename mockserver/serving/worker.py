@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from mockserver.core.config import DEFAULT_HOST
-from mockserver.core.text import one_line
+from mockserver.core.text import command_message, one_line
 from mockserver.serving.server import InspectorServer, ListenerSockets, ServerError
 from mockserver.storage.recorder import Recorder
 from mockserver.storage.shared import SharedChecks
@@ -105,10 +105,10 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     try:
         serve(args, stop)
     except (StoreError, ServerError) as exc:
-        print(f"telemetry-inspector: worker {args.worker}: {exc}", file=sys.stderr)
+        print(command_message("serve", f"worker {args.worker}: {exc}"), file=sys.stderr)
         status = 2
     except OSError as exc:  # a descriptor that is not a socket, a closed one
-        print(f"telemetry-inspector: worker {args.worker}: {one_line(exc)}", file=sys.stderr)
+        print(command_message("serve", f"worker {args.worker}: {one_line(exc)}"), file=sys.stderr)
         status = 2
     sys.stdout.flush()
     sys.stderr.flush()

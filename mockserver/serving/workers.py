@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mockserver.core.config import DEFAULT_HOST, is_loopback, tls_dir
+from mockserver.core.text import command_message
 from mockserver.serving.access import ensure_token, token_path
 from mockserver.serving.server import (
     ListenerSockets,
@@ -137,8 +138,8 @@ class WorkerPool:
         worker.ended.set()
         if not self._stopping and self.failed is None and worker.ready.is_set():
             self.failed = worker
-            print(f"telemetry-inspector: worker {worker.number} (pid {worker.process.pid}) {worker.describe_end()}; "
-                  "stopping the others", file=sys.stderr, flush=True)
+            print(command_message("serve", f"worker {worker.number} (pid {worker.process.pid}) "
+                                  f"{worker.describe_end()}; stopping the others"), file=sys.stderr, flush=True)
             on_failure()
 
     def _wait_until_ready(self) -> None:
@@ -165,8 +166,8 @@ class WorkerPool:
             try:
                 worker.process.wait(STOP_WITHIN)
             except subprocess.TimeoutExpired:
-                print(f"telemetry-inspector: worker {worker.number} did not stop within {STOP_WITHIN:g} s; killed it",
-                      file=sys.stderr, flush=True)
+                print(command_message("serve", f"worker {worker.number} did not stop within {STOP_WITHIN:g} s; "
+                                      "killed it"), file=sys.stderr, flush=True)
                 worker.process.kill()
                 worker.process.wait()
             if worker.process.stdin is not None:
