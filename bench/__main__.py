@@ -1,6 +1,6 @@
 """``python3 -m bench``: the benchmarks of issues 6 and 15, side by side, medians and ratios.
 
-    python3 -m bench                 # all: throughput, start-up, scale, gui (about 15 minutes)
+    python3 -m bench                 # all: throughput, start-up, scale, gui (about 10 minutes on 2 cores)
     python3 -m bench --quick         # 2 rounds of 3 s, 20,000 records: a smoke run, not for the README
     python3 -m bench --tiny          # every section at the smallest sizes (the test that keeps it working)
     python3 -m bench --only scale    # one section (throughput, startup, scale, gui)
