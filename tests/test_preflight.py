@@ -160,3 +160,27 @@ def test_what_was_collected_names_the_link_both_ways(client, store):
     [link] = [f for f in collected_fields(sent) if f.section == CORS]
     assert (announces.name, announces.value) == ("announces", "POST /send")
     assert (link.name, link.value, link.source) == ("preflight", "#1", "OPTIONS just before it")
+
+
+def test_a_submitted_preflight_is_answered_even_when_remembering_it_fails(monkeypatch):
+    import threading
+
+    from mockserver.core.capture import RawRequest
+    from mockserver.storage.recorder import Recorder
+    from mockserver.storage.store import BeaconStore
+
+    store = BeaconStore(":memory:")
+    recorder = Recorder(store)
+
+    def broken(beacon, at):
+        raise RuntimeError("linker bug")
+
+    monkeypatch.setattr(recorder.preflights, "remember", broken)
+    answered: list = []
+    done = threading.Event()
+    preflight = RawRequest("OPTIONS", "/send", headers={"Origin": "http://localhost:5173",
+                                                        "Access-Control-Request-Method": "POST"}, peer="127.0.0.1")
+    recorder.submit(preflight, lambda beacon, error: (answered.append((beacon.id, beacon.kind, error)), done.set()))
+    assert done.wait(10)
+    assert answered == [(1, "preflight", None)]
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -235,3 +236,47 @@ def test_after_stop_no_native_server_thread_is_left_and_the_process_exits_cleanl
     result = subprocess.run([sys.executable, "-c", STOP_AND_EXIT, str(certificate_dir)], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert (result.returncode, result.stdout, result.stderr) == (0, "[]\n", "")
+
+
+class _FlakyPipe:
+    """Stands in for the loop's self-pipe end: the first send fails as a full buffer would."""
+
+    def __init__(self, real: socket.socket) -> None:
+        self.real, self.sent, self.failed = real, 0, False
+
+    def send(self, data: bytes) -> int:
+        if not self.failed:
+            self.failed = True
+            raise BlockingIOError("the self-pipe is full")
+        self.sent += 1
+        return self.real.send(data)
+
+
+def test_the_loop_is_woken_once_per_burst_and_again_after_a_failed_write():
+    import threading
+
+    from mockserver.serving.embedded import _NotingLoop
+
+    loop = _NotingLoop()
+    pipe = _FlakyPipe(loop._csock)
+    loop._csock = pipe
+    ran: list[int] = []
+    done = threading.Event()
+    try:
+        loop.call_soon_threadsafe(ran.append, 0)  # its byte is lost: the next call must write one
+        for n in range(1, 4):
+            loop.call_soon_threadsafe(ran.append, n)
+        assert pipe.sent == 1  # one byte for the burst of three
+        loop.call_soon_threadsafe(done.set)
+
+        async def until_done() -> None:
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+
+        loop.run_until_complete(asyncio.wait_for(until_done(), 10))
+        assert ran == [0, 1, 2, 3]
+        loop.call_soon_threadsafe(ran.append, 4)  # the pipe was read: the next burst writes again
+        assert pipe.sent == 2
+    finally:
+        loop._csock = pipe.real
+        loop.close()

@@ -218,3 +218,24 @@ def test_submit_after_close_calls_back_with_an_error_and_close_commits_the_queue
     store.submit(_beacon("late"), late.then)
     assert late.calls[0][0] is None and "closed" in late.calls[0][1]
     assert BeaconStore(tmp_path / "j.sqlite3", start_session=False).count() == 1
+
+
+def test_a_committer_that_cannot_start_is_the_callers_error_and_nothing_waits_for_it(store, monkeypatch):
+    import threading
+
+    real_start = threading.Thread.start
+
+    def no_threads_left(thread):
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_threads_left)
+    calls = _Calls()
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        store.submit(_beacon("lost"), calls.then)
+    assert store._queue == [] and store._committer is None and calls.calls == []
+    monkeypatch.setattr(threading.Thread, "start", real_start)
+    calls.expected = 1
+    store.submit(_beacon("kept"), calls.then)  # a committer starts now
+    assert calls.all_in.wait(10)
+    assert calls.calls == [(1, None, "store-committer")]
+    assert [b.payload["projectId"] for b in store.query()] == ["kept"]

@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 BODY_DEADLINE = 10.0  # seconds a request's body may take to arrive, whole
 RETRY_AFTER = 2  # seconds, in the 503 of a long poll or stream over its cap
+ANSWER_WITHIN = 60.0  # seconds a submitted request waits for its commit before it is answered with an error
 SERVER_NAME = "telemetry-inspector"  # the Server header, and SERVER_NAME for a request without Host
 Scope = Mapping[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -177,12 +178,20 @@ class WsgiBridge:
             if not self.submit(environ, lambda answer: inbox.put(answered, answer)):
                 return False
             # Not shielded: a client that leaves cancels only this wait; its record is committed all the same.
-            status, headers, whole, stream = _call_app(await answered, environ)
+            # The deadline is a safety net (the store always calls back, with an answer or an error).
+            try:
+                answer = await asyncio.wait_for(answered, ANSWER_WITHIN)
+            except TimeoutError:
+                raise RuntimeError(f"the journal did not commit the request within {ANSWER_WITHIN:g} s") from None
+            status, headers, whole, stream = _call_app(answer, environ)
+            if stream is not None:  # refine's answers have a length; a stream would be the app's bug
+                try:
+                    whole = b"".join(stream)
+                finally:
+                    _close(stream)
         except Exception as exc:  # noqa: BLE001 - the app's own handlers answer its errors; never a 500
             await _inspector_error(send, exc, what)
             return True
-        if stream is not None:  # refine's answers have a length; a stream would be the app's bug
-            whole = b"".join(stream)
         await _answer(send, status, headers, whole)
         return True
 

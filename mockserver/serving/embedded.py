@@ -131,13 +131,21 @@ class _NotingLoop(asyncio.SelectorEventLoop):
         if self._wake_pending:
             return
         self._wake_pending = True
-        super()._write_to_self()  # type: ignore[misc]  # asyncio's private self-pipe, not in its stub
+        csock = self._csock  # type: ignore[attr-defined]  # asyncio's private self-pipe, not in its stub
+        if csock is None:  # closed: the loop is done
+            return
+        try:
+            csock.send(b"\0")
+        except OSError:  # no byte went: the next call must try again (asyncio itself just drops it)
+            self._wake_pending = False
 
     def _read_from_self(self) -> None:
-        super()._read_from_self()  # type: ignore[misc]
-        # Only once the pipe is empty: cleared before, a byte written meanwhile would be read here with the
-        # flag left set, and the next call would write none while the loop sleeps.
-        self._wake_pending = False
+        try:
+            super()._read_from_self()  # type: ignore[misc]
+        finally:
+            # Only once the pipe is empty: cleared before, a byte written meanwhile would be read here with
+            # the flag left set, and the next call would write none while the loop sleeps.
+            self._wake_pending = False
 
     def call_soon_threadsafe(self, callback: Callable[[*_Args], object], *args: *_Args,
                              context: contextvars.Context | None = None) -> asyncio.Handle:

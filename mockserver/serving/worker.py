@@ -22,6 +22,7 @@ import argparse
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -107,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except (StoreError, ServerError) as exc:
         print(command_message("serve", f"worker {args.worker}: {exc}"), file=sys.stderr)
         status = 2
-    except OSError as exc:  # a descriptor that is not a socket, a closed one
+    except (OSError, sqlite3.Error) as exc:  # a descriptor that is not a socket; the journal's file
         print(command_message("serve", f"worker {args.worker}: {one_line(exc)}"), file=sys.stderr)
         status = 2
     sys.stdout.flush()

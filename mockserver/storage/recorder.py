@@ -61,9 +61,11 @@ class Recorder:
         beacon, annotate, at = self._prepare(raw, None, None)
 
         def committed(stored: Beacon, error: BaseException | None) -> None:
-            if error is None and stored.kind == "preflight":
-                self.preflights.remember(stored, at)
-            then(stored, error)
+            try:
+                if error is None and stored.kind == "preflight":
+                    self.preflights.remember(stored, at)
+            finally:  # whatever happens here, the request is answered
+                then(stored, error)
 
         self.store.submit(beacon, committed, annotate=annotate)
 

@@ -333,11 +333,12 @@ class BeaconStore:
                 error = StoreError(f"database {self.path}: the journal is closed")
             else:
                 error = None
+                if self._committer is None:  # started before anything is queued for it: if it cannot
+                    committer = threading.Thread(target=self._commit_submitted, name="store-committer",
+                                                 daemon=True)
+                    committer.start()  # start (no threads left), the caller hears it and nothing waits
+                    self._committer = committer
                 self._queue.append(_Pending(beacon, annotate, then))
-                if self._committer is None:
-                    self._committer = threading.Thread(target=self._commit_submitted, name="store-committer",
-                                                       daemon=True)
-                    self._committer.start()
                 self._submitted.notify()
         if error is not None:
             then(beacon, error)
