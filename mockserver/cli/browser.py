@@ -191,8 +191,7 @@ def _start_mock(args: argparse.Namespace, info: TextIO) -> tuple[InspectorServer
     except BaseException:
         store.close()
         raise
-    ca = str(server.certificate.ca_cert) if server.certificate else None
-    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file,
+    print(banner(listening, store, server.certificate, token=server.journal_token, token_file=server.token_file,
                  routing_help=False), file=info, flush=True)
     assert listening.https_port and listening.spki_pin and server.certificate
     host = "127.0.0.1" if listening.host in ("0.0.0.0", "::", "") else listening.host.strip("[]")

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeAlias
 
 from mockserver.core.config import (
+    APP_NAME,
     DEFAULT_HOST,
     DEFAULT_HTTPS_PORT,
     DEFAULT_PORT,
@@ -28,7 +29,7 @@ BROWSER_HELP = ("a Chromium-family browser (Chrome, Chromium, Edge, Brave, Opera
                 "through a private proxy, the inspector's CA imported with certutil); others are refused "
                 f"(default: env {ENV_BROWSER}, then Chrome/Chromium/Edge in the usual places, then Firefox)")
 
-PROG = "telemetry-inspector"
+PROG = APP_NAME
 
 
 class UsageError(Exception):

@@ -21,6 +21,7 @@ from mockserver.records.verdict import describe_beacon
 if TYPE_CHECKING:
     from mockserver.core.beacon import Beacon
     from mockserver.serving.server import Listening
+    from mockserver.serving.tls import CertificateFiles
     from mockserver.storage.store import BeaconStore, StoreEvent
 
 
@@ -89,7 +90,7 @@ class LinePrinter:
         self._thread.join(timeout=5)
 
 
-def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None, *,
+def banner(listening: Listening, store: BeaconStore, certificate: CertificateFiles | None, *,
            token: str | None = None, token_file: Path | None = None, routing_help: bool = True,
            workers: list[int] | None = None) -> str:
     """The start banner: URLs, pin, routing flags, the journal token when the journal wants one, and the
@@ -105,7 +106,8 @@ def banner(listening: Listening, store: BeaconStore, certificate_ca: str | None,
             f"  HTTPS     {listening.https_url}/telemetry"
             "  (certificate for telemetry.refine.dev, localhost, 127.0.0.1)",
             f"  SPKI pin  {listening.spki_pin}",
-            f"  CA file   {certificate_ca}  (NODE_EXTRA_CA_CERTS, or trust it for hosts-file routing)",
+            f"  CA file   {certificate.ca_cert if certificate else None}  (NODE_EXTRA_CA_CERTS, or trust it for "
+            "hosts-file routing)",
         ]
     if listening.proxy_url:
         lines += [f"  Proxy     {listening.proxy_url}  (HTTPS_PROXY or curl -x: telemetry.refine.dev recorded, "

@@ -67,10 +67,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         printer.close()
         store.close()
         raise
-    info = sys.stderr if args.json else sys.stdout
-    warn_beyond_loopback(args.host)
-    ca = str(server.certificate.ca_cert) if server.certificate else None
-    print(banner(listening, store, ca, token=server.journal_token, token_file=server.token_file), file=info, flush=True)
+    info = announce(args, banner(listening, store, server.certificate, token=server.journal_token,
+                                 token_file=server.token_file))
     try:
         run_until_stopped(stop)
     finally:
@@ -113,11 +111,8 @@ def serve_with_workers(args: argparse.Namespace) -> int:
         printer.close()
         store.close()
         raise
-    info = sys.stderr if args.json else sys.stdout
-    warn_beyond_loopback(args.host)
-    ca = str(pool.certificate.ca_cert) if pool.certificate else None
-    print(banner(listening, store, ca, token=pool.journal_token, token_file=pool.token_file, workers=pool.pids),
-          file=info, flush=True)
+    info = announce(args, banner(listening, store, pool.certificate, token=pool.journal_token,
+                                 token_file=pool.token_file, workers=pool.pids))
     try:
         run_until_stopped(stop)
     finally:
@@ -140,12 +135,16 @@ def stop_capture(server: InspectorServer | None, store: BeaconStore, unsubscribe
     print(f"stopped: {plural(captured, 'request')} captured in session {store.session}", file=info, flush=True)
 
 
-def warn_beyond_loopback(host: str) -> None:
-    """The one-line warning on stderr when ``host`` lets other machines in."""
-    if not is_loopback(host):
-        print(command_message("serve", f"warning: listening on {host}: other machines can send requests "
+def announce(args: argparse.Namespace, banner_text: str) -> TextIO:
+    """Print the start banner where ``serve``'s messages go (stderr with ``--json``, stdout otherwise), after
+    the one-line warning when ``--host`` lets other machines in; returns that stream."""
+    if not is_loopback(args.host):
+        print(command_message("serve", f"warning: listening on {args.host}: other machines can send requests "
                               "to this inspector; its journal answers only requests with the token below"),
               file=sys.stderr)
+    info = sys.stderr if args.json else sys.stdout
+    print(banner_text, file=info, flush=True)
+    return info
 
 
 def stop_on_signals(stop: threading.Event) -> None:
