@@ -178,15 +178,22 @@ def test_submit_commits_before_it_calls_back_and_listeners_hear_it_first(tmp_pat
 
 
 def test_an_append_commits_submitted_records_with_its_own_and_calls_them_back(store):
+    import threading
+
     calls = _Calls()
     calls.expected = 2
-    with store._write_lock:  # the committer is held off: both submitted records wait in the queue
+    # No committer thread for this store: the submitted records wait in the queue until an append takes them.
+    store._committer = threading.current_thread()
+    try:
         store.submit(_beacon("x"), calls.then)
         store.submit(_beacon("y"), calls.then)
-    stored = store.append(_beacon("z"))
-    assert calls.all_in.wait(10)
-    assert sorted(i for i, _, _ in calls.calls) == [i for i in (1, 2, 3) if i != stored.id]
-    assert store.count() == 3
+        assert calls.calls == [] and len(store._queue) == 2
+        stored = store.append(_beacon("z"))
+    finally:
+        store._committer = None
+    here = threading.current_thread().name
+    assert calls.calls == [(1, None, here), (2, None, here)] and stored.id == 3  # called back by the append
+    assert [b.payload["projectId"] for b in store.query()] == ["x", "y", "z"]
 
 
 def test_a_failed_annotate_is_that_records_error_only(store):
